@@ -1,0 +1,596 @@
+//! Typed configuration: the YAML file, merged with command-line flags and `SIDEWATCH_*`
+//! environment variables (flags and env win), validated into [`Settings`].
+//!
+//! Every error names the file, the field path (`targets[1].cmdline`), the line where the YAML
+//! parser knows it, and the reason, because a sidecar that crash-loops on a typo must say
+//! exactly where the typo is.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use regex::Regex;
+use serde::{Deserialize, Deserializer};
+
+use crate::target::{Selector, TargetSpec};
+
+/// Default listen address: all interfaces, port 9858 (not used by node_exporter 9100,
+/// process-exporter 9256, cAdvisor 8080, Prometheus 9090 or Alertmanager 9093).
+pub const DEFAULT_LISTEN_ADDRESS: &str = ":9858";
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
+pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
+
+/// A configuration error, precise enough to fix without reading the source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: Option<PathBuf>,
+    pub field: String,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub reason: String,
+}
+
+impl ConfigError {
+    pub fn new(file: Option<&Path>, field: impl Into<String>, reason: impl Into<String>) -> Self {
+        ConfigError {
+            file: file.map(Path::to_path_buf),
+            field: field.into(),
+            line: None,
+            column: None,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.file {
+            Some(file) => write!(f, "config file {}", file.display())?,
+            None => write!(f, "command line")?,
+        }
+        if let Some(line) = self.line {
+            write!(f, ", line {line}")?;
+            if let Some(col) = self.column {
+                write!(f, " column {col}")?;
+            }
+        }
+        if !self.field.is_empty() {
+            write!(f, ", field `{}`", self.field)?;
+        }
+        write!(f, ": {}", self.reason)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+// ---------------------------------------------------------------------------------------------
+// The YAML file as written.
+
+/// The config file. Unknown keys are errors: a typo must not silently disable a target.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// How often to sample, e.g. `5s`.
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    pub interval: Option<Duration>,
+    /// Listen address, e.g. `:9858` or `127.0.0.1:9858`.
+    pub listen_address: Option<String>,
+    /// procfs root, e.g. `/host/proc`.
+    pub procfs: Option<PathBuf>,
+    #[serde(default)]
+    pub targets: Vec<TargetFile>,
+}
+
+/// One named target as written in the file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetFile {
+    pub name: String,
+    pub pid: Option<i32>,
+    pub pid_file: Option<PathBuf>,
+    pub comm: Option<String>,
+    pub exe: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_regex")]
+    pub cmdline: Option<Regex>,
+    #[serde(default)]
+    pub children: bool,
+    #[serde(default)]
+    pub smaps: bool,
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
+}
+
+fn de_opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    let s: Option<String> = Option::deserialize(d)?;
+    s.map(|s| parse_duration(&s).map_err(serde::de::Error::custom))
+        .transpose()
+}
+
+fn de_opt_regex<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Regex>, D::Error> {
+    let s: Option<String> = Option::deserialize(d)?;
+    s.map(|s| parse_regex(&s).map_err(serde::de::Error::custom))
+        .transpose()
+}
+
+/// `5s`, `250ms`, `1m30s`: humantime syntax.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s.trim())
+        .map_err(|e| format!("invalid duration {s:?} ({e}); examples: 5s, 250ms, 1m"))
+}
+
+pub fn parse_regex(s: &str) -> Result<Regex, String> {
+    Regex::new(s).map_err(|e| format!("invalid regular expression {s:?}: {e}"))
+}
+
+/// Parses YAML text; `file` is only used in error messages.
+pub fn parse_file(text: &str, file: Option<&Path>) -> Result<FileConfig, ConfigError> {
+    if text.trim().is_empty() {
+        return Ok(FileConfig::default());
+    }
+    let de = serde_yaml_ng::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let field = e.path().to_string();
+        let inner = e.into_inner();
+        let loc = inner.location();
+        let mut reason = inner.to_string();
+        // serde_yaml_ng appends " at line L column C"; we report the location separately.
+        if let Some(i) = reason.find(" at line ") {
+            reason.truncate(i);
+        }
+        // ... and prefixes the path of the enclosing node ("targets[0]: "); we report the field.
+        if let Some((prefix, rest)) = reason.split_once(": ") {
+            if !prefix.contains(' ') && field.starts_with(prefix) {
+                reason = rest.to_string();
+            }
+        }
+        ConfigError {
+            file: file.map(Path::to_path_buf),
+            field: if field == "." { String::new() } else { field },
+            line: loc.as_ref().map(|l| l.line()),
+            column: loc.as_ref().map(|l| l.column()),
+            reason,
+        }
+    })
+}
+
+pub fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::new(Some(path), "", format!("cannot read: {e}")))?;
+    parse_file(&text, Some(path))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Effective settings.
+
+/// Options that may come from flags/env (already parsed by clap) and override the file.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub interval: Option<Duration>,
+    pub listen_address: Option<String>,
+    pub procfs: Option<PathBuf>,
+    /// A target given by flags (`--pid`, `--comm`, ...), added to the file's targets.
+    pub target: Option<TargetFile>,
+}
+
+impl Clone for TargetFile {
+    fn clone(&self) -> Self {
+        TargetFile {
+            name: self.name.clone(),
+            pid: self.pid,
+            pid_file: self.pid_file.clone(),
+            comm: self.comm.clone(),
+            exe: self.exe.clone(),
+            cmdline: self.cmdline.clone(),
+            children: self.children,
+            smaps: self.smaps,
+            labels: self.labels.clone(),
+        }
+    }
+}
+
+/// The validated, effective configuration of a running daemon.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub interval: Duration,
+    pub listen_address: String,
+    pub procfs: PathBuf,
+    pub targets: Vec<TargetSpec>,
+    pub config_file: Option<PathBuf>,
+}
+
+/// Loads the file (if any), applies overrides, validates. `env` looks up `${VAR}` in labels.
+pub fn build_settings(
+    config_file: Option<&Path>,
+    overrides: &Overrides,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Settings, ConfigError> {
+    let file_cfg = match config_file {
+        Some(p) => load_file(p)?,
+        None => FileConfig::default(),
+    };
+    let interval = overrides
+        .interval
+        .or(file_cfg.interval)
+        .unwrap_or(DEFAULT_INTERVAL);
+    if interval < MIN_INTERVAL {
+        let (file, field) = match overrides.interval {
+            Some(_) => (None, "--interval"),
+            None => (config_file, "interval"),
+        };
+        return Err(ConfigError::new(
+            file,
+            field,
+            format!(
+                "{} is too short; the minimum is {}",
+                humantime::format_duration(interval),
+                humantime::format_duration(MIN_INTERVAL)
+            ),
+        ));
+    }
+    let listen_address = overrides
+        .listen_address
+        .clone()
+        .or(file_cfg.listen_address.clone())
+        .unwrap_or_else(|| DEFAULT_LISTEN_ADDRESS.to_string());
+    if let Err(reason) = parse_listen_address(&listen_address) {
+        let (file, field) = match overrides.listen_address {
+            Some(_) => (None, "--web.listen-address"),
+            None => (config_file, "listen_address"),
+        };
+        return Err(ConfigError::new(file, field, reason));
+    }
+    let procfs = overrides
+        .procfs
+        .clone()
+        .or(file_cfg.procfs.clone())
+        .unwrap_or_else(|| PathBuf::from("/proc"));
+
+    let mut targets = Vec::new();
+    let mut names = BTreeSet::new();
+    for (i, t) in file_cfg.targets.iter().enumerate() {
+        let spec = validate_target(t, config_file, &format!("targets[{i}]"), env)?;
+        if !names.insert(spec.name.clone()) {
+            return Err(ConfigError::new(
+                config_file,
+                format!("targets[{i}].name"),
+                format!("duplicate target name {:?}", spec.name),
+            ));
+        }
+        targets.push(spec);
+    }
+    if let Some(t) = &overrides.target {
+        let spec = validate_target(t, None, "--name", env)?;
+        if !names.insert(spec.name.clone()) {
+            return Err(ConfigError::new(
+                None,
+                "--name",
+                format!(
+                    "target name {:?} is already used in the config file; pick another with --name",
+                    spec.name
+                ),
+            ));
+        }
+        targets.push(spec);
+    }
+    Ok(Settings {
+        interval,
+        listen_address,
+        procfs,
+        targets,
+        config_file: config_file.map(Path::to_path_buf),
+    })
+}
+
+/// `:9858` (all interfaces), `0.0.0.0:9858`, `127.0.0.1:9858`, `[::1]:9858`, `localhost:9858`.
+pub fn parse_listen_address(s: &str) -> Result<(String, u16), String> {
+    let (host, port) = s.rsplit_once(':').ok_or_else(|| {
+        format!("listen address {s:?} has no port; examples: :9858, 127.0.0.1:9858, [::1]:9858")
+    })?;
+    let port: u16 = port
+        .parse()
+        .map_err(|_| format!("listen address {s:?}: port {port:?} is not a number 0-65535"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    Ok((host.to_string(), port))
+}
+
+static LABEL_NAME: std::sync::LazyLock<Regex> =
+    // A literal pattern known to be valid: compiling it cannot fail.
+    std::sync::LazyLock::new(|| Regex::new(r"^[a-zA-Z_][a-zA-Z0-9_]*$").expect("valid regex"));
+static ENV_REF: std::sync::LazyLock<Regex> = std::sync::LazyLock::new(|| {
+    Regex::new(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}").expect("valid regex")
+});
+
+/// Names of labels sidewatch sets itself; a constant label may not shadow them.
+pub const RESERVED_LABELS: &[&str] = &[
+    "target", "mode", "kind", "pid", "comm", "source", "job", "instance", "le", "quantile",
+];
+
+fn validate_target(
+    t: &TargetFile,
+    file: Option<&Path>,
+    at: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<TargetSpec, ConfigError> {
+    let err = |field: &str, reason: String| {
+        let field = if file.is_some() {
+            format!("{at}.{field}")
+        } else {
+            flag_for_field(field)
+        };
+        ConfigError::new(file, field, reason)
+    };
+    if t.name.is_empty() {
+        return Err(err("name", "a target needs a non-empty name".into()));
+    }
+    if t.name.len() > 128 || t.name.chars().any(|c| c.is_control()) {
+        return Err(err(
+            "name",
+            "a target name must be at most 128 characters without control characters".into(),
+        ));
+    }
+    let by_process = t.comm.is_some() || t.exe.is_some() || t.cmdline.is_some();
+    let selector = match (t.pid, &t.pid_file, by_process) {
+        (Some(_), Some(_), _) => {
+            return Err(err(
+                "pid_file",
+                "give either pid or pid_file, not both".into(),
+            ));
+        }
+        (Some(_), _, true) | (_, Some(_), true) => {
+            return Err(err(
+                "pid",
+                "pid/pid_file select one process and cannot be combined with comm, exe or cmdline"
+                    .into(),
+            ));
+        }
+        (Some(pid), None, false) => {
+            if pid <= 0 {
+                return Err(err("pid", format!("{pid} is not a valid pid")));
+            }
+            Selector::Pid(pid)
+        }
+        (None, Some(path), false) => Selector::PidFile(path.clone()),
+        (None, None, true) => {
+            if let Some(comm) = &t.comm {
+                if comm.is_empty() || comm.len() > 15 {
+                    return Err(err(
+                        "comm",
+                        format!(
+                            "{comm:?}: the kernel keeps at most 15 bytes of a command name; use exe or cmdline for longer names"
+                        ),
+                    ));
+                }
+            }
+            if let Some(exe) = &t.exe {
+                if exe.is_empty() {
+                    return Err(err("exe", "must not be empty".into()));
+                }
+            }
+            Selector::Match {
+                comm: t.comm.clone(),
+                exe: t.exe.clone(),
+                cmdline: t.cmdline.clone(),
+            }
+        }
+        (None, None, false) => {
+            return Err(err(
+                "",
+                format!(
+                    "target {:?} has no matcher: give one of pid, pid_file, comm, exe or cmdline",
+                    t.name
+                ),
+            )
+            .trim_field());
+        }
+    };
+    let mut labels = Vec::new();
+    for (k, v) in &t.labels {
+        let field = format!("labels.{k}");
+        if !LABEL_NAME.is_match(k) || k.starts_with("__") {
+            return Err(err(
+                &field,
+                format!(
+                    "{k:?} is not a valid Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*, not starting with __)"
+                ),
+            ));
+        }
+        if RESERVED_LABELS.contains(&k.as_str()) {
+            return Err(err(
+                &field,
+                format!("label {k:?} is set by sidewatch or Prometheus itself; pick another name"),
+            ));
+        }
+        let value = expand_env(v, env).map_err(|reason| err(&field, reason))?;
+        labels.push((k.clone(), value));
+    }
+    Ok(TargetSpec {
+        name: t.name.clone(),
+        selector,
+        children: t.children,
+        smaps: t.smaps,
+        labels,
+    })
+}
+
+/// The command-line flag that sets a target field, for errors about flag-defined targets.
+fn flag_for_field(field: &str) -> String {
+    match field.split('.').next().unwrap_or("") {
+        "" => "--name".into(),
+        "labels" => "--label".into(),
+        f => format!("--{}", f.replace('_', "-")),
+    }
+}
+
+impl ConfigError {
+    fn trim_field(mut self) -> Self {
+        while self.field.ends_with('.') {
+            self.field.pop();
+        }
+        self
+    }
+}
+
+/// Replaces `${VAR}` with the variable's value; an unset variable is an error (a label silently
+/// empty would merge two pods' series).
+pub fn expand_env(value: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut missing = None;
+    let out = ENV_REF.replace_all(value, |c: &regex::Captures<'_>| match env(&c[1]) {
+        Some(v) => v,
+        None => {
+            missing.get_or_insert_with(|| c[1].to_string());
+            String::new()
+        }
+    });
+    match missing {
+        Some(var) => Err(format!(
+            "environment variable {var} is not set (referenced as ${{{var}}})"
+        )),
+        None => Ok(out.into_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    fn settings(yaml: &str) -> Result<Settings, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sidewatch.yml");
+        std::fs::write(&path, yaml).unwrap();
+        build_settings(Some(&path), &Overrides::default(), &no_env).map_err(|mut e| {
+            e.file = e.file.map(|f| f.file_name().unwrap().into());
+            e
+        })
+    }
+
+    #[test]
+    fn full_config_parses() {
+        let s = settings(
+            "interval: 2s\nlisten_address: 127.0.0.1:9999\nprocfs: /host/proc\ntargets:\n  - name: api\n    cmdline: 'api --serve'\n    children: true\n    smaps: true\n    labels: {pod: p1}\n  - name: db\n    pid_file: /run/db.pid\n",
+        )
+        .unwrap();
+        assert_eq!(s.interval, Duration::from_secs(2));
+        assert_eq!(s.listen_address, "127.0.0.1:9999");
+        assert_eq!(s.procfs, PathBuf::from("/host/proc"));
+        assert_eq!(s.targets.len(), 2);
+        assert_eq!(s.targets[0].name, "api");
+        assert!(s.targets[0].children && s.targets[0].smaps);
+        assert_eq!(s.targets[0].labels, vec![("pod".into(), "p1".into())]);
+        assert!(
+            matches!(&s.targets[1].selector, Selector::PidFile(p) if p == Path::new("/run/db.pid"))
+        );
+    }
+
+    #[test]
+    fn defaults_apply() {
+        let s = settings("targets: []\n").unwrap();
+        assert_eq!(s.interval, DEFAULT_INTERVAL);
+        assert_eq!(s.listen_address, DEFAULT_LISTEN_ADDRESS);
+        assert_eq!(s.procfs, PathBuf::from("/proc"));
+    }
+
+    #[test]
+    fn unknown_field_names_file_line_and_field() {
+        let e = settings("targets:\n  - name: api\n    pidfile: /run/x.pid\n").unwrap_err();
+        assert_eq!(e.file, Some(PathBuf::from("sidewatch.yml")));
+        assert_eq!(e.line, Some(3));
+        assert_eq!(e.field, "targets[0].pidfile");
+        assert!(e.reason.contains("unknown field `pidfile`"), "{}", e.reason);
+        let shown = e.to_string();
+        assert!(shown.starts_with("config file sidewatch.yml, line 3 column 5, field `targets[0].pidfile`: unknown field"), "{shown}");
+    }
+
+    #[test]
+    fn bad_regex_and_duration_are_located() {
+        let e = settings("targets:\n  - name: api\n    cmdline: 'a(b'\n").unwrap_err();
+        assert_eq!(e.field, "targets[0].cmdline");
+        // Errors raised while converting a value point at its target's entry.
+        assert!(matches!(e.line, Some(2..=3)), "{:?}", e.line);
+        assert!(
+            e.reason.contains("invalid regular expression"),
+            "{}",
+            e.reason
+        );
+        let e = settings("interval: fast\n").unwrap_err();
+        assert_eq!(e.field, "interval");
+        assert!(
+            e.reason.contains("invalid duration \"fast\""),
+            "{}",
+            e.reason
+        );
+    }
+
+    #[test]
+    fn semantic_errors_name_the_field() {
+        let e = settings("targets:\n  - name: api\n").unwrap_err();
+        assert_eq!(e.field, "targets[0]");
+        assert!(e.reason.contains("has no matcher"), "{}", e.reason);
+        let e = settings("targets:\n  - {name: a, comm: x}\n  - {name: a, comm: y}\n").unwrap_err();
+        assert_eq!(e.field, "targets[1].name");
+        assert!(e.reason.contains("duplicate"));
+        let e = settings("targets:\n  - {name: a, pid: 1, comm: x}\n").unwrap_err();
+        assert_eq!(e.field, "targets[0].pid");
+        let e = settings("targets:\n  - {name: a, comm: abcdefghijklmnopq}\n").unwrap_err();
+        assert_eq!(e.field, "targets[0].comm");
+        let e = settings("targets:\n  - {name: a, comm: x, labels: {target: y}}\n").unwrap_err();
+        assert_eq!(e.field, "targets[0].labels.target");
+        let e = settings("targets:\n  - {name: a, comm: x, labels: {9bad: y}}\n").unwrap_err();
+        assert_eq!(e.field, "targets[0].labels.9bad");
+        let e = settings("interval: 1ms\n").unwrap_err();
+        assert_eq!(e.field, "interval");
+        assert!(e.reason.contains("too short"));
+        let e = settings("listen_address: nowhere\n").unwrap_err();
+        assert_eq!(e.field, "listen_address");
+    }
+
+    #[test]
+    fn wrong_type_is_located() {
+        let e = settings("targets:\n  - name: api\n    pid: twelve\n").unwrap_err();
+        assert_eq!(e.field, "targets[0].pid");
+        assert_eq!(e.line, Some(3));
+        assert!(e.reason.contains("invalid type"), "{}", e.reason);
+    }
+
+    #[test]
+    fn env_expansion() {
+        let env = |k: &str| (k == "POD").then(|| "web-1".to_string());
+        assert_eq!(expand_env("${POD}-x", &env).unwrap(), "web-1-x");
+        assert_eq!(expand_env("plain", &env).unwrap(), "plain");
+        let e = expand_env("${NOPE}", &env).unwrap_err();
+        assert!(e.contains("NOPE is not set"), "{e}");
+    }
+
+    #[test]
+    fn listen_addresses() {
+        assert_eq!(parse_listen_address(":9858").unwrap(), ("".into(), 9858));
+        assert_eq!(
+            parse_listen_address("[::1]:80").unwrap(),
+            ("::1".into(), 80)
+        );
+        assert!(parse_listen_address("9858").is_err());
+        assert!(parse_listen_address(":99999").is_err());
+    }
+
+    #[test]
+    fn flag_target_conflicting_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.yml");
+        std::fs::write(&path, "targets:\n  - {name: app, comm: x}\n").unwrap();
+        let o = Overrides {
+            target: Some(TargetFile {
+                name: "app".into(),
+                pid: Some(1),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let e = build_settings(Some(&path), &o, &no_env).unwrap_err();
+        assert_eq!(e.field, "--name");
+        assert_eq!(e.file, None);
+    }
+}

@@ -1,0 +1,507 @@
+//! Metric families and rendering. One set of definitions, rendered once per tick by
+//! `prometheus-client` as OpenMetrics 1.0.0 text; the Prometheus text format 0.0.4 body is
+//! derived from that by [`openmetrics_to_text`] (family names of counters gain `_total`, `info`
+//! becomes `gauge`, `# UNIT` and `# EOF` are dropped), so both formats always carry the same
+//! samples. Both bodies are also gzipped once per tick.
+
+use std::borrow::Cow;
+use std::io::Write as _;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, MetricEncoder};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::{Registry, Unit};
+
+use crate::sample::{Snapshot, TargetSample};
+use crate::state::Published;
+
+type Labels<'a> = Vec<(&'a str, Cow<'a, str>)>;
+
+/// A number a family can hold: integers stay exact, the rest are floats.
+#[derive(Debug, Clone, Copy)]
+enum Num {
+    U(u64),
+    F(f64),
+}
+
+struct Family<'a> {
+    name: &'static str,
+    help: &'static str,
+    unit: Option<Unit>,
+    kind: MetricType,
+    samples: Vec<(Labels<'a>, Num)>,
+}
+
+impl<'a> Family<'a> {
+    fn new(name: &'static str, help: &'static str, unit: Option<Unit>, kind: MetricType) -> Self {
+        Family {
+            name,
+            help,
+            unit,
+            kind,
+            samples: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, labels: Labels<'a>, v: Num) {
+        self.samples.push((labels, v));
+    }
+
+    fn encode(&self, enc: &mut DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        if self.samples.is_empty() {
+            return Ok(());
+        }
+        let mut m = enc.encode_descriptor(self.name, self.help, self.unit.as_ref(), self.kind)?;
+        if let [(labels, v)] = &self.samples[..] {
+            if labels.is_empty() {
+                // One unlabelled sample: `name 1`, not `name{} 1`.
+                return encode_value(self.kind, *v, m);
+            }
+        }
+        for (labels, v) in &self.samples {
+            if matches!(self.kind, MetricType::Info) {
+                m.encode_info(labels)?;
+            } else {
+                encode_value(self.kind, *v, m.encode_family(labels)?)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn encode_value(kind: MetricType, v: Num, m: MetricEncoder<'_>) -> Result<(), std::fmt::Error> {
+    match (kind, v) {
+        (MetricType::Counter, Num::U(x)) => ConstCounter::new(x).encode(m),
+        (MetricType::Counter, Num::F(x)) => ConstCounter::new(x).encode(m),
+        (_, Num::U(x)) => ConstGauge::new(i64::try_from(x).unwrap_or(i64::MAX)).encode(m),
+        (_, Num::F(x)) => ConstGauge::new(x).encode(m),
+    }
+}
+
+fn target_labels(t: &TargetSample) -> Labels<'_> {
+    let mut l: Labels<'_> = Vec::with_capacity(2 + t.labels.len());
+    l.push(("target", Cow::Borrowed(t.name.as_str())));
+    l.extend(
+        t.labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), Cow::Borrowed(v.as_str()))),
+    );
+    l
+}
+
+fn with<'a>(base: &Labels<'a>, k: &'a str, v: impl Into<Cow<'a, str>>) -> Labels<'a> {
+    let mut l = base.clone();
+    l.push((k, v.into()));
+    l
+}
+
+fn plain<'a>(pairs: &[(&'a str, &'a str)]) -> Labels<'a> {
+    pairs.iter().map(|(k, v)| (*k, Cow::Borrowed(*v))).collect()
+}
+
+/// Encodes one snapshot. Families appear in a fixed order; within a family, targets appear in
+/// config order.
+#[derive(Debug)]
+struct SnapshotCollector(Arc<Snapshot>);
+
+impl Collector for SnapshotCollector {
+    fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let s = &*self.0;
+        use MetricType::{Counter, Gauge, Info};
+        let mut up = Family::new(
+            "sidewatch_target_up",
+            "1 if at least one live process of the target was found in the last tick, else 0.",
+            None,
+            Gauge,
+        );
+        let mut procs = Family::new(
+            "sidewatch_target_processes",
+            "Live processes currently selected by the target.",
+            None,
+            Gauge,
+        );
+        let mut info = Family::new(
+            "sidewatch_target",
+            "The target's main (oldest directly selected) process.",
+            None,
+            Info,
+        );
+        let mut cpu = Family::new(
+            "sidewatch_process_cpu",
+            "CPU time consumed by the target's processes, cumulative across restarts.",
+            Some(Unit::Seconds),
+            Counter,
+        );
+        let mut rss = Family::new(
+            "sidewatch_process_resident_memory",
+            "Resident set size of the target's processes (sum of VmRSS).",
+            Some(Unit::Bytes),
+            Gauge,
+        );
+        let mut vms = Family::new(
+            "sidewatch_process_virtual_memory",
+            "Virtual memory size of the target's processes (sum).",
+            Some(Unit::Bytes),
+            Gauge,
+        );
+        let mut swap = Family::new(
+            "sidewatch_process_swap",
+            "Swapped-out memory of the target's processes (sum of VmSwap).",
+            Some(Unit::Bytes),
+            Gauge,
+        );
+        let mut pss = Family::new(
+            "sidewatch_process_proportional_memory",
+            "Proportional set size of the target's processes (sum of Pss from smaps_rollup).",
+            Some(Unit::Bytes),
+            Gauge,
+        );
+        let mut threads = Family::new(
+            "sidewatch_process_threads",
+            "Threads of the target's processes (sum).",
+            None,
+            Gauge,
+        );
+        let mut fds = Family::new(
+            "sidewatch_process_open_fds",
+            "Open file descriptors of the target's processes (sum).",
+            None,
+            Gauge,
+        );
+        let mut fdu = Family::new(
+            "sidewatch_process_fd_utilization_ratio",
+            "Highest ratio of open file descriptors to the soft limit among the target's processes.",
+            None,
+            Gauge,
+        );
+        let mut ior = Family::new(
+            "sidewatch_process_io_read",
+            "Bytes the target's processes caused to be fetched from storage, cumulative across restarts.",
+            Some(Unit::Bytes),
+            Counter,
+        );
+        let mut iow = Family::new(
+            "sidewatch_process_io_write",
+            "Bytes the target's processes caused to be sent to storage, cumulative across restarts.",
+            Some(Unit::Bytes),
+            Counter,
+        );
+        let mut cs = Family::new(
+            "sidewatch_process_context_switches",
+            "Context switches of the target's processes, cumulative across restarts.",
+            None,
+            Counter,
+        );
+        let mut pf = Family::new(
+            "sidewatch_process_page_faults",
+            "Page faults of the target's processes, cumulative across restarts.",
+            None,
+            Counter,
+        );
+        let mut wait = Family::new(
+            "sidewatch_process_cpu_wait",
+            "Time the target's processes spent runnable but waiting for a CPU (schedstat run delay), cumulative across restarts.",
+            Some(Unit::Seconds),
+            Counter,
+        );
+        let mut start = Family::new(
+            "sidewatch_process_start_time",
+            "Start time of the target's main process since the Unix epoch.",
+            Some(Unit::Seconds),
+            Gauge,
+        );
+        let mut restarts = Family::new(
+            "sidewatch_process_restarts",
+            "Times the target's main process was replaced by a new process.",
+            None,
+            Counter,
+        );
+
+        for t in &s.targets {
+            let l = target_labels(t);
+            up.push(l.clone(), Num::U(u64::from(t.up)));
+            procs.push(l.clone(), Num::U(t.processes));
+            if let (Some(pid), Some(comm)) = (t.primary_pid, t.primary_comm.as_deref()) {
+                info.push(
+                    with(&with(&l, "pid", pid.to_string()), "comm", comm),
+                    Num::U(1),
+                );
+            }
+            let c = &t.counters;
+            if let Some(v) = c.cpu_user_seconds_total {
+                cpu.push(with(&l, "mode", "user"), Num::F(v));
+            }
+            if let Some(v) = c.cpu_system_seconds_total {
+                cpu.push(with(&l, "mode", "system"), Num::F(v));
+            }
+            push_opt(&mut rss, &l, t.resident_memory_bytes);
+            push_opt(&mut vms, &l, t.virtual_memory_bytes);
+            push_opt(&mut swap, &l, t.swap_bytes);
+            push_opt(&mut pss, &l, t.proportional_memory_bytes);
+            push_opt(&mut threads, &l, t.threads);
+            push_opt(&mut fds, &l, t.open_fds);
+            if let Some(r) = t.fd_utilization_ratio {
+                fdu.push(l.clone(), Num::F(r));
+            }
+            push_opt(&mut ior, &l, c.io_read_bytes_total);
+            push_opt(&mut iow, &l, c.io_write_bytes_total);
+            if let Some(v) = c.voluntary_context_switches_total {
+                cs.push(with(&l, "kind", "voluntary"), Num::U(v));
+            }
+            if let Some(v) = c.involuntary_context_switches_total {
+                cs.push(with(&l, "kind", "involuntary"), Num::U(v));
+            }
+            if let Some(v) = c.major_page_faults_total {
+                pf.push(with(&l, "kind", "major"), Num::U(v));
+            }
+            if let Some(v) = c.minor_page_faults_total {
+                pf.push(with(&l, "kind", "minor"), Num::U(v));
+            }
+            if let Some(v) = c.cpu_wait_seconds_total {
+                wait.push(l.clone(), Num::F(v));
+            }
+            if let Some(v) = t.start_time_seconds {
+                start.push(l.clone(), Num::F(v));
+            }
+            restarts.push(l.clone(), Num::U(c.restarts_total));
+        }
+        for f in [
+            &up, &procs, &info, &cpu, &rss, &vms, &swap, &pss, &threads, &fds, &fdu, &ior, &iow,
+            &cs, &pf, &wait, &start, &restarts,
+        ] {
+            f.encode(&mut enc)?;
+        }
+
+        // --- About sidewatch itself.
+        let mut build = Family::new(
+            "sidewatch_build",
+            "Version and revision sidewatch was built from.",
+            None,
+            Info,
+        );
+        build.push(
+            plain(&[("version", s.version), ("revision", s.revision)]),
+            Num::U(1),
+        );
+        build.encode(&mut enc)?;
+
+        let mut ticks = Family::new(
+            "sidewatch_ticks",
+            "Sampling ticks completed.",
+            None,
+            Counter,
+        );
+        ticks.push(vec![], Num::U(s.ticks_total));
+        ticks.encode(&mut enc)?;
+
+        let h = &s.tick_duration_seconds;
+        let mut m = enc.encode_descriptor(
+            "sidewatch_tick_duration",
+            "Time one sampling tick took (discovery, reads and accounting; rendering excluded).",
+            Some(&Unit::Seconds),
+            MetricType::Histogram,
+        )?;
+        // prometheus-client takes per-bucket (not cumulative) counts, +Inf as infinity.
+        let mut buckets = Vec::with_capacity(h.buckets.len() + 1);
+        let mut below = 0;
+        for (bound, cumulative) in &h.buckets {
+            buckets.push((*bound, cumulative - below));
+            below = *cumulative;
+        }
+        buckets.push((f64::INFINITY, h.count - below));
+        m.encode_histogram::<prometheus_client::encoding::NoLabelSet>(
+            h.sum, h.count, &buckets, None,
+        )?;
+
+        let mut errors = Family::new(
+            "sidewatch_read_errors",
+            "Figures that could not be read (permission, missing file, process gone mid-read), by source file.",
+            None,
+            Counter,
+        );
+        for (src, n) in &s.read_errors {
+            errors.push(plain(&[("source", *src)]), Num::U(*n));
+        }
+        errors.encode(&mut enc)?;
+
+        let mut scrapes = Family::new(
+            "sidewatch_scrapes",
+            "Requests to /metrics served, as of the last tick.",
+            None,
+            Counter,
+        );
+        scrapes.push(vec![], Num::U(s.scrapes_total));
+        scrapes.encode(&mut enc)?;
+
+        // --- Standard process collector metrics, as every official client library exposes them.
+        if let Some(e) = &s.exporter {
+            let mut f = Family::new(
+                "process_cpu",
+                "Total user and system CPU time spent in seconds.",
+                Some(Unit::Seconds),
+                Counter,
+            );
+            f.push(vec![], Num::F(e.cpu_seconds));
+            f.encode(&mut enc)?;
+            if let Some(v) = e.open_fds {
+                let mut f = Family::new(
+                    "process_open_fds",
+                    "Number of open file descriptors.",
+                    None,
+                    Gauge,
+                );
+                f.push(vec![], Num::U(v));
+                f.encode(&mut enc)?;
+            }
+            if let Some(v) = e.max_fds {
+                let mut f = Family::new(
+                    "process_max_fds",
+                    "Maximum number of open file descriptors.",
+                    None,
+                    Gauge,
+                );
+                f.push(vec![], Num::U(v));
+                f.encode(&mut enc)?;
+            }
+            let mut f = Family::new(
+                "process_virtual_memory",
+                "Virtual memory size in bytes.",
+                Some(Unit::Bytes),
+                Gauge,
+            );
+            f.push(vec![], Num::U(e.virtual_memory_bytes));
+            f.encode(&mut enc)?;
+            if let Some(v) = e.resident_memory_bytes {
+                let mut f = Family::new(
+                    "process_resident_memory",
+                    "Resident memory size in bytes.",
+                    Some(Unit::Bytes),
+                    Gauge,
+                );
+                f.push(vec![], Num::U(v));
+                f.encode(&mut enc)?;
+            }
+            if let Some(v) = e.start_time_seconds {
+                let mut f = Family::new(
+                    "process_start_time",
+                    "Start time of the process since unix epoch in seconds.",
+                    Some(Unit::Seconds),
+                    Gauge,
+                );
+                f.push(vec![], Num::F(v));
+                f.encode(&mut enc)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn push_opt<'a>(f: &mut Family<'a>, l: &Labels<'a>, v: Option<u64>) {
+    if let Some(v) = v {
+        f.push(l.clone(), Num::U(v));
+    }
+}
+
+/// Renders a snapshot as an OpenMetrics 1.0.0 text body (ends with `# EOF`).
+pub fn render_openmetrics(snapshot: Arc<Snapshot>) -> String {
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(SnapshotCollector(snapshot)));
+    let mut out = String::with_capacity(16 * 1024);
+    // Writing into a String cannot fail, and our collector only fails if the writer does.
+    if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &registry) {
+        tracing::error!(error = %e, "rendering metrics failed");
+    }
+    out
+}
+
+/// Derives the Prometheus text format 0.0.4 from an OpenMetrics body produced by
+/// [`render_openmetrics`]. Only the constructs that renderer emits are handled: counter family
+/// names gain `_total`, `info` families become gauges named `<name>_info`, `unknown` becomes
+/// `untyped`, and `# UNIT` / `# EOF` lines are dropped. Samples are identical in both formats.
+pub fn openmetrics_to_text(om: &str) -> String {
+    let mut out = String::with_capacity(om.len());
+    let mut pending_help: Option<(&str, &str)> = None;
+    for line in om.lines() {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            let (name, help) = rest.split_once(' ').unwrap_or((rest, ""));
+            pending_help = Some((name, help));
+        } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap_or((rest, "untyped"));
+            let (name, kind): (Cow<'_, str>, &str) = match kind {
+                "counter" => (format!("{name}_total").into(), "counter"),
+                "info" => (format!("{name}_info").into(), "gauge"),
+                "unknown" => (name.into(), "untyped"),
+                k => (name.into(), k),
+            };
+            if let Some((_, help)) = pending_help.take() {
+                out.push_str("# HELP ");
+                out.push_str(&name);
+                out.push(' ');
+                out.push_str(help);
+                out.push('\n');
+            }
+            out.push_str("# TYPE ");
+            out.push_str(&name);
+            out.push(' ');
+            out.push_str(kind);
+            out.push('\n');
+        } else if line.starts_with("# UNIT ") || line == "# EOF" {
+            continue;
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+pub fn gzip(body: &[u8]) -> Bytes {
+    let mut enc = flate2::write::GzEncoder::new(
+        Vec::with_capacity(body.len() / 4),
+        flate2::Compression::default(),
+    );
+    // Writing to a Vec cannot fail.
+    let _ = enc.write_all(body);
+    Bytes::from(enc.finish().unwrap_or_default())
+}
+
+/// Renders every body a scrape may ask for.
+pub fn publish(snapshot: &Snapshot) -> Published {
+    let om = render_openmetrics(Arc::new(snapshot.clone()));
+    let text = openmetrics_to_text(&om);
+    Published {
+        text_gzip: gzip(text.as_bytes()),
+        openmetrics_gzip: gzip(om.as_bytes()),
+        text: Bytes::from(text),
+        openmetrics: Bytes::from(om),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_conversion_renames_counters_and_info() {
+        let om = "# HELP a_seconds Help a.\n# TYPE a_seconds counter\n# UNIT a_seconds seconds\na_seconds_total{x=\"1\"} 2.5\n# HELP b Build.\n# TYPE b info\nb_info{v=\"1\"} 1\n# HELP g G.\n# TYPE g gauge\ng 3\n# EOF\n";
+        let text = openmetrics_to_text(om);
+        assert_eq!(
+            text,
+            "# HELP a_seconds_total Help a.\n# TYPE a_seconds_total counter\na_seconds_total{x=\"1\"} 2.5\n# HELP b_info Build.\n# TYPE b_info gauge\nb_info{v=\"1\"} 1\n# HELP g G.\n# TYPE g gauge\ng 3\n"
+        );
+    }
+
+    #[test]
+    fn gzip_round_trips() {
+        use std::io::Read;
+        let z = gzip(b"hello hello hello");
+        let mut d = flate2::read::GzDecoder::new(&z[..]);
+        let mut s = String::new();
+        d.read_to_string(&mut s).unwrap();
+        assert_eq!(s, "hello hello hello");
+    }
+}

@@ -1,0 +1,18 @@
+//! sidewatch: a Prometheus exporter that runs beside one application, reads procfs for the
+//! processes it watches on a timer, keeps restart-proof cumulative counters, and serves
+//! `/metrics` from a body rendered once per tick.
+//!
+//! Data flow (one module a stage): `config` → `target` (discovery) → `source` (readers) →
+//! `sampler` (accounting, snapshot) → `expose` (rendering) → `state` (published bodies) →
+//! `server` (HTTP).
+
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod expose;
+pub mod sample;
+pub mod sampler;
+pub mod server;
+pub mod source;
+pub mod state;
+pub mod target;

@@ -1,0 +1,521 @@
+//! The `sidewatch` binary: command line, wiring, signals.
+
+#![forbid(unsafe_code)]
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+use tokio::signal::unix::{SignalKind, signal};
+
+use sidewatch::config::{self, ConfigError, Overrides, Settings, TargetFile};
+use sidewatch::sampler::{Control, Sampler};
+use sidewatch::source::proc::ProcReader;
+use sidewatch::state::Shared;
+use sidewatch::target::{Selector, TargetSpec};
+use sidewatch::{expose, server};
+
+const EXAMPLES: &str = "\
+Examples:
+  Watch your own shell, serve on :9858:
+      sidewatch --pid $$ --name shell
+  Watch every nginx process, sampling each second:
+      sidewatch --comm nginx --interval 1s
+  Watch a service by its pid file (re-read every tick):
+      sidewatch --pid-file /run/api.pid --name api
+  Use a config file with several targets, and check it first:
+      sidewatch check-config /etc/sidewatch.yml && sidewatch --config /etc/sidewatch.yml
+  Wrap a command: start it, watch it and its children, exit with its status:
+      sidewatch run --web.listen-address 127.0.0.1:9858 -- ./server --port 8080
+  Print one sample and exit:
+      sidewatch once --comm sshd --json
+
+Every option can also be given as an environment variable (shown as [env: ...]).
+Signals: SIGTERM/SIGINT shut down gracefully; SIGHUP reloads --config.";
+
+/// A Prometheus exporter that runs beside one application: it reads procfs for the processes it
+/// watches, keeps counters that survive their restarts, and serves /metrics.
+#[derive(Debug, Parser)]
+#[command(name = "sidewatch", version, about, after_help = EXAMPLES, max_term_width = 100)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    opts: Opts,
+}
+
+#[derive(Debug, Clone, Args)]
+struct Opts {
+    /// YAML config file with one or more named targets (see README, "Configuration").
+    /// Example: --config /etc/sidewatch/sidewatch.yml
+    #[arg(long, env = "SIDEWATCH_CONFIG", value_name = "FILE", global = true)]
+    config: Option<PathBuf>,
+
+    /// Watch the process with this pid. Example: --pid 1234
+    #[arg(
+        long,
+        env = "SIDEWATCH_PID",
+        value_name = "N",
+        global = true,
+        help_heading = "Target (from flags)"
+    )]
+    pid: Option<i32>,
+
+    /// Watch the process whose pid is in this file; re-read every tick, so a restarted service
+    /// is followed. Example: --pid-file /run/nginx.pid
+    #[arg(
+        long,
+        env = "SIDEWATCH_PID_FILE",
+        value_name = "FILE",
+        global = true,
+        help_heading = "Target (from flags)"
+    )]
+    pid_file: Option<PathBuf>,
+
+    /// Watch every process whose command name (/proc/PID/comm, at most 15 bytes) equals NAME.
+    /// Example: --comm nginx
+    #[arg(
+        long,
+        env = "SIDEWATCH_COMM",
+        value_name = "NAME",
+        global = true,
+        help_heading = "Target (from flags)"
+    )]
+    comm: Option<String>,
+
+    /// Watch every process whose executable is PATH (full path) or has this base name.
+    /// Example: --exe /usr/sbin/nginx
+    #[arg(
+        long,
+        env = "SIDEWATCH_EXE",
+        value_name = "PATH",
+        global = true,
+        help_heading = "Target (from flags)"
+    )]
+    exe: Option<String>,
+
+    /// Watch every process whose command line (arguments joined by spaces) matches REGEX.
+    /// Example: --cmdline 'java .*-jar app\.jar'
+    #[arg(
+        long,
+        env = "SIDEWATCH_CMDLINE",
+        value_name = "REGEX",
+        global = true,
+        help_heading = "Target (from flags)"
+    )]
+    cmdline: Option<String>,
+
+    /// Also watch every descendant of the matched processes.
+    #[arg(
+        long,
+        env = "SIDEWATCH_CHILDREN",
+        global = true,
+        help_heading = "Target (from flags)"
+    )]
+    children: bool,
+
+    /// Also read smaps_rollup for proportional memory (PSS). Off by default: it takes the
+    /// target's mmap lock.
+    #[arg(
+        long,
+        env = "SIDEWATCH_SMAPS",
+        global = true,
+        help_heading = "Target (from flags)"
+    )]
+    smaps: bool,
+
+    /// Name of the target given by flags: the `target` label of its series.
+    /// Default: the comm, the exe base name, the command in `run`, or "app".
+    #[arg(
+        long,
+        env = "SIDEWATCH_NAME",
+        value_name = "NAME",
+        global = true,
+        help_heading = "Target (from flags)"
+    )]
+    name: Option<String>,
+
+    /// Constant label added to the flag target's series; repeatable; ${VAR} is expanded from
+    /// the environment (e.g. from the Kubernetes Downward API).
+    /// Example: --label pod='${POD_NAME}' --label namespace=prod
+    #[arg(
+        long = "label",
+        env = "SIDEWATCH_LABELS",
+        value_name = "KEY=VALUE",
+        value_delimiter = ',',
+        global = true,
+        help_heading = "Target (from flags)"
+    )]
+    labels: Vec<String>,
+
+    /// Address to serve /metrics on. ":PORT" listens on every interface.
+    /// Example: --web.listen-address 127.0.0.1:9858   [default: :9858]
+    #[arg(
+        long = "web.listen-address",
+        env = "SIDEWATCH_WEB_LISTEN_ADDRESS",
+        value_name = "ADDR",
+        global = true
+    )]
+    listen_address: Option<String>,
+
+    /// Sampling interval (minimum 100ms). Example: --interval 1s   [default: 5s]
+    #[arg(long, env = "SIDEWATCH_INTERVAL", value_name = "DURATION", value_parser = config::parse_duration, global = true)]
+    interval: Option<Duration>,
+
+    /// Root of the procfs to read, e.g. a host's /proc mounted into a container.
+    /// Example: --procfs /host/proc   [default: /proc]
+    #[arg(long, env = "SIDEWATCH_PROCFS", value_name = "DIR", global = true)]
+    procfs: Option<PathBuf>,
+
+    /// Log level: error, warn, info, debug or trace. Logs go to stderr.
+    #[arg(
+        long = "log.level",
+        env = "SIDEWATCH_LOG_LEVEL",
+        value_name = "LEVEL",
+        default_value = "info",
+        global = true
+    )]
+    log_level: String,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start CMD, watch it and its descendants, forward SIGTERM/SIGINT/SIGHUP/SIGQUIT/SIGUSR1/
+    /// SIGUSR2 to it, and exit with its exit status (128+N when killed by signal N).
+    /// Example: sidewatch run -- ./server --port 8080
+    Run {
+        /// The command and its arguments, after `--`.
+        #[arg(
+            required = true,
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "CMD"
+        )]
+        command: Vec<String>,
+    },
+    /// Take one sample and print it (Prometheus text format, or JSON with --json), then exit.
+    /// Example: sidewatch once --pid $$
+    Once {
+        /// Print JSON instead of the text exposition.
+        #[arg(long)]
+        json: bool,
+        /// Print OpenMetrics text instead of Prometheus text 0.0.4.
+        #[arg(long, conflicts_with = "json")]
+        openmetrics: bool,
+    },
+    /// Validate a config file and exit: 0 when valid, 1 with the file, field and reason when not.
+    /// Example: sidewatch check-config /etc/sidewatch.yml
+    CheckConfig {
+        /// The YAML file to check.
+        file: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.opts.log_level);
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("sidewatch: error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(format!("sidewatch={level},warn"))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("sidewatch=info,warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+fn env_lookup(k: &str) -> Option<String> {
+    std::env::var(k).ok()
+}
+
+/// The target defined by flags, if any flag selects processes.
+fn flag_target(o: &Opts, default_name: Option<&str>) -> Result<Option<TargetFile>, ConfigError> {
+    if o.pid.is_none()
+        && o.pid_file.is_none()
+        && o.comm.is_none()
+        && o.exe.is_none()
+        && o.cmdline.is_none()
+    {
+        return Ok(None);
+    }
+    let cmdline = o
+        .cmdline
+        .as_deref()
+        .map(config::parse_regex)
+        .transpose()
+        .map_err(|r| ConfigError::new(None, "--cmdline", r))?;
+    let name = o
+        .name
+        .clone()
+        .or_else(|| default_name.map(str::to_string))
+        .or_else(|| o.comm.clone())
+        .or_else(|| {
+            o.exe
+                .as_deref()
+                .and_then(|e| e.rsplit('/').next())
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| "app".to_string());
+    let mut labels = std::collections::BTreeMap::new();
+    for l in &o.labels {
+        let (k, v) = l
+            .split_once('=')
+            .ok_or_else(|| ConfigError::new(None, "--label", format!("{l:?} is not KEY=VALUE")))?;
+        labels.insert(k.to_string(), v.to_string());
+    }
+    Ok(Some(TargetFile {
+        name,
+        pid: o.pid,
+        pid_file: o.pid_file.clone(),
+        comm: o.comm.clone(),
+        exe: o.exe.clone(),
+        cmdline,
+        children: o.children,
+        smaps: o.smaps,
+        labels,
+    }))
+}
+
+fn overrides(o: &Opts, default_name: Option<&str>) -> Result<Overrides, ConfigError> {
+    Ok(Overrides {
+        interval: o.interval,
+        listen_address: o.listen_address.clone(),
+        procfs: o.procfs.clone(),
+        target: flag_target(o, default_name)?,
+    })
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let opts = cli.opts;
+    match cli.command {
+        Some(Command::CheckConfig { file }) => {
+            let s = config::build_settings(Some(&file), &Overrides::default(), &env_lookup)?;
+            println!(
+                "{}: valid; {} target(s): {}",
+                file.display(),
+                s.targets.len(),
+                s.targets
+                    .iter()
+                    .map(|t| t.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Once { json, openmetrics }) => {
+            let settings = load(&opts, None)?;
+            let shared = Shared::new(settings.interval);
+            let mut sampler =
+                Sampler::new(ProcReader::new(&settings.procfs), settings.targets, shared);
+            let snap = sampler.tick();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&snap)?);
+            } else {
+                let om = expose::render_openmetrics(Arc::new(snap));
+                if openmetrics {
+                    print!("{om}");
+                } else {
+                    print!("{}", expose::openmetrics_to_text(&om));
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Run { command }) => {
+            let base = command
+                .first()
+                .and_then(|c| c.rsplit('/').next())
+                .unwrap_or("app")
+                .to_string();
+            daemon(opts, Some((command, base)))
+        }
+        None => daemon(opts, None),
+    }
+}
+
+fn load(opts: &Opts, default_name: Option<&str>) -> Result<Settings, ConfigError> {
+    let ov = overrides(opts, default_name)?;
+    config::build_settings(opts.config.as_deref(), &ov, &env_lookup)
+}
+
+/// Serve mode and wrap mode.
+fn daemon(opts: Opts, wrap: Option<(Vec<String>, String)>) -> anyhow::Result<ExitCode> {
+    let wrap_name = wrap
+        .as_ref()
+        .map(|(_, n)| opts.name.clone().unwrap_or_else(|| n.clone()));
+    let mut settings = load(&opts, None)?;
+    if settings.targets.is_empty() && wrap.is_none() {
+        anyhow::bail!(
+            "nothing to watch: give a target with --pid, --pid-file, --comm, --exe or --cmdline, a --config file with targets, or use `sidewatch run -- CMD` (see --help)"
+        );
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(async move {
+        let listener = server::bind(&settings.listen_address).await?;
+        let mut child = None;
+        if let Some((command, _)) = &wrap {
+            let c = tokio::process::Command::new(&command[0])
+                .args(&command[1..])
+                .spawn()
+                .with_context(|| format!("cannot start {:?}", command[0]))?;
+            let pid = c.id().map(|p| p as i32).context("the command exited immediately")?;
+            let name = wrap_name.clone().unwrap_or_else(|| "app".into());
+            if settings.targets.iter().any(|t| t.name == name) {
+                anyhow::bail!("target name {name:?} of the wrapped command is already used; pick another with --name");
+            }
+            settings.targets.push(wrapped_target(&name, pid));
+            child = Some(c);
+        }
+        tracing::info!(
+            address = %settings.listen_address,
+            interval = %humantime::format_duration(settings.interval),
+            targets = settings.targets.len(),
+            "sidewatch started"
+        );
+        let shared = Shared::new(settings.interval);
+        let (tx, rx) = mpsc::channel();
+        let sampler = Sampler::new(ProcReader::new(&settings.procfs), settings.targets.clone(), shared.clone());
+        let interval = settings.interval;
+        let sampler_thread = std::thread::Builder::new()
+            .name("sampler".into())
+            .spawn(move || sampler.run(interval, rx))
+            .context("cannot start the sampler thread")?;
+
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let server_task = tokio::spawn(server::serve(
+            listener,
+            shared.clone(),
+            server::Limits::default(),
+            async move {
+                let _ = stop_rx.await;
+            },
+            Duration::from_millis(800),
+        ));
+
+        let exit = signals_loop(&opts, &settings, wrap_name.as_deref(), child, &tx).await?;
+        let _ = tx.send(Control::Shutdown);
+        let _ = stop_tx.send(());
+        let _ = server_task.await;
+        let _ = sampler_thread.join();
+        tracing::info!("sidewatch stopped");
+        Ok(exit)
+    })
+}
+
+fn wrapped_target(name: &str, pid: i32) -> TargetSpec {
+    TargetSpec {
+        name: name.to_string(),
+        selector: Selector::Pid(pid),
+        children: true,
+        smaps: false,
+        labels: Vec::new(),
+    }
+}
+
+/// Waits for a shutdown signal (or the wrapped child's exit), reloading on SIGHUP.
+async fn signals_loop(
+    opts: &Opts,
+    settings: &Settings,
+    wrap_name: Option<&str>,
+    mut child: Option<tokio::process::Child>,
+    tx: &mpsc::Sender<Control>,
+) -> anyhow::Result<ExitCode> {
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut quit = signal(SignalKind::quit())?;
+    let mut usr1 = signal(SignalKind::user_defined1())?;
+    let mut usr2 = signal(SignalKind::user_defined2())?;
+    let child_pid = child
+        .as_ref()
+        .and_then(|c| c.id())
+        .map(|p| nix::unistd::Pid::from_raw(p as i32));
+    let forward = |sig: nix::sys::signal::Signal| {
+        if let Some(pid) = child_pid {
+            if let Err(e) = nix::sys::signal::kill(pid, sig) {
+                tracing::warn!(signal = ?sig, error = %e, "could not forward signal");
+            }
+        }
+    };
+    use nix::sys::signal::Signal;
+    loop {
+        let wait_child = async {
+            match child.as_mut() {
+                Some(c) => c.wait().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            status = wait_child => {
+                let status = status.context("waiting for the command")?;
+                return Ok(exit_code_of(status));
+            }
+            _ = term.recv() => {
+                if child.is_some() { forward(Signal::SIGTERM); } else { tracing::info!("SIGTERM: shutting down"); return Ok(ExitCode::SUCCESS); }
+            }
+            _ = int.recv() => {
+                if child.is_some() { forward(Signal::SIGINT); } else { tracing::info!("SIGINT: shutting down"); return Ok(ExitCode::SUCCESS); }
+            }
+            _ = hup.recv() => {
+                forward(Signal::SIGHUP);
+                reload(opts, settings, wrap_name, child_pid.map(|p| p.as_raw()), tx);
+            }
+            _ = quit.recv() => forward(Signal::SIGQUIT),
+            _ = usr1.recv() => forward(Signal::SIGUSR1),
+            _ = usr2.recv() => forward(Signal::SIGUSR2),
+        }
+    }
+}
+
+fn reload(
+    opts: &Opts,
+    current: &Settings,
+    wrap_name: Option<&str>,
+    child_pid: Option<i32>,
+    tx: &mpsc::Sender<Control>,
+) {
+    match load(opts, None) {
+        Ok(mut s) => {
+            if s.listen_address != current.listen_address || s.procfs != current.procfs {
+                tracing::warn!(
+                    "listen_address and procfs changes take effect only after a restart"
+                );
+            }
+            if let (Some(name), Some(pid)) = (wrap_name, child_pid) {
+                s.targets.push(wrapped_target(name, pid));
+            }
+            tracing::info!(targets = s.targets.len(), "configuration reloaded");
+            let _ = tx.send(Control::Reload {
+                targets: s.targets,
+                interval: s.interval,
+            });
+        }
+        Err(e) => tracing::error!("reload failed, keeping the previous configuration: {e}"),
+    }
+}
+
+fn exit_code_of(status: std::process::ExitStatus) -> ExitCode {
+    use std::os::unix::process::ExitStatusExt as _;
+    if let Some(code) = status.code() {
+        return ExitCode::from(u8::try_from(code).unwrap_or(1));
+    }
+    match status.signal() {
+        Some(sig) => ExitCode::from(u8::try_from(128 + sig).unwrap_or(255)),
+        None => ExitCode::from(1),
+    }
+}

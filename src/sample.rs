@@ -1,0 +1,105 @@
+//! What one tick produced: per-target figures (gauges for this tick, counters so far) and the
+//! exporter's own figures. Built by the sampler, rendered by `expose`, printed by `once --json`.
+//! `None` means "could not be read": it stays absent all the way to the output.
+
+use serde::Serialize;
+
+use crate::source::proc::SelfFigures;
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct TargetSample {
+    pub name: String,
+    /// Constant labels, sorted by name.
+    pub labels: Vec<(String, String)>,
+    pub up: bool,
+    /// Live processes (zombies excluded).
+    pub processes: u64,
+    pub pids: Vec<i32>,
+    /// The oldest directly selected live process.
+    pub primary_pid: Option<i32>,
+    pub primary_comm: Option<String>,
+    pub start_time_seconds: Option<f64>,
+    pub resident_memory_bytes: Option<u64>,
+    pub virtual_memory_bytes: Option<u64>,
+    pub swap_bytes: Option<u64>,
+    pub proportional_memory_bytes: Option<u64>,
+    pub threads: Option<u64>,
+    pub open_fds: Option<u64>,
+    /// Worst process: open fds / soft limit.
+    pub fd_utilization_ratio: Option<f64>,
+    pub counters: TargetCounterValues,
+}
+
+/// Counter values in base units (seconds, bytes, counts).
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct TargetCounterValues {
+    pub cpu_user_seconds_total: Option<f64>,
+    pub cpu_system_seconds_total: Option<f64>,
+    pub io_read_bytes_total: Option<u64>,
+    pub io_write_bytes_total: Option<u64>,
+    pub voluntary_context_switches_total: Option<u64>,
+    pub involuntary_context_switches_total: Option<u64>,
+    pub minor_page_faults_total: Option<u64>,
+    pub major_page_faults_total: Option<u64>,
+    pub cpu_wait_seconds_total: Option<f64>,
+    pub restarts_total: u64,
+}
+
+/// A cumulative histogram: upper bounds with cumulative counts, plus sum and count.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct HistogramValues {
+    pub buckets: Vec<(f64, u64)>,
+    pub sum: f64,
+    pub count: u64,
+}
+
+impl HistogramValues {
+    pub fn new(bounds: &[f64]) -> Self {
+        HistogramValues {
+            buckets: bounds.iter().map(|b| (*b, 0)).collect(),
+            sum: 0.0,
+            count: 0,
+        }
+    }
+
+    pub fn observe(&mut self, v: f64) {
+        for (bound, n) in &mut self.buckets {
+            if v <= *bound {
+                *n += 1;
+            }
+        }
+        self.sum += v;
+        self.count += 1;
+    }
+}
+
+/// Everything one tick publishes.
+#[derive(Debug, Clone, Serialize)]
+pub struct Snapshot {
+    pub targets: Vec<TargetSample>,
+    /// (source, count) for every source, zeros included, in a stable order.
+    pub read_errors: Vec<(&'static str, u64)>,
+    pub ticks_total: u64,
+    pub tick_duration_seconds: HistogramValues,
+    pub scrapes_total: u64,
+    #[serde(skip)]
+    pub exporter: Option<SelfFigures>,
+    pub version: &'static str,
+    pub revision: &'static str,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_is_cumulative() {
+        let mut h = HistogramValues::new(&[0.1, 1.0]);
+        h.observe(0.05);
+        h.observe(0.5);
+        h.observe(5.0);
+        assert_eq!(h.buckets, vec![(0.1, 1), (1.0, 2)]);
+        assert_eq!(h.count, 3);
+        assert!((h.sum - 5.55).abs() < 1e-9);
+    }
+}

@@ -1,0 +1,400 @@
+//! The tick: discover targets → read procfs → add per-process deltas to the targets' counters →
+//! build a [`Snapshot`] → render and publish it. Runs on its own blocking thread.
+//!
+//! Counter accounting: each process is tracked by identity (pid, start time). Its first
+//! observation contributes its whole value (it counts from its start); later ticks add the
+//! delta since the previous readable value; a vanished process stops contributing. No counter
+//! ever decreases, whatever the target's processes do.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use crate::expose;
+use crate::sample::{HistogramValues, Snapshot, TargetCounterValues, TargetSample};
+use crate::source::proc::{Identity, ProcReader, ReadFailure, Source, read_self};
+use crate::state::{Shared, TargetCounters};
+use crate::target::{Discovery, Member, TargetSpec};
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub const REVISION: &str = match option_env!("SIDEWATCH_REVISION") {
+    Some(r) => r,
+    None => "unknown",
+};
+
+/// Upper bounds of `sidewatch_tick_duration_seconds`: 100 µs to ~1.6 s.
+const TICK_BUCKETS: [f64; 11] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.4, 1.6,
+];
+
+/// Last readable values of one process, to compute the next deltas.
+#[derive(Debug, Clone, Default)]
+struct Prev {
+    cpu_user_ticks: u64,
+    cpu_system_ticks: u64,
+    minor_faults: u64,
+    major_faults: u64,
+    voluntary: Option<u64>,
+    involuntary: Option<u64>,
+    io_read: Option<u64>,
+    io_write: Option<u64>,
+    wait_ns: Option<u64>,
+    /// Soft fd limit, read once per identity (`None` inside: unlimited).
+    max_fds: Option<Option<u64>>,
+}
+
+/// Adds `cur - prev` (or all of `cur` for a process seen for the first time) to `counter`.
+fn account(
+    counter: &crate::state::MonoCounter,
+    prev: Option<u64>,
+    cur: Option<u64>,
+) -> Option<u64> {
+    match (prev, cur) {
+        (_, None) => prev, // unreadable now: keep the last readable value, add nothing
+        (Some(p), Some(c)) => {
+            counter.add(c.saturating_sub(p));
+            Some(c.max(p))
+        }
+        (None, Some(c)) => {
+            counter.add(c);
+            Some(c)
+        }
+    }
+}
+
+/// Per-target state kept across ticks.
+#[derive(Debug)]
+struct Tracker {
+    spec: TargetSpec,
+    counters: Arc<TargetCounters>,
+    prev: HashMap<Identity, Prev>,
+    /// The target's main process; remembered while the target is down, so its return under a
+    /// new identity counts as a restart.
+    primary: Option<Identity>,
+}
+
+impl Tracker {
+    fn new(spec: TargetSpec) -> Self {
+        Tracker {
+            spec,
+            counters: Arc::new(TargetCounters::default()),
+            prev: HashMap::new(),
+            primary: None,
+        }
+    }
+
+    fn update(
+        &mut self,
+        reader: &ProcReader,
+        members: &[Member],
+        failures: &mut Vec<ReadFailure>,
+    ) -> TargetSample {
+        let c = &self.counters;
+        let mut next: HashMap<Identity, Prev> = HashMap::with_capacity(members.len());
+        let mut s = TargetSample {
+            name: self.spec.name.clone(),
+            labels: self.spec.labels.clone(),
+            ..Default::default()
+        };
+        for m in members {
+            let st = &m.stat;
+            let id = st.identity;
+            let old = self.prev.get(&id);
+            let handle = match reader.open(id.pid) {
+                Ok(h) => h,
+                Err(error) => {
+                    // Gone between discovery and this read: its stat figures still count below.
+                    failures.push(ReadFailure {
+                        source: Source::Status,
+                        error,
+                    });
+                    None.into_iter().for_each(drop::<()>);
+                    self.account_stat_only(old, m, &mut next);
+                    continue;
+                }
+            };
+            let live = m.is_live();
+            let f = if live {
+                handle.figures(self.spec.smaps, failures)
+            } else {
+                Default::default()
+            };
+            let mut p = self.account_stat(old, m);
+            p.voluntary = account(
+                &c.voluntary_context_switches,
+                old.and_then(|o| o.voluntary),
+                f.voluntary_context_switches,
+            );
+            p.involuntary = account(
+                &c.involuntary_context_switches,
+                old.and_then(|o| o.involuntary),
+                f.involuntary_context_switches,
+            );
+            p.io_read = account(
+                &c.io_read_bytes,
+                old.and_then(|o| o.io_read),
+                f.io_read_bytes,
+            );
+            p.io_write = account(
+                &c.io_write_bytes,
+                old.and_then(|o| o.io_write),
+                f.io_write_bytes,
+            );
+            p.wait_ns = account(
+                &c.cpu_wait_nanoseconds,
+                old.and_then(|o| o.wait_ns),
+                f.cpu_wait_nanoseconds,
+            );
+            p.max_fds = match old.and_then(|o| o.max_fds) {
+                Some(cached) => Some(cached),
+                None if live => match handle.max_fds_soft() {
+                    Ok(v) => Some(v),
+                    Err(e) => {
+                        failures.push(e);
+                        None
+                    }
+                },
+                None => None,
+            };
+            if live {
+                s.processes += 1;
+                s.pids.push(id.pid);
+                add(&mut s.resident_memory_bytes, f.resident_memory_bytes);
+                add(&mut s.virtual_memory_bytes, Some(st.virtual_memory_bytes));
+                add(&mut s.swap_bytes, f.swap_bytes);
+                add(
+                    &mut s.proportional_memory_bytes,
+                    f.proportional_memory_bytes,
+                );
+                add(&mut s.threads, Some(st.threads));
+                add(&mut s.open_fds, f.open_fds);
+                if let (Some(open), Some(Some(limit))) = (f.open_fds, p.max_fds) {
+                    if limit > 0 {
+                        let r = open as f64 / limit as f64;
+                        s.fd_utilization_ratio =
+                            Some(s.fd_utilization_ratio.map_or(r, |x| x.max(r)));
+                    }
+                }
+            }
+            next.insert(id, p);
+        }
+
+        // The primary is the oldest live directly selected process.
+        let primary = members
+            .iter()
+            .filter(|m| m.direct && m.is_live())
+            .min_by_key(|m| (m.stat.identity.starttime_ticks, m.stat.identity.pid));
+        if let Some(m) = primary {
+            let id = m.stat.identity;
+            if let Some(old) = self.primary {
+                if old != id && !next.contains_key(&old) && !self.prev.contains_key(&id) {
+                    c.restarts.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            self.primary = Some(id);
+            s.primary_pid = Some(id.pid);
+            s.primary_comm = Some(m.stat.comm.clone());
+            s.start_time_seconds = reader.start_time_seconds(id);
+        }
+        s.up = s.processes > 0;
+        self.prev = next;
+        s.counters = self.counter_values(reader);
+        s
+    }
+
+    /// CPU and page-fault counters come from `stat`, already read by discovery.
+    fn account_stat(&self, old: Option<&Prev>, m: &Member) -> Prev {
+        let c = &self.counters;
+        let st = &m.stat;
+        let mut p = old.cloned().unwrap_or_default();
+        let first = old.is_none();
+        let delta = |prev: u64, cur: u64| if first { cur } else { cur.saturating_sub(prev) };
+        c.cpu_user_ticks
+            .add(delta(p.cpu_user_ticks, st.cpu_user_ticks));
+        c.cpu_system_ticks
+            .add(delta(p.cpu_system_ticks, st.cpu_system_ticks));
+        c.minor_faults.add(delta(p.minor_faults, st.minor_faults));
+        c.major_faults.add(delta(p.major_faults, st.major_faults));
+        p.cpu_user_ticks = p.cpu_user_ticks.max(st.cpu_user_ticks);
+        p.cpu_system_ticks = p.cpu_system_ticks.max(st.cpu_system_ticks);
+        p.minor_faults = p.minor_faults.max(st.minor_faults);
+        p.major_faults = p.major_faults.max(st.major_faults);
+        p
+    }
+
+    fn account_stat_only(
+        &self,
+        old: Option<&Prev>,
+        m: &Member,
+        next: &mut HashMap<Identity, Prev>,
+    ) {
+        let p = self.account_stat(old, m);
+        next.insert(m.stat.identity, p);
+    }
+
+    fn counter_values(&self, reader: &ProcReader) -> TargetCounterValues {
+        let c = &self.counters;
+        let secs = |t: Option<u64>| t.map(|t| reader.ticks_to_seconds(t));
+        TargetCounterValues {
+            cpu_user_seconds_total: secs(c.cpu_user_ticks.get()),
+            cpu_system_seconds_total: secs(c.cpu_system_ticks.get()),
+            io_read_bytes_total: c.io_read_bytes.get(),
+            io_write_bytes_total: c.io_write_bytes.get(),
+            voluntary_context_switches_total: c.voluntary_context_switches.get(),
+            involuntary_context_switches_total: c.involuntary_context_switches.get(),
+            minor_page_faults_total: c.minor_faults.get(),
+            major_page_faults_total: c.major_faults.get(),
+            cpu_wait_seconds_total: c.cpu_wait_nanoseconds.get().map(|ns| ns as f64 / 1e9),
+            restarts_total: c.restarts.load(Ordering::Relaxed),
+        }
+    }
+}
+
+fn add(sum: &mut Option<u64>, v: Option<u64>) {
+    if let Some(v) = v {
+        *sum = Some(sum.unwrap_or(0).saturating_add(v));
+    }
+}
+
+/// Messages to the sampler thread.
+#[derive(Debug)]
+pub enum Control {
+    /// New targets and interval (after a successful reload).
+    Reload {
+        targets: Vec<TargetSpec>,
+        interval: Duration,
+    },
+    Shutdown,
+}
+
+/// Owns all sampling state. `tick` is usable directly (for `once` and tests).
+#[derive(Debug)]
+pub struct Sampler {
+    reader: ProcReader,
+    live: ProcReader,
+    discovery: Discovery,
+    trackers: Vec<Tracker>,
+    read_errors: BTreeMap<Source, u64>,
+    ticks_total: u64,
+    tick_duration: HistogramValues,
+    shared: Arc<Shared>,
+}
+
+impl Sampler {
+    pub fn new(reader: ProcReader, targets: Vec<TargetSpec>, shared: Arc<Shared>) -> Self {
+        let live = if reader.root() == std::path::Path::new("/proc") {
+            reader.clone()
+        } else {
+            ProcReader::new("/proc")
+        };
+        Sampler {
+            reader,
+            live,
+            discovery: Discovery::default(),
+            trackers: targets.into_iter().map(Tracker::new).collect(),
+            read_errors: Source::ALL.iter().map(|s| (*s, 0)).collect(),
+            ticks_total: 0,
+            tick_duration: HistogramValues::new(&TICK_BUCKETS),
+            shared,
+        }
+    }
+
+    /// Replaces the target list. A target whose definition is unchanged keeps its counters and
+    /// process history; a changed or new one starts afresh.
+    pub fn set_targets(&mut self, targets: Vec<TargetSpec>) {
+        let mut old: Vec<Tracker> = std::mem::take(&mut self.trackers);
+        self.trackers = targets
+            .into_iter()
+            .map(|spec| match old.iter().position(|t| t.spec == spec) {
+                Some(i) => old.swap_remove(i),
+                None => Tracker::new(spec),
+            })
+            .collect();
+    }
+
+    /// One tick: read, account, snapshot. Failures are counted, logged at debug level, and
+    /// never stop the tick.
+    pub fn tick(&mut self) -> Snapshot {
+        let started = Instant::now();
+        let mut failures = Vec::new();
+        let specs: Vec<TargetSpec> = self.trackers.iter().map(|t| t.spec.clone()).collect();
+        let members = self.discovery.discover(&self.reader, &specs, &mut failures);
+        let mut targets = Vec::with_capacity(self.trackers.len());
+        for (tracker, members) in self.trackers.iter_mut().zip(&members) {
+            targets.push(tracker.update(&self.reader, members, &mut failures));
+        }
+        let exporter = match read_self(&self.live) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                failures.push(e);
+                None
+            }
+        };
+        for f in &failures {
+            tracing::debug!(source = f.source.as_str(), error = %f.error, "read failed");
+            *self.read_errors.entry(f.source).or_insert(0) += 1;
+        }
+        self.ticks_total += 1;
+        self.tick_duration.observe(started.elapsed().as_secs_f64());
+        Snapshot {
+            targets,
+            read_errors: self
+                .read_errors
+                .iter()
+                .map(|(s, n)| (s.as_str(), *n))
+                .collect(),
+            ticks_total: self.ticks_total,
+            tick_duration_seconds: self.tick_duration.clone(),
+            scrapes_total: self.shared.scrapes_total.load(Ordering::Relaxed),
+            exporter,
+            version: VERSION,
+            revision: REVISION,
+        }
+    }
+
+    /// Tick, render, publish.
+    pub fn tick_and_publish(&mut self) {
+        let snap = self.tick();
+        self.shared.publish(expose::publish(&snap));
+    }
+
+    /// Runs ticks every `interval` until told to shut down. Missed ticks are skipped, not
+    /// bunched: after a slow tick the next one starts at the next multiple of the interval.
+    pub fn run(mut self, mut interval: Duration, control: Receiver<Control>) {
+        let mut next = Instant::now();
+        loop {
+            self.tick_and_publish();
+            next += interval;
+            let now = Instant::now();
+            if next <= now {
+                let behind = now - next;
+                let skip = behind.as_nanos() / interval.as_nanos().max(1) + 1;
+                next += interval * u32::try_from(skip).unwrap_or(u32::MAX);
+                tracing::warn!(
+                    skipped = skip as u64,
+                    "tick took longer than the interval; skipping missed ticks"
+                );
+            }
+            loop {
+                let wait = next.saturating_duration_since(Instant::now());
+                match control.recv_timeout(wait) {
+                    Ok(Control::Reload {
+                        targets,
+                        interval: i,
+                    }) => {
+                        self.set_targets(targets);
+                        if i != interval {
+                            interval = i;
+                            self.shared.set_interval(i);
+                            next = Instant::now() + i;
+                        }
+                    }
+                    Ok(Control::Shutdown) | Err(RecvTimeoutError::Disconnected) => return,
+                    Err(RecvTimeoutError::Timeout) => break,
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! Readers of kernel files: text in, typed values out. They know nothing of HTTP, rules or
+//! exposition.
+
+pub mod proc;

@@ -1,0 +1,327 @@
+//! Targets: named groups of processes, and the per-tick discovery that finds their members.
+//!
+//! A target selects processes by pid, pid file (re-read every tick), or by comm / exe / cmdline
+//! (all given conditions must hold), optionally with every descendant. Discovery reads one
+//! `stat` per process when a scan is needed, and reads `exe` / `cmdline` only once per process
+//! identity (pid, start time, comm), so a steady process table costs one small read a process.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use regex::Regex;
+
+use crate::source::proc::{Identity, ProcReader, ReadFailure, Source, StatFigures, read_pid_file};
+
+/// How a target picks its processes.
+#[derive(Debug, Clone)]
+pub enum Selector {
+    Pid(i32),
+    PidFile(PathBuf),
+    Match {
+        comm: Option<String>,
+        exe: Option<String>,
+        cmdline: Option<Regex>,
+    },
+}
+
+impl PartialEq for Selector {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Selector::Pid(a), Selector::Pid(b)) => a == b,
+            (Selector::PidFile(a), Selector::PidFile(b)) => a == b,
+            (
+                Selector::Match {
+                    comm: c1,
+                    exe: e1,
+                    cmdline: r1,
+                },
+                Selector::Match {
+                    comm: c2,
+                    exe: e2,
+                    cmdline: r2,
+                },
+            ) => {
+                c1 == c2
+                    && e1 == e2
+                    && r1.as_ref().map(Regex::as_str) == r2.as_ref().map(Regex::as_str)
+            }
+            _ => false,
+        }
+    }
+}
+
+/// A validated target definition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TargetSpec {
+    pub name: String,
+    pub selector: Selector,
+    pub children: bool,
+    pub smaps: bool,
+    /// Constant labels, sorted by name.
+    pub labels: Vec<(String, String)>,
+}
+
+impl TargetSpec {
+    fn needs_scan(&self) -> bool {
+        self.children || matches!(self.selector, Selector::Match { .. })
+    }
+}
+
+/// A process found for a target this tick.
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub stat: StatFigures,
+    /// Selected directly (not only as a descendant of a selected process).
+    pub direct: bool,
+}
+
+impl Member {
+    /// Zombies still hold their final CPU figures, so they take part in counter accounting, but
+    /// they are not live processes of the target.
+    pub fn is_live(&self) -> bool {
+        !matches!(self.stat.state, 'Z' | 'X' | 'x')
+    }
+}
+
+/// Cached `exe` / `cmdline` of one process identity.
+#[derive(Debug, Default)]
+struct Details {
+    exe: Option<Option<String>>,
+    cmdline: Option<Option<String>>,
+}
+
+/// Finds the members of every target, tick after tick.
+#[derive(Debug, Default)]
+pub struct Discovery {
+    details: HashMap<(Identity, String), Details>,
+}
+
+impl Discovery {
+    /// Returns, for each target in order, its members this tick. Reads that fail are pushed to
+    /// `failures` (a process that vanished before it was selected is not a failure).
+    pub fn discover(
+        &mut self,
+        reader: &ProcReader,
+        targets: &[TargetSpec],
+        failures: &mut Vec<ReadFailure>,
+    ) -> Vec<Vec<Member>> {
+        let self_pid = own_pid(reader.root());
+        let scan = targets.iter().any(TargetSpec::needs_scan);
+        let mut table: HashMap<i32, StatFigures> = HashMap::new();
+        if scan {
+            match reader.pids() {
+                Ok(pids) => {
+                    for pid in pids {
+                        if Some(pid) == self_pid {
+                            continue;
+                        }
+                        if let Some(s) = read_stat(reader, pid, failures, false) {
+                            table.insert(pid, s);
+                        }
+                    }
+                }
+                Err(error) => failures.push(ReadFailure {
+                    source: Source::Stat,
+                    error,
+                }),
+            }
+        }
+        let mut out = Vec::with_capacity(targets.len());
+        let mut seen_ids: HashSet<(Identity, String)> = HashSet::new();
+        for t in targets {
+            let mut roots: Vec<i32> = Vec::new();
+            match &t.selector {
+                Selector::Pid(pid) => roots.push(*pid),
+                Selector::PidFile(path) => match read_pid_file(path) {
+                    Ok(pid) => roots.push(pid),
+                    Err(error) => {
+                        // A missing pid file is the normal "not started yet" state.
+                        if !error.is_not_found() {
+                            failures.push(ReadFailure {
+                                source: Source::PidFile,
+                                error,
+                            });
+                        }
+                    }
+                },
+                Selector::Match { comm, exe, cmdline } => {
+                    for (pid, s) in &table {
+                        if let Some(c) = comm {
+                            if &s.comm != c {
+                                continue;
+                            }
+                        }
+                        let key = (s.identity, s.comm.clone());
+                        seen_ids.insert(key.clone());
+                        let d = self.details.entry(key).or_default();
+                        if let Some(want) = exe {
+                            let got = d.exe.get_or_insert_with(|| read_exe(reader, *pid));
+                            if !exe_matches(want, got.as_deref()) {
+                                continue;
+                            }
+                        }
+                        if let Some(re) = cmdline {
+                            let got = d
+                                .cmdline
+                                .get_or_insert_with(|| read_cmdline(reader, *pid, failures));
+                            match got {
+                                Some(line) if re.is_match(line) => {}
+                                _ => continue,
+                            }
+                        }
+                        roots.push(*pid);
+                    }
+                }
+            }
+            roots.sort_unstable();
+            let mut members: Vec<Member> = Vec::new();
+            for pid in roots {
+                let stat = if scan {
+                    table.get(&pid).cloned()
+                } else {
+                    read_stat(reader, pid, failures, false)
+                };
+                if let Some(stat) = stat {
+                    members.push(Member { stat, direct: true });
+                }
+            }
+            if t.children && !members.is_empty() {
+                add_descendants(&table, &mut members);
+            }
+            out.push(members);
+        }
+        // Forget details of identities no longer present (bounded memory under pid churn).
+        if scan {
+            self.details.retain(|k, _| seen_ids.contains(k));
+        }
+        out
+    }
+}
+
+fn read_stat(
+    reader: &ProcReader,
+    pid: i32,
+    failures: &mut Vec<ReadFailure>,
+    report_gone: bool,
+) -> Option<StatFigures> {
+    let handle = match reader.open(pid) {
+        Ok(h) => h,
+        Err(error) => {
+            if report_gone || !error.is_not_found() {
+                failures.push(ReadFailure {
+                    source: Source::Stat,
+                    error,
+                });
+            }
+            return None;
+        }
+    };
+    match handle.stat() {
+        Ok(s) => Some(s),
+        Err(f) => {
+            if report_gone || !f.error.is_not_found() {
+                failures.push(f);
+            }
+            None
+        }
+    }
+}
+
+fn read_exe(reader: &ProcReader, pid: i32) -> Option<String> {
+    // Kernel threads and other users' processes have no readable exe: it simply doesn't match.
+    let path = reader.open(pid).ok()?.exe().ok()?;
+    let s = path.to_string_lossy();
+    Some(s.strip_suffix(" (deleted)").unwrap_or(&s).to_string())
+}
+
+fn read_cmdline(reader: &ProcReader, pid: i32, failures: &mut Vec<ReadFailure>) -> Option<String> {
+    let handle = reader.open(pid).ok()?;
+    match handle.cmdline() {
+        Ok(args) => Some(args.join(" ")),
+        Err(f) => {
+            if !f.error.is_not_found() {
+                failures.push(f);
+            }
+            None
+        }
+    }
+}
+
+/// `exe: /usr/bin/nginx` matches the full path; `exe: nginx` matches the base name.
+pub fn exe_matches(want: &str, got: Option<&str>) -> bool {
+    let Some(got) = got else { return false };
+    if want.contains('/') {
+        got == want
+    } else {
+        Path::new(got).file_name().and_then(|n| n.to_str()) == Some(want)
+    }
+}
+
+/// Adds every descendant (through ppid links) of the members to the member list.
+fn add_descendants(table: &HashMap<i32, StatFigures>, members: &mut Vec<Member>) {
+    let mut children: HashMap<i32, Vec<i32>> = HashMap::new();
+    for (pid, s) in table {
+        children.entry(s.ppid).or_default().push(*pid);
+    }
+    let mut included: HashSet<i32> = members.iter().map(|m| m.stat.identity.pid).collect();
+    let mut stack: Vec<i32> = included.iter().copied().collect();
+    let mut extra = Vec::new();
+    while let Some(p) = stack.pop() {
+        if let Some(kids) = children.get(&p) {
+            for k in kids {
+                if included.insert(*k) {
+                    stack.push(*k);
+                    if let Some(s) = table.get(k) {
+                        extra.push(Member {
+                            stat: s.clone(),
+                            direct: false,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    extra.sort_by_key(|m| m.stat.identity.pid);
+    members.extend(extra);
+}
+
+/// The pid of this process as the procfs root sees it (`<root>/self`), so a cmdline matcher
+/// whose pattern appears in sidewatch's own arguments does not select sidewatch.
+fn own_pid(root: &Path) -> Option<i32> {
+    std::fs::read_link(root.join("self"))
+        .ok()?
+        .to_str()?
+        .parse()
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exe_matching() {
+        assert!(exe_matches("/usr/bin/sleep", Some("/usr/bin/sleep")));
+        assert!(!exe_matches("/usr/bin/sleep", Some("/bin/sleep")));
+        assert!(exe_matches("sleep", Some("/bin/sleep")));
+        assert!(!exe_matches("sleep", Some("/bin/sleeper")));
+        assert!(!exe_matches("sleep", None));
+    }
+
+    #[test]
+    fn selector_equality_compares_regex_text() {
+        let a = Selector::Match {
+            comm: None,
+            exe: None,
+            cmdline: Some(Regex::new("a.b").unwrap()),
+        };
+        let b = a.clone();
+        let c = Selector::Match {
+            comm: None,
+            exe: None,
+            cmdline: Some(Regex::new("a.c").unwrap()),
+        };
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+    }
+}
