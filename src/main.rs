@@ -233,6 +233,7 @@ fn init_logging(level: &str) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .init();
 }
@@ -380,6 +381,10 @@ fn daemon(opts: Opts, wrap: Option<(Vec<String>, String)>) -> anyhow::Result<Exi
             }
             settings.targets.push(wrapped_target(&name, pid));
             child = Some(c);
+        }
+        if let Ok(addr) = listener.local_addr() {
+            // Tests read this line to find the port when started with port 0.
+            tracing::info!("listening on {addr}");
         }
         tracing::info!(
             address = %settings.listen_address,

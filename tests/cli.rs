@@ -1,0 +1,358 @@
+//! The binary's command line: help, config checking, errors, `once` on the fixture tree, the
+//! golden exposition body, and format validation with promtool and a strict OpenMetrics parser.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::*;
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .output()
+        .expect("run sidewatch")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn help_explains_every_option_with_examples() {
+    let o = run(&["--help"]);
+    assert!(o.status.success());
+    let h = stdout(&o);
+    for flag in [
+        "--config",
+        "--pid",
+        "--pid-file",
+        "--comm",
+        "--exe",
+        "--cmdline",
+        "--children",
+        "--name",
+        "--label",
+        "--web.listen-address",
+        "--interval",
+        "--procfs",
+        "--smaps",
+        "--log.level",
+        "SIDEWATCH_PID_FILE",
+        "SIDEWATCH_WEB_LISTEN_ADDRESS",
+        "Examples:",
+        "sidewatch run",
+        "check-config",
+        "once",
+    ] {
+        assert!(h.contains(flag), "--help does not mention {flag}:\n{h}");
+    }
+    assert!(h.contains("Example: --interval 1s"), "{h}");
+    let o = run(&["run", "--help"]);
+    assert!(
+        stdout(&o).contains("exit with its exit status"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn check_config_accepts_a_valid_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("ok.yml");
+    std::fs::write(&f, "interval: 2s\ntargets:\n  - name: web\n    comm: nginx\n  - name: db\n    pid_file: /run/db.pid\n").unwrap();
+    let o = run(&["check-config", f.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("valid; 2 target(s): web, db"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn config_error_names_file_field_and_reason_and_exits_nonzero() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("bad.yml");
+    std::fs::write(
+        &f,
+        "targets:\n  - name: web\n    comm: nginx\n    intervall: 5s\n",
+    )
+    .unwrap();
+    let fs = f.to_str().unwrap();
+    for args in [vec!["check-config", fs], vec!["--config", fs]] {
+        let o = run(&args);
+        assert_eq!(o.status.code(), Some(1));
+        let e = stderr(&o);
+        assert!(e.contains(fs), "{e}");
+        assert!(e.contains("line 4"), "{e}");
+        assert!(e.contains("targets[0].intervall"), "{e}");
+        assert!(e.contains("unknown field `intervall`"), "{e}");
+        assert!(!e.contains("panicked"), "{e}");
+        assert_eq!(e.trim().lines().count(), 1, "one-line error expected: {e}");
+    }
+    let o = run(&["check-config", "/nonexistent/sidewatch.yml"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("/nonexistent/sidewatch.yml") && stderr(&o).contains("cannot read")
+    );
+}
+
+#[test]
+fn bad_flags_are_clear_errors() {
+    let o = run(&["--pid", "1", "--interval", "soon"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("invalid duration"), "{}", stderr(&o));
+    let o = run(&["--cmdline", "a(b", "once"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("--cmdline"), "{}", stderr(&o));
+    let o = run(&[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("nothing to watch"), "{}", stderr(&o));
+}
+
+#[test]
+fn port_in_use_is_a_one_line_error() {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    let o = run(&["--pid", "1", "--web.listen-address", &addr]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    let errors: Vec<&str> = e.lines().filter(|l| l.contains("error")).collect();
+    assert_eq!(errors.len(), 1, "{e}");
+    assert!(
+        errors[0].contains(&format!("cannot listen on {addr}")),
+        "{e}"
+    );
+    assert!(
+        errors[0].contains("Address already in use")
+            || errors[0].contains("address already in use"),
+        "{e}"
+    );
+    assert!(!e.contains("panicked"), "{e}");
+}
+
+fn once_fixture(extra: &[&str]) -> String {
+    let root = fixture_proc();
+    let mut args = vec!["once", "--procfs", root.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let o = run(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    stdout(&o)
+}
+
+fn golden_config() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden/fixture.yml")
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Lines about sidewatch itself vary from run to run; the golden file holds `<varies>`.
+fn mask_varying(body: &str) -> String {
+    body.lines()
+        .map(|l| {
+            let varying = l.starts_with("process_")
+                || l.starts_with("sidewatch_tick_duration_seconds")
+                || l.starts_with("sidewatch_build_info{");
+            match (varying, l.rsplit_once(' ')) {
+                (true, Some((series, _))) if !l.starts_with('#') => {
+                    let series = if l.starts_with("sidewatch_build_info{") {
+                        "sidewatch_build_info{<varies>}"
+                    } else {
+                        series
+                    };
+                    format!("{series} <varies>\n")
+                }
+                _ => format!("{l}\n"),
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn golden_exposition_of_the_fixture_tree() {
+    let body = once_fixture(&["--config", &golden_config()]);
+    let got = mask_varying(&body);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/fixture.prom");
+    if std::env::var_os("SIDEWATCH_BLESS").is_some() {
+        std::fs::write(&path, &got).unwrap();
+    }
+    let want =
+        std::fs::read_to_string(&path).expect("golden file (regenerate with SIDEWATCH_BLESS=1)");
+    assert_eq!(
+        got, want,
+        "the body differs from tests/golden/fixture.prom; review, then regenerate with SIDEWATCH_BLESS=1 cargo test --test cli golden"
+    );
+}
+
+#[test]
+fn promtool_accepts_the_text_format() {
+    let promtool = require_tool("promtool", "prometheus");
+    for body in [
+        once_fixture(&["--config", &golden_config()]),
+        once_fixture(&["--pid", &std::process::id().to_string(), "--smaps"]),
+    ] {
+        let mut child = Command::new(&promtool)
+            .args(["check", "metrics"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(body.as_bytes())
+            .unwrap();
+        let o = child.wait_with_output().unwrap();
+        assert!(
+            o.status.success() && o.stdout.is_empty() && o.stderr.is_empty(),
+            "promtool check metrics: {} {}\n{body}",
+            stdout(&o),
+            stderr(&o)
+        );
+    }
+}
+
+#[test]
+fn strict_openmetrics_parser_accepts_the_openmetrics_format() {
+    // Debian's interpreter, which the python3-prometheus-client package installs into.
+    let python = "/usr/bin/python3";
+    let ok = Command::new(python)
+        .args(["-c", "import prometheus_client.openmetrics.parser"])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(
+        ok,
+        "the strict OpenMetrics parser is missing: apt-get install -y python3-prometheus-client (the README test command does)"
+    );
+    let body = once_fixture(&["--config", &golden_config(), "--openmetrics"]);
+    assert!(body.ends_with("# EOF\n"));
+    let script = "import sys\nfrom prometheus_client.openmetrics.parser import text_string_to_metric_families as p\nfams = list(p(sys.stdin.read()))\nprint(len(fams), sum(len(f.samples) for f in fams))\n";
+    let mut child = Command::new(python)
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(
+        o.status.success(),
+        "the OpenMetrics parser (Debian package python3-prometheus-client) rejected the body: {}\n{body}",
+        stderr(&o)
+    );
+    // Same samples in both formats.
+    let text = once_fixture(&["--config", &golden_config()]);
+    let om_samples = body.lines().filter(|l| !l.starts_with('#')).count();
+    let text_samples = text.lines().filter(|l| !l.starts_with('#')).count();
+    assert_eq!(om_samples, text_samples);
+    let counted: Vec<usize> = stdout(&o)
+        .split_whitespace()
+        .map(|n| n.parse().unwrap())
+        .collect();
+    assert_eq!(
+        counted[1], om_samples,
+        "parser saw a different number of samples"
+    );
+}
+
+#[test]
+fn once_json_reports_the_fixture_values() {
+    let out = once_fixture(&["--pid", "6291", "--name", "sleeper", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let t = &v["targets"][0];
+    assert_eq!(t["name"], "sleeper");
+    assert_eq!(t["up"], true);
+    assert_eq!(t["processes"], 1);
+    assert_eq!(t["primary_pid"], 6291);
+    assert_eq!(t["primary_comm"], "sleep");
+    assert_eq!(t["threads"], 1);
+    assert_eq!(t["open_fds"], 5);
+    assert_eq!(t["counters"]["restarts_total"], 0);
+    assert!(t["resident_memory_bytes"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn absent_target_is_down_not_an_error() {
+    let out = once_fixture(&["--pid", "999999", "--name", "later"]);
+    let m = Metrics::parse(&out);
+    assert_eq!(
+        m.get("sidewatch_target_up", &[("target", "later")]),
+        Some(0.0)
+    );
+    assert_eq!(
+        m.get("sidewatch_target_processes", &[("target", "later")]),
+        Some(0.0)
+    );
+    // Gauges of a missing process are absent, never 0.
+    assert_eq!(
+        m.get(
+            "sidewatch_process_resident_memory_bytes",
+            &[("target", "later")]
+        ),
+        None
+    );
+    assert_eq!(
+        m.get(
+            "sidewatch_process_cpu_seconds_total",
+            &[("target", "later"), ("mode", "user")]
+        ),
+        None
+    );
+    assert_eq!(
+        m.get("sidewatch_process_restarts_total", &[("target", "later")]),
+        Some(0.0)
+    );
+}
+
+#[test]
+fn unreadable_figures_are_absent_and_counted() {
+    // The kernel thread has no smaps_rollup in the fixture: PSS absent, one read error.
+    let out = once_fixture(&["--pid", "2", "--name", "kthreadd", "--smaps"]);
+    let m = Metrics::parse(&out);
+    assert_eq!(
+        m.get("sidewatch_target_up", &[("target", "kthreadd")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        m.get(
+            "sidewatch_process_proportional_memory_bytes",
+            &[("target", "kthreadd")]
+        ),
+        None
+    );
+    assert_eq!(
+        m.get(
+            "sidewatch_process_resident_memory_bytes",
+            &[("target", "kthreadd")]
+        ),
+        None
+    );
+    assert_eq!(
+        m.get("sidewatch_read_errors_total", &[("source", "smaps_rollup")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        m.get("sidewatch_read_errors_total", &[("source", "status")]),
+        Some(0.0)
+    );
+}
