@@ -19,16 +19,18 @@ use prometheus_client::registry::{Registry, Unit};
 use crate::sample::{Snapshot, TargetSample};
 use crate::state::Published;
 
-type Labels<'a> = Vec<(&'a str, Cow<'a, str>)>;
+/// Label pairs of one sample, in output order.
+pub(crate) type Labels<'a> = Vec<(&'a str, Cow<'a, str>)>;
 
 /// A number a family can hold: integers stay exact, the rest are floats.
 #[derive(Debug, Clone, Copy)]
-enum Num {
+pub(crate) enum Num {
     U(u64),
     F(f64),
 }
 
-struct Family<'a> {
+/// One metric family being assembled; families without samples are not written.
+pub(crate) struct Family<'a> {
     name: &'static str,
     help: &'static str,
     unit: Option<Unit>,
@@ -37,7 +39,12 @@ struct Family<'a> {
 }
 
 impl<'a> Family<'a> {
-    fn new(name: &'static str, help: &'static str, unit: Option<Unit>, kind: MetricType) -> Self {
+    pub(crate) fn new(
+        name: &'static str,
+        help: &'static str,
+        unit: Option<Unit>,
+        kind: MetricType,
+    ) -> Self {
         Family {
             name,
             help,
@@ -47,11 +54,11 @@ impl<'a> Family<'a> {
         }
     }
 
-    fn push(&mut self, labels: Labels<'a>, v: Num) {
+    pub(crate) fn push(&mut self, labels: Labels<'a>, v: Num) {
         self.samples.push((labels, v));
     }
 
-    fn encode(&self, enc: &mut DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+    pub(crate) fn encode(&self, enc: &mut DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
         if self.samples.is_empty() {
             return Ok(());
         }
@@ -82,7 +89,7 @@ fn encode_value(kind: MetricType, v: Num, m: MetricEncoder<'_>) -> Result<(), st
     }
 }
 
-fn target_labels(t: &TargetSample) -> Labels<'_> {
+pub(crate) fn target_labels(t: &TargetSample) -> Labels<'_> {
     let mut l: Labels<'_> = Vec::with_capacity(2 + t.labels.len());
     l.push(("target", Cow::Borrowed(t.name.as_str())));
     l.extend(
@@ -93,13 +100,13 @@ fn target_labels(t: &TargetSample) -> Labels<'_> {
     l
 }
 
-fn with<'a>(base: &Labels<'a>, k: &'a str, v: impl Into<Cow<'a, str>>) -> Labels<'a> {
+pub(crate) fn with<'a>(base: &Labels<'a>, k: &'a str, v: impl Into<Cow<'a, str>>) -> Labels<'a> {
     let mut l = base.clone();
     l.push((k, v.into()));
     l
 }
 
-fn plain<'a>(pairs: &[(&'a str, &'a str)]) -> Labels<'a> {
+pub(crate) fn plain<'a>(pairs: &[(&'a str, &'a str)]) -> Labels<'a> {
     pairs.iter().map(|(k, v)| (*k, Cow::Borrowed(*v))).collect()
 }
 
@@ -400,7 +407,7 @@ impl Collector for SnapshotCollector {
     }
 }
 
-fn push_opt<'a>(f: &mut Family<'a>, l: &Labels<'a>, v: Option<u64>) {
+pub(crate) fn push_opt<'a>(f: &mut Family<'a>, l: &Labels<'a>, v: Option<u64>) {
     if let Some(v) = v {
         f.push(l.clone(), Num::U(v));
     }

@@ -76,6 +76,8 @@ impl HistogramValues {
 /// Everything one tick publishes.
 #[derive(Debug, Clone, Serialize)]
 pub struct Snapshot {
+    /// When the tick started, seconds since the Unix epoch.
+    pub timestamp_seconds: f64,
     pub targets: Vec<TargetSample>,
     /// (source, count) for every source, zeros included, in a stable order.
     pub read_errors: Vec<(&'static str, u64)>,

@@ -318,6 +318,10 @@ impl Sampler {
     /// never stop the tick.
     pub fn tick(&mut self) -> Snapshot {
         let started = Instant::now();
+        let timestamp_seconds = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
         let mut failures = Vec::new();
         let specs: Vec<TargetSpec> = self.trackers.iter().map(|t| t.spec.clone()).collect();
         let members = self.discovery.discover(&self.reader, &specs, &mut failures);
@@ -339,6 +343,7 @@ impl Sampler {
         self.ticks_total += 1;
         self.tick_duration.observe(started.elapsed().as_secs_f64());
         Snapshot {
+            timestamp_seconds,
             targets,
             read_errors: self
                 .read_errors
