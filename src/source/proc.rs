@@ -275,15 +275,19 @@ impl ProcHandle<'_> {
     }
 
     pub fn open_fds(&self) -> Result<u64, ReadFailure> {
-        if self.reader.live_procfs {
-            return self
-                .process
-                .fd_count()
-                .map(|n| n as u64)
-                .map_err(|e| self.failure(Source::Fd, "fd", e));
-        }
         let dir = self.path.join("fd");
-        // Only numeric names are descriptors (a fixture may hold a `.keep` file).
+        let fail = |e| ReadFailure {
+            source: Source::Fd,
+            error: io_error(&dir, e),
+        };
+        if self.reader.live_procfs {
+            // Linux >= 6.2 reports the number of open fds as the size of `fd/`.
+            let size = std::fs::metadata(&dir).map_err(fail)?.len();
+            if size > 0 {
+                return Ok(size);
+            }
+        }
+        // Count only numeric names: not `.`/`..`, nor a fixture's `.keep` file.
         std::fs::read_dir(&dir)
             .map(|d| {
                 d.filter_map(Result::ok)
@@ -294,10 +298,7 @@ impl ProcHandle<'_> {
                     })
                     .count() as u64
             })
-            .map_err(|e| ReadFailure {
-                source: Source::Fd,
-                error: io_error(&dir, e),
-            })
+            .map_err(fail)
     }
 
     /// Reads the per-tick files other than `stat`. Each failure is reported, not fatal.
