@@ -393,6 +393,42 @@ fn live_cgroup_v1_memory_and_cpu() {
             .is_some()
         );
     }
+    // The application moves to another memory cgroup (a restarted container): the counters go
+    // on from where they were, the limit is the new cgroup's (none).
+    let moved = dir_of(memory).with_file_name(format!("{name}-moved"));
+    std::fs::create_dir(&moved).unwrap();
+    cg.dirs.push(moved.clone());
+    let before = d.metrics();
+    let counter = |m: &Metrics, n: &str| m.get(n, &app).unwrap();
+    std::fs::write(moved.join("cgroup.procs"), pid.to_string()).unwrap();
+    let moved_path = format!("{mem_path}-moved");
+    d.wait_until(Duration::from_secs(5), |d| {
+        d.metrics()
+            .get(
+                "sidewatch_cgroup_info",
+                &[("target", "app"), ("path", &moved_path)],
+            )
+            .is_some()
+    });
+    let after = d.metrics();
+    for n in [
+        "sidewatch_cgroup_memory_oom_kills_total",
+        "sidewatch_cgroup_memory_limit_hits_total",
+        "sidewatch_cgroup_cpu_throttled_periods_total",
+    ] {
+        assert!(
+            counter(&after, n) >= counter(&before, n),
+            "{n} went down across the move: {} -> {}",
+            counter(&before, n),
+            counter(&after, n)
+        );
+    }
+    assert_eq!(
+        counter(&after, "sidewatch_cgroup_memory_oom_kills_total"),
+        ooms_before + 1.0
+    );
+    assert_eq!(after.get("sidewatch_cgroup_memory_limit_bytes", &app), None);
+    let m = after;
     for s in ["cgroup", "cgroup_memory", "cgroup_cpu"] {
         assert_eq!(
             m.get("sidewatch_read_errors_total", &[("source", s)]),
