@@ -340,21 +340,24 @@ const V1_NON_CONTROLLER_OPTS: &[&str] = &[
 ];
 
 /// The cgroup mounts of a mount table (`/proc/self/mountinfo` text) that are visible: a later
-/// mount at the same place, or over a parent directory, hides the earlier ones (a container
-/// runtime mounting its own cgroupfs over the inherited one).
+/// mount at the same place, or over a parent directory, hides the earlier ones that are not
+/// mounted on top of it (a container runtime mounting its own cgroupfs over the inherited one).
 pub fn parse_cgroup_mounts(mountinfo: &str) -> Vec<CgroupMount> {
-    let mut visible: Vec<(PathBuf, Option<CgroupMount>)> = Vec::new();
+    // (mount id, mount point, the cgroup mount if it is one)
+    let mut visible: Vec<(i32, PathBuf, Option<CgroupMount>)> = Vec::new();
+    let mut parent: HashMap<i32, i32> = HashMap::new();
     for line in mountinfo.lines() {
         let Ok(m) = MountInfo::from_line(line) else {
             continue;
         };
+        parent.insert(m.mnt_id, m.pid);
         let point = PathBuf::from(unescape_mount(&m.mount_point.to_string_lossy()));
-        visible.retain(|(p, _)| !p.starts_with(&point));
+        visible.retain(|(id, p, _)| !p.starts_with(&point) || descends(*id, m.mnt_id, &parent));
         let version = match m.fs_type.as_str() {
             "cgroup2" => Version::V2,
             "cgroup" => Version::V1,
             _ => {
-                visible.push((point, None));
+                visible.push((m.mnt_id, point, None));
                 continue;
             }
         };
@@ -379,9 +382,23 @@ pub fn parse_cgroup_mounts(mountinfo: &str) -> Vec<CgroupMount> {
             version,
             controllers,
         };
-        visible.push((point, Some(mount)));
+        visible.push((m.mnt_id, point, Some(mount)));
     }
-    visible.into_iter().filter_map(|(_, m)| m).collect()
+    visible.into_iter().filter_map(|(_, _, m)| m).collect()
+}
+
+/// True when mount `id` is mounted (directly or further down) on mount `ancestor`.
+fn descends(id: i32, ancestor: i32, parent: &HashMap<i32, i32>) -> bool {
+    let mut cur = id;
+    // Bounded: a malformed table must not loop.
+    for _ in 0..64 {
+        match parent.get(&cur) {
+            Some(&p) if p == ancestor => return true,
+            Some(&p) if p != cur => cur = p,
+            _ => return false,
+        }
+    }
+    false
 }
 
 /// mountinfo escapes space, tab, newline and backslash as `\040`, `\011`, `\012`, `\134`.

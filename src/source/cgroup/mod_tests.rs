@@ -338,6 +338,18 @@ fn container_mount_table_hides_overmounted_mounts() {
 }
 
 #[test]
+fn a_root_mount_listed_after_its_children_hides_nothing() {
+    // Real order on the capturing machine: `/` (id 27) comes after /proc and /sys (its children).
+    let table = "22 27 0:21 / /proc rw - proc proc rw\n31 27 0:28 / /sys/fs/cgroup rw - tmpfs tmpfs rw\n35 31 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n27 1 254:0 / / rw - ext4 /dev/vda rw\n";
+    let m = parse_cgroup_mounts(table);
+    assert_eq!(m.len(), 1);
+    assert_eq!(m[0].controllers, vec!["memory"]);
+    // An unrelated mount over the same directory does hide it.
+    let over = format!("{table}90 27 0:50 / /sys/fs/cgroup rw - tmpfs tmpfs rw\n");
+    assert!(parse_cgroup_mounts(&over).is_empty());
+}
+
+#[test]
 fn mount_points_with_escapes() {
     let line = "50 31 0:44 / /srv/my\\040cgroups rw,relatime - cgroup2 cgroup2 rw\n";
     let m = parse_cgroup_mounts(line);
