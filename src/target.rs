@@ -59,6 +59,9 @@ pub struct TargetSpec {
     pub smaps: bool,
     /// Constant labels, sorted by name.
     pub labels: Vec<(String, String)>,
+    /// Report every distinct cgroup of the target's processes with a `cgroup` label, instead of
+    /// only the cgroup of its main process.
+    pub cgroup_labels: bool,
 }
 
 impl TargetSpec {

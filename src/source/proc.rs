@@ -60,10 +60,17 @@ pub enum Source {
     Exe,
     PidFile,
     SelfProcess,
+    /// `<procfs>/<pid>/cgroup`, or locating that cgroup under the cgroupfs root.
+    Cgroup,
+    CgroupMemory,
+    CgroupCpu,
+    CgroupPids,
+    CgroupIo,
+    CgroupPressure,
 }
 
 impl Source {
-    pub const ALL: [Source; 11] = [
+    pub const ALL: [Source; 17] = [
         Source::Stat,
         Source::Status,
         Source::Io,
@@ -75,6 +82,12 @@ impl Source {
         Source::Exe,
         Source::PidFile,
         Source::SelfProcess,
+        Source::Cgroup,
+        Source::CgroupMemory,
+        Source::CgroupCpu,
+        Source::CgroupPids,
+        Source::CgroupIo,
+        Source::CgroupPressure,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -90,6 +103,12 @@ impl Source {
             Source::Exe => "exe",
             Source::PidFile => "pid_file",
             Source::SelfProcess => "self",
+            Source::Cgroup => "cgroup",
+            Source::CgroupMemory => "cgroup_memory",
+            Source::CgroupCpu => "cgroup_cpu",
+            Source::CgroupPids => "cgroup_pids",
+            Source::CgroupIo => "cgroup_io",
+            Source::CgroupPressure => "cgroup_pressure",
         }
     }
 }
