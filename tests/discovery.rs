@@ -25,6 +25,7 @@ fn spec(name: &str, selector: Selector, children: bool) -> TargetSpec {
         selector,
         children,
         smaps: false,
+        cgroup_labels: false,
         labels: vec![],
     }
 }
