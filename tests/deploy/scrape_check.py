@@ -36,6 +36,11 @@ EXPECT = [
     ("sidewatch_process_context_switches_total", {"kind": "voluntary"}, ">= 0", lambda v: v >= 0),
     ("sidewatch_process_cpu_wait_seconds_total", {}, ">= 0 (schedstat)", lambda v: v >= 0),
     ("sidewatch_process_start_time_seconds", {}, "> 0", lambda v: v > 0),
+    # The application container's cgroup, read through the node's cgroupfs mount.
+    ("sidewatch_cgroup_memory_usage_bytes", {}, "> 0 (memory cgroup)", lambda v: v > 0),
+    ("sidewatch_cgroup_memory_working_set_bytes", {}, ">= 0 (memory cgroup)", lambda v: v >= 0),
+    ("sidewatch_cgroup_cpu_usage_seconds_total", {"mode": "user"}, ">= 0 (cpu cgroup)", lambda v: v >= 0),
+    ("sidewatch_cgroup_pids", {}, ">= 1 (pids cgroup)", lambda v: v >= 1),
 ]
 # Sources that must never fail for a same-uid application (read errors are counted, not hidden).
 # Checked before any traffic and before the restart: a process that exits while a tick reads it
