@@ -10,6 +10,7 @@
 
 pub mod config;
 pub mod expose;
+pub mod promgen;
 pub mod rules;
 pub mod sample;
 pub mod sampler;

@@ -265,6 +265,7 @@ pub enum Control {
     Reload {
         targets: Vec<TargetSpec>,
         interval: Duration,
+        rules: crate::rules::RuleSet,
     },
     Shutdown,
 }
@@ -280,6 +281,8 @@ pub struct Sampler {
     ticks_total: u64,
     tick_duration: HistogramValues,
     shared: Arc<Shared>,
+    /// Evaluates rules and SLOs each tick once [`Sampler::set_rules`] was called.
+    rules: Option<crate::rules::RulesEngine>,
 }
 
 impl Sampler {
@@ -298,6 +301,18 @@ impl Sampler {
             ticks_total: 0,
             tick_duration: HistogramValues::new(&TICK_BUCKETS),
             shared,
+            rules: None,
+        }
+    }
+
+    /// Starts (or reconfigures) rule evaluation; unchanged rules keep their state.
+    pub fn set_rules(&mut self, set: crate::rules::RuleSet) {
+        match &mut self.rules {
+            Some(engine) => engine.reconfigure(set),
+            None => {
+                let cpus = crate::source::cpus::online_cpus(self.reader.root());
+                self.rules = Some(crate::rules::RulesEngine::new(set, cpus.map(f64::from)));
+            }
         }
     }
 
@@ -329,6 +344,10 @@ impl Sampler {
         for (tracker, members) in self.trackers.iter_mut().zip(&members) {
             targets.push(tracker.update(&self.reader, members, &mut failures));
         }
+        let rules = self
+            .rules
+            .as_mut()
+            .map(|e| e.evaluate(timestamp_seconds, &targets));
         let exporter = match read_self(&self.live) {
             Ok(f) => Some(f),
             Err(e) => {
@@ -356,6 +375,7 @@ impl Sampler {
             exporter,
             version: VERSION,
             revision: REVISION,
+            rules,
         }
     }
 
@@ -388,8 +408,10 @@ impl Sampler {
                     Ok(Control::Reload {
                         targets,
                         interval: i,
+                        rules,
                     }) => {
                         self.set_targets(targets);
+                        self.set_rules(rules);
                         if i != interval {
                             interval = i;
                             self.shared.set_interval(i);

@@ -6,9 +6,14 @@
 //! The evaluator knows signals only through [`SignalSource`]; it knows nothing of procfs,
 //! cgroupfs or HTTP.
 
+pub mod alert;
+pub mod engine;
 pub mod signal;
+pub mod slo;
 pub mod spec;
 pub mod template;
+pub mod view;
 
+pub use engine::{ActiveAlert, RulesEngine, RulesSnapshot, SloStatus};
 pub use signal::{Signal, SignalSource, TargetSignals};
 pub use spec::{Op, RuleSet, Severity, Slo, ThresholdRule};
