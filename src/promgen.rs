@@ -233,10 +233,13 @@ pub fn slo_rules(slo: &Slo) -> Vec<PromRule> {
         let (speed, spans) = if severity == "critical" {
             (
                 "fast",
-                "14.4 times over 1h and 5m, or 6 times over 6h and 30m",
+                "over 14.4 times as fast as it may over 1h and 5m, or over 6 times over 6h and 30m",
             )
         } else {
-            ("steadily", "3 times over 1d and 2h, or once over 3d and 6h")
+            (
+                "steadily",
+                "over 3 times as fast as it may over 1d and 2h, or faster than it may over 3d and 6h",
+            )
         };
         rules.push(PromRule {
             alert: Some("SidewatchErrorBudgetBurn".into()),
@@ -257,7 +260,7 @@ pub fn slo_rules(slo: &Slo) -> Vec<PromRule> {
                 (
                     "description",
                     format!(
-                        "SLO {} of {{{{ $labels.target }}}} ({}; objective {objective}% of samples over {window}): the error ratio is {{{{ $value | humanizePercentage }}}}, more than {spans} the budgeted {budget_percent}%.",
+                        "SLO {} of {{{{ $labels.target }}}} ({}; objective {objective}% of samples over {window}) burns its error budget of {budget_percent}% {spans}: the error ratio is {{{{ $value | humanizePercentage }}}}.",
                         slo.name, slo.description
                     ),
                 ),

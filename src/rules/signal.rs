@@ -117,13 +117,13 @@ impl Signal {
     pub fn title(self) -> &'static str {
         match self {
             Signal::CpuUtilizationRatio => "CPU utilization",
-            Signal::CpuCores => "CPU usage (cores)",
+            Signal::CpuCores => "CPU usage in cores",
             Signal::MemoryWorkingSetBytes => "memory working set",
             Signal::MemoryRssBytes => "resident memory",
-            Signal::MemoryUtilizationRatio => "memory use of its limit",
+            Signal::MemoryUtilizationRatio => "memory use (share of the limit)",
             Signal::Threads => "thread count",
             Signal::OpenFds => "open file descriptors",
-            Signal::FdUtilizationRatio => "file descriptor use of its limit",
+            Signal::FdUtilizationRatio => "file descriptor use (share of the limit)",
             Signal::CpuThrottledRatio => "CPU throttling",
             Signal::PressureCpuRatio => "CPU pressure",
             Signal::PressureMemoryRatio => "memory pressure",
