@@ -207,6 +207,29 @@ fn every_shipped_alert_is_tested_firing_and_not_firing() {
     }
 }
 
+#[test]
+fn every_runbook_link_has_a_section() {
+    let runbooks = std::fs::read_to_string(repo("docs/runbooks.md")).unwrap();
+    let anchors: BTreeSet<String> = runbooks
+        .lines()
+        .filter_map(|l| l.strip_prefix("## "))
+        .map(|h| h.trim().to_lowercase())
+        .collect();
+    let rules = std::fs::read_to_string(repo("alerts/sidewatch.rules.yml")).unwrap();
+    let mut links = 0;
+    for l in rules.lines() {
+        if let Some(url) = l.trim().strip_prefix("runbook_url: ") {
+            let anchor = url.rsplit_once('#').unwrap().1;
+            assert!(
+                anchors.contains(anchor),
+                "no section for {url} in docs/runbooks.md"
+            );
+            links += 1;
+        }
+    }
+    assert_eq!(links, 24);
+}
+
 /// Feeds the same per-minute values to the daemon's rules engine and, as a `promtool test
 /// rules` file, to Prometheus's rule evaluation of the generated rules: at every minute the
 /// firing alerts (labels and rendered annotations) must be the same.

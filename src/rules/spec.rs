@@ -18,16 +18,30 @@ use crate::units;
 pub const DEFAULTS_YAML: &str = include_str!("defaults.yml");
 
 /// Comparison of a signal with a threshold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
-    #[serde(rename = ">")]
     Gt,
-    #[serde(rename = ">=")]
     Ge,
-    #[serde(rename = "<")]
     Lt,
-    #[serde(rename = "<=")]
     Le,
+}
+
+impl<'de> Deserialize<'de> for Op {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        match s.trim() {
+            ">" | "gt" => Ok(Op::Gt),
+            ">=" | "ge" => Ok(Op::Ge),
+            "<" | "lt" => Ok(Op::Lt),
+            "<=" | "le" => Ok(Op::Le),
+            "" => Err(serde::de::Error::custom(
+                "empty operator: quote it, as in op: \">\" (a bare > or | starts a YAML block)",
+            )),
+            other => Err(serde::de::Error::custom(format!(
+                "unknown operator {other:?}; expected one of \">\", \">=\", \"<\", \"<=\" (or gt, ge, lt, le)"
+            ))),
+        }
+    }
 }
 
 impl Op {
@@ -693,6 +707,14 @@ mod tests {
     }
 
     #[test]
+    fn operators_in_symbols_or_words() {
+        let s = parse("rules:\n  - {alert: A, signal: threads, op: ge, value: 10k}\n  - {alert: B, signal: threads, op: '<', value: 1}\nslos: []\n").unwrap();
+        assert_eq!((s.rules[0].op, s.rules[0].value), (Op::Ge, 10_000.0));
+        assert!(s.rules[0].op.holds(10_000.0, 10_000.0));
+        assert!(!Op::Gt.holds(1.0, 1.0) && Op::Lt.holds(0.0, 1.0) && Op::Le.holds(1.0, 1.0));
+    }
+
+    #[test]
     fn value_errors_name_the_field_and_line() {
         let e = parse(
             "rules:\n  - alert: A\n    signal: memory_rss_bytes\n    op: '>'\n    value: 500XB\n",
@@ -733,7 +755,12 @@ mod tests {
             (
                 "rules:\n  - {alert: A, signal: threads, op: '=>', value: 1}\n",
                 "rules[0].op",
-                "unknown variant `=>`, expected one of `>`, `>=`, `<`, `<=`",
+                "unknown operator \"=>\"; expected one of \">\", \">=\", \"<\", \"<=\"",
+            ),
+            (
+                "rules:\n  - alert: A\n    signal: threads\n    op: >\n    value: 1\n",
+                "rules[0].op",
+                "quote it, as in op: \">\"",
             ),
             (
                 "rules:\n  - {alert: A, signal: threads, op: '>', value: 1, severity: page}\n",
