@@ -349,7 +349,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Rules { format, job }) => {
-            let settings = load(&opts, None)?;
+            // Only the rules matter here: a ${VAR} of a target label need not be set.
+            let lenient = |k: &str| Some(env_lookup(k).unwrap_or_default());
+            let settings =
+                config::build_settings(opts.config.as_deref(), &overrides(&opts, None)?, &lenient)?;
             let set = &settings.rules;
             let source = match (&settings.config_file, set.default_rules && set.default_slos) {
                 (Some(f), false) => f

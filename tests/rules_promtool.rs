@@ -126,6 +126,20 @@ fn rules_command_options_and_errors() {
     );
     let o = sidewatch(&["check-config", bad.to_str().unwrap()]);
     assert!(!o.status.success());
+    // Generating rules needs no environment for the targets' labels.
+    let env = dir.path().join("env.yml");
+    std::fs::write(
+        &env,
+        "targets:\n  - {name: a, comm: x, labels: {pod: '${SIDEWATCH_TEST_UNSET}'}}\n",
+    )
+    .unwrap();
+    let o = sidewatch(&["rules", "--config", env.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        stdout(&o),
+        rules_of(&[]),
+        "a config without rules generates the defaults"
+    );
     let o = sidewatch(&[
         "check-config",
         repo("alerts/examples/sidewatch.yml").to_str().unwrap(),
