@@ -82,6 +82,12 @@ pub struct FileConfig {
     pub cgroupfs: Option<PathBuf>,
     #[serde(default)]
     pub targets: Vec<TargetFile>,
+    /// Threshold rules; absent: the built-in defaults; `[]`: none.
+    #[serde(default)]
+    pub rules: Option<Vec<crate::rules::ThresholdRule>>,
+    /// SLOs; absent: the built-in defaults; `[]`: none.
+    #[serde(default)]
+    pub slos: Option<Vec<crate::rules::Slo>>,
 }
 
 /// One named target as written in the file.
@@ -149,6 +155,18 @@ pub fn parse_file(text: &str, file: Option<&Path>) -> Result<FileConfig, ConfigE
                 reason = rest.to_string();
             }
         }
+        // An entry validated as a whole (a rule) names its faulty field as ".value: reason".
+        let mut field = field;
+        if let Some((sub, rest)) = reason
+            .strip_prefix('.')
+            .and_then(|r| r.split_once(": "))
+            .map(|(s, r)| (s.to_string(), r.to_string()))
+        {
+            if !sub.contains(' ') {
+                field = format!("{field}.{sub}");
+                reason = rest;
+            }
+        }
         ConfigError {
             file: file.map(Path::to_path_buf),
             field: if field == "." { String::new() } else { field },
@@ -205,6 +223,8 @@ pub struct Settings {
     pub cgroupfs: PathBuf,
     pub targets: Vec<TargetSpec>,
     pub config_file: Option<PathBuf>,
+    /// Rules and SLOs in force (the built-in defaults for a section the file does not have).
+    pub rules: crate::rules::RuleSet,
 }
 
 /// Loads the file (if any), applies overrides, validates. `env` looks up `${VAR}` in labels.
@@ -286,6 +306,11 @@ pub fn build_settings(
         }
         targets.push(spec);
     }
+    let rules = crate::rules::RuleSet::from_config(
+        file_cfg.rules.as_deref(),
+        file_cfg.slos.as_deref(),
+        config_file,
+    )?;
     Ok(Settings {
         interval,
         listen_address,
@@ -293,6 +318,7 @@ pub fn build_settings(
         cgroupfs,
         targets,
         config_file: config_file.map(Path::to_path_buf),
+        rules,
     })
 }
 

@@ -285,6 +285,7 @@ impl Collector for SnapshotCollector {
             f.encode(&mut enc)?;
         }
         cgroup::encode(s, &mut enc)?;
+        crate::rules::view::encode(s.rules.as_ref(), &mut enc)?;
 
         // --- About sidewatch itself.
         let mut build = Family::new(
@@ -488,6 +489,7 @@ pub fn publish(snapshot: &Snapshot) -> Published {
         openmetrics_gzip: gzip(om.as_bytes()),
         text: Bytes::from(text),
         openmetrics: Bytes::from(om),
+        api: crate::rules::view::api_bodies(snapshot.rules.as_ref()),
     }
 }
 

@@ -10,9 +10,12 @@
 
 pub mod config;
 pub mod expose;
+pub mod promgen;
+pub mod rules;
 pub mod sample;
 pub mod sampler;
 pub mod server;
 pub mod source;
 pub mod state;
 pub mod target;
+pub mod units;

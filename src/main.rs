@@ -223,12 +223,32 @@ enum Command {
         #[arg(long, conflicts_with = "json")]
         openmetrics: bool,
     },
+    /// Print the Prometheus alerting and recording rules generated from the rules and SLOs of
+    /// --config (or the built-in defaults), for Prometheus's rule_files or a PrometheusRule.
+    /// Example: sidewatch rules --config /etc/sidewatch.yml > sidewatch.rules.yml
+    Rules {
+        /// `rules`: a Prometheus rule file; `prometheusrule`: a prometheus-operator
+        /// PrometheusRule resource (monitoring.coreos.com/v1).
+        #[arg(long, value_enum, default_value = "rules")]
+        format: RulesFormat,
+        /// The `job` label of the scrape job that scrapes sidewatch (used by
+        /// SidewatchExporterDown and SidewatchExporterAbsent).
+        #[arg(long, value_name = "JOB", default_value = sidewatch::promgen::DEFAULT_JOB)]
+        job: String,
+    },
     /// Validate a config file and exit: 0 when valid, 1 with the file, field and reason when not.
     /// Example: sidewatch check-config /etc/sidewatch.yml
     CheckConfig {
         /// The YAML file to check.
         file: PathBuf,
     },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum RulesFormat {
+    Rules,
+    #[value(name = "prometheusrule")]
+    PrometheusRule,
 }
 
 fn main() -> ExitCode {
@@ -323,15 +343,51 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::CheckConfig { file }) => {
             let s = config::build_settings(Some(&file), &Overrides::default(), &env_lookup)?;
             println!(
-                "{}: valid; {} target(s): {}",
+                "{}: valid; {} target(s): {}; {} rule(s){}, {} SLO(s){}",
                 file.display(),
                 s.targets.len(),
                 s.targets
                     .iter()
                     .map(|t| t.name.as_str())
                     .collect::<Vec<_>>()
-                    .join(", ")
+                    .join(", "),
+                s.rules.rules.len(),
+                if s.rules.default_rules {
+                    " (built-in)"
+                } else {
+                    ""
+                },
+                s.rules.slos.len(),
+                if s.rules.default_slos {
+                    " (built-in)"
+                } else {
+                    ""
+                },
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Rules { format, job }) => {
+            // Only the rules matter here: a ${VAR} of a target label need not be set.
+            let lenient = |k: &str| Some(env_lookup(k).unwrap_or_default());
+            let settings =
+                config::build_settings(opts.config.as_deref(), &overrides(&opts, None)?, &lenient)?;
+            let set = &settings.rules;
+            let source = match (&settings.config_file, set.default_rules && set.default_slos) {
+                (Some(f), false) => f
+                    .file_name()
+                    .map_or_else(|| f.display().to_string(), |n| n.to_string_lossy().into()),
+                _ => "the built-in defaults".into(),
+            };
+            let format = match format {
+                RulesFormat::Rules => sidewatch::promgen::Format::Rules,
+                RulesFormat::PrometheusRule => sidewatch::promgen::Format::PrometheusRule,
+            };
+            let out = sidewatch::promgen::render(
+                set,
+                &sidewatch::promgen::Options { format, job },
+                &source,
+            )?;
+            print!("{out}");
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Once { json, openmetrics }) => {
@@ -413,8 +469,9 @@ fn daemon(opts: Opts, wrap: Option<(Vec<String>, String)>) -> anyhow::Result<Exi
         );
         let shared = Shared::new(settings.interval);
         let (tx, rx) = mpsc::channel();
-        let sampler = Sampler::new(ProcReader::new(&settings.procfs), settings.targets.clone(), shared.clone())
+        let mut sampler = Sampler::new(ProcReader::new(&settings.procfs), settings.targets.clone(), shared.clone())
             .with_cgroups(CgroupReader::new(&settings.cgroupfs, &settings.procfs));
+        sampler.set_rules(settings.rules.clone());
         let interval = settings.interval;
         let sampler_thread = std::thread::Builder::new()
             .name("sampler".into())
@@ -529,6 +586,7 @@ fn reload(
             let _ = tx.send(Control::Reload {
                 targets: s.targets,
                 interval: s.interval,
+                rules: s.rules,
             });
         }
         Err(e) => tracing::error!("reload failed, keeping the previous configuration: {e}"),

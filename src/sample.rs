@@ -145,6 +145,9 @@ pub struct Snapshot {
     pub exporter: Option<SelfFigures>,
     pub version: &'static str,
     pub revision: &'static str,
+    /// Alert states and SLO figures of this tick; absent when no rules engine runs (`once`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rules: Option<crate::rules::RulesSnapshot>,
 }
 
 #[cfg(test)]

@@ -270,6 +270,7 @@ pub enum Control {
     Reload {
         targets: Vec<TargetSpec>,
         interval: Duration,
+        rules: crate::rules::RuleSet,
     },
     Shutdown,
 }
@@ -287,6 +288,8 @@ pub struct Sampler {
     ticks_total: u64,
     tick_duration: HistogramValues,
     shared: Arc<Shared>,
+    /// Evaluates rules and SLOs each tick once [`Sampler::set_rules`] was called.
+    rules: Option<crate::rules::RulesEngine>,
 }
 
 impl Sampler {
@@ -306,6 +309,18 @@ impl Sampler {
             ticks_total: 0,
             tick_duration: HistogramValues::new(&TICK_BUCKETS),
             shared,
+            rules: None,
+        }
+    }
+
+    /// Starts (or reconfigures) rule evaluation; unchanged rules keep their state.
+    pub fn set_rules(&mut self, set: crate::rules::RuleSet) {
+        match &mut self.rules {
+            Some(engine) => engine.reconfigure(set),
+            None => {
+                let cpus = crate::source::cpus::online_cpus(self.reader.root());
+                self.rules = Some(crate::rules::RulesEngine::new(set, cpus.map(f64::from)));
+            }
         }
     }
 
@@ -350,6 +365,10 @@ impl Sampler {
             }
             targets.push(s);
         }
+        let rules = self
+            .rules
+            .as_mut()
+            .map(|e| e.evaluate(timestamp_seconds, &targets));
         let exporter = match read_self(&self.live) {
             Ok(f) => Some(f),
             Err(e) => {
@@ -377,6 +396,7 @@ impl Sampler {
             exporter,
             version: VERSION,
             revision: REVISION,
+            rules,
         }
     }
 
@@ -409,8 +429,10 @@ impl Sampler {
                     Ok(Control::Reload {
                         targets,
                         interval: i,
+                        rules,
                     }) => {
                         self.set_targets(targets);
+                        self.set_rules(rules);
                         if i != interval {
                             interval = i;
                             self.shared.set_interval(i);

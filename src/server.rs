@@ -199,6 +199,21 @@ pub fn handle<B>(req: &Request<B>, shared: &Shared) -> Response<Full<Bytes>> {
             }
         }
         "/" => respond(StatusCode::OK, "text/html; charset=utf-8", LANDING),
+        api if api.starts_with("/api/") => match shared.published() {
+            None => respond(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "text/plain; charset=utf-8",
+                "not ready: the first sample has not been taken yet\n",
+            ),
+            Some(p) => match p.api(api) {
+                Some(body) => respond(StatusCode::OK, "application/json", body.clone()),
+                None => respond(
+                    StatusCode::NOT_FOUND,
+                    "text/plain; charset=utf-8",
+                    "not found; try /api/v1/alerts, /api/v1/slos or /api/v1/rules\n",
+                ),
+            },
+        },
         _ => respond(
             StatusCode::NOT_FOUND,
             "text/plain; charset=utf-8",
@@ -348,6 +363,7 @@ mod tests {
             text_gzip: Bytes::from_static(b"tz"),
             openmetrics: Bytes::from_static(b"o"),
             openmetrics_gzip: Bytes::from_static(b"oz"),
+            api: vec![("/api/v1/alerts", Bytes::from_static(b"{}"))],
         });
         let r = handle(&req(Method::GET, "/metrics"), &s);
         assert_eq!(r.status(), StatusCode::OK);
@@ -373,6 +389,13 @@ mod tests {
             StatusCode::OK
         );
         assert_eq!(handle(&req(Method::GET, "/"), &s).status(), StatusCode::OK);
+        let r = handle(&req(Method::GET, "/api/v1/alerts"), &s);
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.headers()[header::CONTENT_TYPE], "application/json");
+        assert_eq!(
+            handle(&req(Method::GET, "/api/v1/nope"), &s).status(),
+            StatusCode::NOT_FOUND
+        );
         assert_eq!(
             handle(&req(Method::GET, "/nope"), &s).status(),
             StatusCode::NOT_FOUND

@@ -86,6 +86,15 @@ pub struct Published {
     pub text_gzip: Bytes,
     pub openmetrics: Bytes,
     pub openmetrics_gzip: Bytes,
+    /// JSON views served under `/api/v1/`: (path, body).
+    pub api: Vec<(&'static str, Bytes)>,
+}
+
+impl Published {
+    /// The JSON body published for `path`, if any.
+    pub fn api(&self, path: &str) -> Option<&Bytes> {
+        self.api.iter().find(|(p, _)| *p == path).map(|(_, b)| b)
+    }
 }
 
 /// State the server reads. Written by the sampler thread.
@@ -171,6 +180,7 @@ mod tests {
             text_gzip: Bytes::new(),
             openmetrics: Bytes::new(),
             openmetrics_gzip: Bytes::new(),
+            api: Vec::new(),
         });
         assert!(s.is_ready());
         assert!(s.is_healthy());

@@ -2,4 +2,5 @@
 //! exposition.
 
 pub mod cgroup;
+pub mod cpus;
 pub mod proc;

@@ -1,0 +1,515 @@
+//! The evaluator: every tick, for each (rule, target) the signal's value, the condition and one
+//! step of the alert state machine; for each (SLO, target) one sample counted good or bad.
+//! State survives a config reload for every rule and SLO whose definition did not change.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use bytes::Bytes;
+use serde::Serialize;
+
+use super::alert::{AlertState, CounterHistory, Phase, Transition};
+use super::signal::{SignalSource, TargetSignals};
+use super::slo::{self, SloState};
+use super::spec::{RuleSet, Severity};
+use super::{template, view};
+use crate::sample::TargetSample;
+
+/// A pending or firing alert, as the tick publishes it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ActiveAlert {
+    pub alertname: String,
+    pub severity: &'static str,
+    pub state: Phase,
+    pub target: String,
+    /// The target's constant labels, then the rule's labels (names not already used).
+    pub labels: Vec<(String, String)>,
+    /// Rendered annotations.
+    pub annotations: BTreeMap<String, String>,
+    /// When the condition started to hold (Unix seconds).
+    pub active_at: f64,
+    pub fired_at: Option<f64>,
+    /// The last value that held the condition.
+    pub value: f64,
+}
+
+/// One (SLO, target), as the tick publishes it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SloStatus {
+    pub slo: String,
+    pub target: String,
+    /// The target's constant labels.
+    pub labels: Vec<(String, String)>,
+    pub objective: f64,
+    pub window_seconds: f64,
+    pub samples_total: u64,
+    pub good_samples_total: u64,
+    /// Good and total samples in the ring (the window).
+    pub window_good: u64,
+    pub window_total: u64,
+    pub error_budget_remaining: Option<f64>,
+    /// (window label, burn rate) for 5m, 1h, 6h.
+    pub burn_rates: Vec<(&'static str, Option<f64>)>,
+}
+
+/// What the rules engine publishes with a tick.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RulesSnapshot {
+    pub alerts: Vec<ActiveAlert>,
+    pub slos: Vec<SloStatus>,
+    /// `/api/v1/rules`, rendered when the rules were (re)configured.
+    #[serde(skip)]
+    pub rules_json: Bytes,
+}
+
+#[derive(Debug, Default)]
+struct RuleTarget {
+    alert: AlertState,
+    history: CounterHistory,
+}
+
+/// Rules, SLOs and their state per target.
+#[derive(Debug)]
+pub struct RulesEngine {
+    set: RuleSet,
+    online_cpus: Option<f64>,
+    /// Aligned with `set.rules`: state per target name.
+    rules: Vec<HashMap<String, RuleTarget>>,
+    /// Aligned with `set.slos`.
+    slos: Vec<HashMap<String, SloState>>,
+    /// (timestamp, user + system CPU seconds) of each target at the previous tick.
+    prev_cpu: HashMap<String, (f64, f64)>,
+    rules_json: Bytes,
+}
+
+impl RulesEngine {
+    /// `online_cpus`: the denominator of `cpu_utilization_ratio` for targets without a cgroup
+    /// CPU limit.
+    pub fn new(set: RuleSet, online_cpus: Option<f64>) -> Self {
+        let mut e = RulesEngine {
+            set: RuleSet::default(),
+            online_cpus,
+            rules: Vec::new(),
+            slos: Vec::new(),
+            prev_cpu: HashMap::new(),
+            rules_json: Bytes::new(),
+        };
+        e.reconfigure(set);
+        e
+    }
+
+    pub fn rule_set(&self) -> &RuleSet {
+        &self.set
+    }
+
+    /// Installs a new rule set. Rules and SLOs whose definition is unchanged keep their alert
+    /// states, counters and rings; the others start afresh.
+    pub fn reconfigure(&mut self, set: RuleSet) {
+        let mut old_rules: Vec<_> = std::mem::take(&mut self.set.rules)
+            .into_iter()
+            .zip(std::mem::take(&mut self.rules))
+            .map(Some)
+            .collect();
+        self.rules = set
+            .rules
+            .iter()
+            .map(|r| {
+                old_rules
+                    .iter_mut()
+                    .find(|o| o.as_ref().is_some_and(|(def, _)| def == r))
+                    .and_then(Option::take)
+                    .map(|(_, state)| state)
+                    .unwrap_or_default()
+            })
+            .collect();
+        let mut old_slos: Vec<_> = std::mem::take(&mut self.set.slos)
+            .into_iter()
+            .zip(std::mem::take(&mut self.slos))
+            .map(Some)
+            .collect();
+        self.slos = set
+            .slos
+            .iter()
+            .map(|s| {
+                old_slos
+                    .iter_mut()
+                    .find(|o| o.as_ref().is_some_and(|(def, _)| def == s))
+                    .and_then(Option::take)
+                    .map(|(_, state)| state)
+                    .unwrap_or_default()
+            })
+            .collect();
+        self.rules_json = view::rules_json(&set);
+        self.set = set;
+    }
+
+    /// Evaluates every rule and SLO for the targets of one tick taken at `now` (Unix seconds).
+    pub fn evaluate(&mut self, now: f64, targets: &[TargetSample]) -> RulesSnapshot {
+        let mut out = RulesSnapshot {
+            rules_json: self.rules_json.clone(),
+            ..Default::default()
+        };
+        for t in targets {
+            let src = TargetSignals {
+                sample: t,
+                cpu_cores: self.cpu_rate(now, t),
+                online_cpus: self.online_cpus,
+            };
+            self.evaluate_target(now, &t.name, &t.labels, &src, &mut out);
+        }
+        // Forget targets that are no longer configured.
+        let live: HashSet<&str> = targets.iter().map(|t| t.name.as_str()).collect();
+        for m in &mut self.rules {
+            m.retain(|k, _| live.contains(k.as_str()));
+        }
+        for m in &mut self.slos {
+            m.retain(|k, _| live.contains(k.as_str()));
+        }
+        self.prev_cpu.retain(|k, _| live.contains(k.as_str()));
+        out
+    }
+
+    /// Rate of user + system CPU seconds since the previous tick; unknown while the target is
+    /// down, like its other gauges.
+    fn cpu_rate(&mut self, now: f64, t: &TargetSample) -> Option<f64> {
+        let c = &t.counters;
+        let total = match (c.cpu_user_seconds_total, c.cpu_system_seconds_total) {
+            (None, None) => None,
+            (u, s) => Some(u.unwrap_or(0.0) + s.unwrap_or(0.0)),
+        };
+        let prev = match total {
+            Some(v) => self.prev_cpu.insert(t.name.clone(), (now, v)),
+            None => None,
+        };
+        let ((then, before), cur) = (prev?, total?);
+        let dt = now - then;
+        (t.up && dt > 0.0).then(|| (cur - before).max(0.0) / dt)
+    }
+
+    /// Evaluates one target from any signal source. This is the evaluator proper: it sees
+    /// signals only through `src`.
+    pub fn evaluate_target(
+        &mut self,
+        now: f64,
+        target: &str,
+        labels: &[(String, String)],
+        src: &dyn SignalSource,
+        out: &mut RulesSnapshot,
+    ) {
+        for (rule, states) in self.set.rules.iter().zip(&mut self.rules) {
+            if !rule.applies_to(target) {
+                continue;
+            }
+            if !states.contains_key(target) {
+                states.insert(target.to_string(), RuleTarget::default());
+            }
+            let Some(st) = states.get_mut(target) else {
+                continue;
+            };
+            let raw = src.value(rule.signal);
+            let value = match (raw, rule.window()) {
+                (Some(v), Some(w)) => Some(st.history.increase(now, v, w.as_secs_f64())),
+                (v, _) => v,
+            };
+            let condition = value.map(|v| rule.op.holds(v, rule.value));
+            let transition = st.alert.step(
+                now,
+                condition,
+                value.unwrap_or(f64::NAN),
+                rule.hold().as_secs_f64(),
+                rule.keep_firing_for.as_secs_f64(),
+            );
+            if let Some(tr) = transition {
+                log_transition(tr, &rule.alert, rule.severity, target, value);
+            }
+            if st.alert.phase == Phase::Inactive {
+                continue;
+            }
+            let mut all: Vec<(String, String)> = labels.to_vec();
+            for (k, v) in &rule.labels {
+                if !all.iter().any(|(n, _)| n == k) {
+                    all.push((k.clone(), v.clone()));
+                }
+            }
+            // $labels in annotations are the series labels: target and constant labels.
+            let series: Vec<(&str, &str)> = std::iter::once(("target", target))
+                .chain(labels.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                .collect();
+            let annotations = rule
+                .annotations
+                .iter()
+                .map(|(k, t)| (k.clone(), template::render(t, &series, st.alert.value)))
+                .collect();
+            out.alerts.push(ActiveAlert {
+                alertname: rule.alert.clone(),
+                severity: rule.severity.as_str(),
+                state: st.alert.phase,
+                target: target.to_string(),
+                labels: all,
+                annotations,
+                active_at: st.alert.active_at,
+                fired_at: st.alert.fired_at,
+                value: st.alert.value,
+            });
+        }
+        for (s, states) in self.set.slos.iter().zip(&mut self.slos) {
+            if !s.applies_to(target) {
+                continue;
+            }
+            match src.value(s.signal).filter(|v| !v.is_nan()) {
+                Some(v) => {
+                    if !states.contains_key(target) {
+                        let minutes = s.window.as_secs().div_ceil(60) as usize;
+                        states.insert(target.to_string(), SloState::new(minutes));
+                    }
+                    if let Some(st) = states.get_mut(target) {
+                        st.record(now, s.op.holds(v, s.value));
+                    }
+                }
+                // Not counted; old minutes still leave the window.
+                None => {
+                    if let Some(st) = states.get_mut(target) {
+                        st.ring.advance(slo::minute_of(now));
+                    }
+                }
+            }
+            let Some(st) = states.get(target) else {
+                continue;
+            };
+            let (window_good, window_total) = st.ring.window_counts();
+            out.slos.push(SloStatus {
+                slo: s.name.clone(),
+                target: target.to_string(),
+                labels: labels.to_vec(),
+                objective: s.objective,
+                window_seconds: s.window.as_secs_f64(),
+                samples_total: st.samples_total,
+                good_samples_total: st.good_total,
+                window_good,
+                window_total,
+                error_budget_remaining: slo::budget_remaining(
+                    window_good,
+                    window_total,
+                    s.objective,
+                ),
+                burn_rates: slo::BURN_WINDOWS
+                    .iter()
+                    .map(|(label, minutes)| {
+                        let (g, t) = st.ring.recent_counts(*minutes);
+                        (*label, slo::burn_rate(g, t, s.objective))
+                    })
+                    .collect(),
+            });
+        }
+    }
+}
+
+fn log_transition(tr: Transition, alert: &str, severity: Severity, target: &str, v: Option<f64>) {
+    let severity = severity.as_str();
+    let value = v.unwrap_or(f64::NAN);
+    match tr {
+        Transition::Pending => tracing::debug!(alert, severity, target, value, "alert pending"),
+        Transition::Firing => tracing::info!(alert, severity, target, value, "alert firing"),
+        Transition::Resolved => tracing::info!(alert, severity, target, value, "alert resolved"),
+        Transition::Dropped => tracing::debug!(alert, severity, target, "pending alert cleared"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::Signal;
+
+    fn set(yaml: &str) -> RuleSet {
+        let f = crate::config::parse_file(yaml, None).unwrap();
+        RuleSet::from_config(f.rules.as_deref(), f.slos.as_deref(), None).unwrap()
+    }
+
+    fn target(name: &str, rss: Option<u64>) -> TargetSample {
+        TargetSample {
+            name: name.into(),
+            labels: vec![("pod".into(), "p-0".into())],
+            up: rss.is_some(),
+            resident_memory_bytes: rss,
+            ..Default::default()
+        }
+    }
+
+    const MIB: u64 = 1 << 20;
+
+    #[test]
+    fn threshold_rule_goes_pending_firing_resolved_per_target() {
+        let mut e = RulesEngine::new(
+            set(
+                "rules:\n  - alert: Big\n    signal: memory_rss_bytes\n    op: '>'\n    value: 50MiB\n    for: 3s\n    labels: {team: a, pod: ignored}\n    annotations: {summary: '{{ $labels.target }} on {{ $labels.pod }}: {{ $value | humanize1024 }}B'}\nslos: []\n",
+            ),
+            None,
+        );
+        let states = |s: &RulesSnapshot| -> Vec<(String, Phase)> {
+            s.alerts
+                .iter()
+                .map(|a| (a.target.clone(), a.state))
+                .collect()
+        };
+        let ts = |rss_a: u64| vec![target("a", Some(rss_a * MIB)), target("b", Some(MIB))];
+        assert!(e.evaluate(100.0, &ts(10)).alerts.is_empty());
+        let s = e.evaluate(101.0, &ts(60));
+        assert_eq!(states(&s), [("a".to_string(), Phase::Pending)]);
+        let a = &s.alerts[0];
+        assert_eq!(a.annotations["summary"], "a on p-0: 60MiB");
+        assert_eq!(a.active_at, 101.0);
+        assert_eq!(
+            a.labels,
+            [("pod".into(), "p-0".into()), ("team".into(), "a".into())]
+        );
+        assert_eq!(
+            states(&e.evaluate(103.0, &ts(70))),
+            [("a".into(), Phase::Pending)]
+        );
+        let s = e.evaluate(104.0, &ts(70));
+        assert_eq!(states(&s), [("a".into(), Phase::Firing)]);
+        assert_eq!(
+            (s.alerts[0].fired_at, s.alerts[0].value),
+            (Some(104.0), 70.0 * MIB as f64)
+        );
+        // The target goes away: unknown value, the alert keeps its state.
+        let s = e.evaluate(105.0, &[target("a", None), target("b", Some(MIB))]);
+        assert_eq!(states(&s), [("a".into(), Phase::Firing)]);
+        assert!(e.evaluate(106.0, &ts(10)).alerts.is_empty());
+    }
+
+    #[test]
+    fn restarts_fire_at_once_for_the_window() {
+        let mut e = RulesEngine::new(
+            set(
+                "rules:\n  - {alert: Restarted, signal: restarts, op: '>', value: 0, for: 10s}\nslos: []\n",
+            ),
+            None,
+        );
+        let mut t = target("a", Some(MIB));
+        let mut fired = Vec::new();
+        for now in 0..30 {
+            if now == 5 {
+                t.counters.restarts_total = 1;
+            }
+            let s = e.evaluate(now as f64, std::slice::from_ref(&t));
+            fired.push(s.alerts.first().map(|a| (a.state, a.value)));
+        }
+        assert!(fired[..5].iter().all(Option::is_none));
+        // Firing from the tick that saw the restart until the restart is 10 s old.
+        assert!(
+            fired[5..15]
+                .iter()
+                .all(|f| *f == Some((Phase::Firing, 1.0))),
+            "{fired:?}"
+        );
+        assert!(fired[15..].iter().all(Option::is_none), "{fired:?}");
+    }
+
+    #[test]
+    fn slo_counts_good_samples_and_skips_unknown_ones() {
+        let mut e = RulesEngine::new(
+            set(
+                "rules: []\nslos:\n  - {name: mem, signal: memory_rss_bytes, op: '<', value: 100MiB, objective: 90%, window: 1h}\n",
+            ),
+            None,
+        );
+        let base = 1_700_000_040.0; // a minute boundary
+        let mut last = RulesSnapshot::default();
+        for i in 0..60 {
+            let rss = match i % 3 {
+                0 => None,            // unknown: not counted
+                1 => Some(50 * MIB),  // good
+                _ => Some(150 * MIB), // bad
+            };
+            last = e.evaluate(base + i as f64, &[target("a", rss)]);
+        }
+        let s = &last.slos[0];
+        assert_eq!((s.samples_total, s.good_samples_total), (40, 20));
+        assert_eq!((s.window_good, s.window_total), (20, 40));
+        // Error ratio 0.5 against a 10 % budget: burning 5×, 4 budgets overspent.
+        assert!((s.error_budget_remaining.unwrap() - (1.0 - 5.0)).abs() < 1e-9);
+        assert_eq!(s.burn_rates[0].0, "5m");
+        assert!((s.burn_rates[0].1.unwrap() - 5.0).abs() < 1e-9);
+        assert_eq!(s.objective, 0.9);
+        assert_eq!(s.labels, [("pod".to_string(), "p-0".to_string())]);
+    }
+
+    #[test]
+    fn reload_keeps_the_state_of_unchanged_rules_only() {
+        let yaml = |v: &str| {
+            format!(
+                "rules:\n  - {{alert: Keep, signal: threads, op: '>', value: 5, for: 1h}}\n  - {{alert: Change, signal: threads, op: '>', value: {v}, for: 1h}}\nslos:\n  - {{name: s, signal: threads, op: '<', value: 5, objective: 99%}}\n"
+            )
+        };
+        let mut e = RulesEngine::new(set(&yaml("5")), None);
+        let t = TargetSample {
+            name: "a".into(),
+            up: true,
+            threads: Some(10),
+            ..Default::default()
+        };
+        e.evaluate(0.0, std::slice::from_ref(&t));
+        e.reconfigure(set(&yaml("6")));
+        let s = e.evaluate(10.0, std::slice::from_ref(&t));
+        let since = |name: &str| {
+            s.alerts
+                .iter()
+                .find(|a| a.alertname == name)
+                .map(|a| a.active_at)
+        };
+        assert_eq!(
+            since("Keep"),
+            Some(0.0),
+            "unchanged rule keeps its pending time"
+        );
+        assert_eq!(since("Change"), Some(10.0), "changed rule starts over");
+        assert_eq!(
+            s.slos[0].samples_total, 2,
+            "unchanged SLO keeps its counters"
+        );
+    }
+
+    #[test]
+    fn cpu_signals_from_consecutive_ticks() {
+        let mut e = RulesEngine::new(
+            set(
+                "rules:\n  - {alert: Busy, signal: cpu_utilization_ratio, op: '>', value: 40%}\nslos: []\n",
+            ),
+            Some(2.0),
+        );
+        let mut t = target("a", Some(MIB));
+        t.counters.cpu_user_seconds_total = Some(10.0);
+        t.counters.cpu_system_seconds_total = Some(1.0);
+        assert!(
+            e.evaluate(100.0, std::slice::from_ref(&t))
+                .alerts
+                .is_empty()
+        );
+        // 1.6 CPU seconds in 2 s on 2 CPUs: 0.8 cores, 40 %: not above 40 %.
+        t.counters.cpu_user_seconds_total = Some(11.5);
+        t.counters.cpu_system_seconds_total = Some(1.1);
+        assert!(
+            e.evaluate(102.0, std::slice::from_ref(&t))
+                .alerts
+                .is_empty()
+        );
+        // 2 CPU seconds in 2 s: 1 core, 50 %.
+        t.counters.cpu_user_seconds_total = Some(13.5);
+        let s = e.evaluate(104.0, std::slice::from_ref(&t));
+        assert_eq!(s.alerts.len(), 1);
+        assert!((s.alerts[0].value - 0.5).abs() < 1e-9);
+    }
+
+    #[test]
+    fn any_signal_source_drives_the_evaluator() {
+        // A source that is not a TargetSample (a later HTTP probe, say).
+        let mut e = RulesEngine::new(
+            set("rules:\n  - {alert: Fds, signal: open_fds, op: '>=', value: 3}\nslos: []\n"),
+            None,
+        );
+        let src = |s: Signal| (s == Signal::OpenFds).then_some(3.0);
+        let mut out = RulesSnapshot::default();
+        e.evaluate_target(1.0, "probe", &[], &src, &mut out);
+        assert_eq!(out.alerts[0].state, Phase::Firing);
+    }
+}

@@ -1,0 +1,408 @@
+//! Signals: the quantities a rule can test. Each has a unit (how its `value` is written), a kind
+//! (a gauge compared as is, or a counter whose increase over the rule's window is compared), the
+//! metric sidewatch exports for it, and the PromQL expression that computes the same quantity
+//! from sidewatch's metrics (used by `sidewatch rules`).
+//!
+//! The evaluator only sees a [`SignalSource`]: anything that answers "what is signal S for this
+//! target now". Process and cgroup figures come from [`TargetSignals`]; a later source (an HTTP
+//! probe, the application's own `/metrics`) adds variants here and a source that answers them,
+//! without touching the evaluator.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::sample::{CgroupSample, TargetSample};
+use crate::units;
+
+/// How a signal's threshold is written in the config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    /// `500MiB`, `1GB`, plain bytes.
+    Bytes,
+    /// `80%`, `0.8`.
+    Ratio,
+    /// `1000`, `10k`.
+    Count,
+    /// `1.5`, `500m`.
+    Cores,
+}
+
+impl Unit {
+    pub fn parse(self, text: &str) -> Result<f64, String> {
+        match self {
+            Unit::Bytes => units::parse_size(text),
+            Unit::Ratio => units::parse_ratio(text),
+            Unit::Count => units::parse_count(text),
+            Unit::Cores => units::parse_cores(text),
+        }
+    }
+
+    /// The template that prints a value of this unit in an annotation (same in Prometheus).
+    pub fn value_template(self) -> &'static str {
+        match self {
+            Unit::Bytes => "{{ $value | humanize1024 }}B",
+            Unit::Ratio => "{{ $value | humanizePercentage }}",
+            Unit::Count | Unit::Cores => "{{ $value }}",
+        }
+    }
+}
+
+/// The signals a rule or SLO can test. Names are the config spelling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Signal {
+    CpuUtilizationRatio,
+    CpuCores,
+    MemoryWorkingSetBytes,
+    MemoryRssBytes,
+    MemoryUtilizationRatio,
+    Threads,
+    OpenFds,
+    FdUtilizationRatio,
+    CpuThrottledRatio,
+    PressureCpuRatio,
+    PressureMemoryRatio,
+    PressureIoRatio,
+    Restarts,
+    OomKills,
+    TargetUp,
+}
+
+/// The window of `irate` in the PromQL of per-tick rates (`cpu_cores`, throttling, pressure):
+/// `irate` takes the last two scrapes, the same "rate between the two latest observations" the
+/// daemon computes between its two latest ticks; 2m holds two scrapes up to a 1m scrape interval.
+pub const IRATE_WINDOW: &str = "2m";
+
+impl Signal {
+    pub const ALL: [Signal; 15] = [
+        Signal::CpuUtilizationRatio,
+        Signal::CpuCores,
+        Signal::MemoryWorkingSetBytes,
+        Signal::MemoryRssBytes,
+        Signal::MemoryUtilizationRatio,
+        Signal::Threads,
+        Signal::OpenFds,
+        Signal::FdUtilizationRatio,
+        Signal::CpuThrottledRatio,
+        Signal::PressureCpuRatio,
+        Signal::PressureMemoryRatio,
+        Signal::PressureIoRatio,
+        Signal::Restarts,
+        Signal::OomKills,
+        Signal::TargetUp,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Signal::CpuUtilizationRatio => "cpu_utilization_ratio",
+            Signal::CpuCores => "cpu_cores",
+            Signal::MemoryWorkingSetBytes => "memory_working_set_bytes",
+            Signal::MemoryRssBytes => "memory_rss_bytes",
+            Signal::MemoryUtilizationRatio => "memory_utilization_ratio",
+            Signal::Threads => "threads",
+            Signal::OpenFds => "open_fds",
+            Signal::FdUtilizationRatio => "fd_utilization_ratio",
+            Signal::CpuThrottledRatio => "cpu_throttled_ratio",
+            Signal::PressureCpuRatio => "pressure_cpu_ratio",
+            Signal::PressureMemoryRatio => "pressure_memory_ratio",
+            Signal::PressureIoRatio => "pressure_io_ratio",
+            Signal::Restarts => "restarts",
+            Signal::OomKills => "oom_kills",
+            Signal::TargetUp => "target_up",
+        }
+    }
+
+    /// A short phrase for default annotations: "memory working set".
+    pub fn title(self) -> &'static str {
+        match self {
+            Signal::CpuUtilizationRatio => "CPU utilization",
+            Signal::CpuCores => "CPU usage in cores",
+            Signal::MemoryWorkingSetBytes => "memory working set",
+            Signal::MemoryRssBytes => "resident memory",
+            Signal::MemoryUtilizationRatio => "memory use (share of the limit)",
+            Signal::Threads => "thread count",
+            Signal::OpenFds => "open file descriptors",
+            Signal::FdUtilizationRatio => "file descriptor use (share of the limit)",
+            Signal::CpuThrottledRatio => "CPU throttling",
+            Signal::PressureCpuRatio => "CPU pressure",
+            Signal::PressureMemoryRatio => "memory pressure",
+            Signal::PressureIoRatio => "I/O pressure",
+            Signal::Restarts => "restarts",
+            Signal::OomKills => "OOM kills",
+            Signal::TargetUp => "up",
+        }
+    }
+
+    pub fn unit(self) -> Unit {
+        match self {
+            Signal::MemoryWorkingSetBytes | Signal::MemoryRssBytes => Unit::Bytes,
+            Signal::CpuUtilizationRatio
+            | Signal::MemoryUtilizationRatio
+            | Signal::FdUtilizationRatio
+            | Signal::CpuThrottledRatio
+            | Signal::PressureCpuRatio
+            | Signal::PressureMemoryRatio
+            | Signal::PressureIoRatio => Unit::Ratio,
+            Signal::CpuCores => Unit::Cores,
+            Signal::Threads
+            | Signal::OpenFds
+            | Signal::Restarts
+            | Signal::OomKills
+            | Signal::TargetUp => Unit::Count,
+        }
+    }
+
+    /// Counter signals: the rule compares the counter's increase over its `for` window.
+    pub fn is_increase(self) -> bool {
+        matches!(self, Signal::Restarts | Signal::OomKills)
+    }
+
+    /// The exported metric(s) the signal reads, for documentation and `/api/v1/rules`.
+    pub fn metric(self) -> &'static str {
+        match self {
+            Signal::CpuUtilizationRatio => {
+                "sidewatch_cgroup_cpu_utilization_ratio (in-process without a cgroup: cpu_cores / online CPUs)"
+            }
+            Signal::CpuCores => "rate of sidewatch_process_cpu_seconds_total (user + system)",
+            Signal::MemoryWorkingSetBytes => {
+                "sidewatch_cgroup_memory_working_set_bytes, else sidewatch_process_resident_memory_bytes"
+            }
+            Signal::MemoryRssBytes => "sidewatch_process_resident_memory_bytes",
+            Signal::MemoryUtilizationRatio => "sidewatch_cgroup_memory_utilization_ratio",
+            Signal::Threads => "sidewatch_process_threads",
+            Signal::OpenFds => "sidewatch_process_open_fds",
+            Signal::FdUtilizationRatio => "sidewatch_process_fd_utilization_ratio",
+            Signal::CpuThrottledRatio => {
+                "sidewatch_cgroup_cpu_throttled_periods_total / sidewatch_cgroup_cpu_periods_total (rates)"
+            }
+            Signal::PressureCpuRatio => {
+                "rate of sidewatch_cgroup_pressure_waiting_seconds_total{resource=\"cpu\"}"
+            }
+            Signal::PressureMemoryRatio => {
+                "rate of sidewatch_cgroup_pressure_waiting_seconds_total{resource=\"memory\"}"
+            }
+            Signal::PressureIoRatio => {
+                "rate of sidewatch_cgroup_pressure_waiting_seconds_total{resource=\"io\"}"
+            }
+            Signal::Restarts => "increase of sidewatch_process_restarts_total",
+            Signal::OomKills => "increase of sidewatch_cgroup_memory_oom_kills_total",
+            Signal::TargetUp => "sidewatch_target_up",
+        }
+    }
+
+    /// PromQL computing the signal from sidewatch's metrics. `matchers` are label matchers
+    /// (`target=~"api"`) added to every selector; `window` is the increase window of counter
+    /// signals. Every expression keeps exactly the labels of a target's series (target, constant
+    /// labels, job, instance), so alert label sets match the daemon's.
+    pub fn promql(self, matchers: &[String], window: Duration) -> String {
+        let sel = |metric: &str, extra: &[&str]| {
+            let all: Vec<&str> = extra
+                .iter()
+                .copied()
+                .chain(matchers.iter().map(String::as_str))
+                .collect();
+            if all.is_empty() {
+                metric.to_string()
+            } else {
+                format!("{metric}{{{}}}", all.join(", "))
+            }
+        };
+        let w = units::prom_duration(window);
+        let pressure = |resource: &str| {
+            format!(
+                "sum without (resource) (irate({}[{IRATE_WINDOW}]))",
+                sel(
+                    "sidewatch_cgroup_pressure_waiting_seconds_total",
+                    &[&format!("resource=\"{resource}\"")]
+                )
+            )
+        };
+        match self {
+            Signal::CpuUtilizationRatio => sel("sidewatch_cgroup_cpu_utilization_ratio", &[]),
+            Signal::CpuCores => format!(
+                "sum without (mode) (irate({}[{IRATE_WINDOW}]))",
+                sel("sidewatch_process_cpu_seconds_total", &[])
+            ),
+            Signal::MemoryWorkingSetBytes => format!(
+                "({} or {})",
+                sel("sidewatch_cgroup_memory_working_set_bytes", &[]),
+                sel("sidewatch_process_resident_memory_bytes", &[])
+            ),
+            Signal::MemoryRssBytes => sel("sidewatch_process_resident_memory_bytes", &[]),
+            Signal::MemoryUtilizationRatio => sel("sidewatch_cgroup_memory_utilization_ratio", &[]),
+            Signal::Threads => sel("sidewatch_process_threads", &[]),
+            Signal::OpenFds => sel("sidewatch_process_open_fds", &[]),
+            Signal::FdUtilizationRatio => sel("sidewatch_process_fd_utilization_ratio", &[]),
+            Signal::CpuThrottledRatio => format!(
+                "(irate({}[{IRATE_WINDOW}]) / irate({}[{IRATE_WINDOW}]))",
+                sel("sidewatch_cgroup_cpu_throttled_periods_total", &[]),
+                sel("sidewatch_cgroup_cpu_periods_total", &[])
+            ),
+            Signal::PressureCpuRatio => pressure("cpu"),
+            Signal::PressureMemoryRatio => pressure("memory"),
+            Signal::PressureIoRatio => pressure("io"),
+            Signal::Restarts => format!(
+                "increase({}[{w}])",
+                sel("sidewatch_process_restarts_total", &[])
+            ),
+            Signal::OomKills => format!(
+                "increase({}[{w}])",
+                sel("sidewatch_cgroup_memory_oom_kills_total", &[])
+            ),
+            Signal::TargetUp => sel("sidewatch_target_up", &[]),
+        }
+    }
+}
+
+/// Answers "what is signal S now" for one target. For increase signals the answer is the
+/// counter's cumulative value; the evaluator computes the increase over the rule's window.
+/// `None`: unknown this tick (unreadable, target down, no cgroup); a rule neither holds nor
+/// fails on it.
+pub trait SignalSource {
+    fn value(&self, signal: Signal) -> Option<f64>;
+}
+
+impl<F: Fn(Signal) -> Option<f64>> SignalSource for F {
+    fn value(&self, signal: Signal) -> Option<f64> {
+        self(signal)
+    }
+}
+
+/// Process and cgroup signals of one target, from its [`TargetSample`] plus what needs the
+/// previous tick (the CPU rate).
+#[derive(Debug, Clone, Copy)]
+pub struct TargetSignals<'a> {
+    pub sample: &'a TargetSample,
+    /// Rate of user + system CPU seconds between the previous tick and this one.
+    pub cpu_cores: Option<f64>,
+    /// CPUs online on the host (the denominator of `cpu_utilization_ratio` without a cgroup
+    /// CPU limit).
+    pub online_cpus: Option<f64>,
+}
+
+impl SignalSource for TargetSignals<'_> {
+    fn value(&self, signal: Signal) -> Option<f64> {
+        let s = self.sample;
+        if let Some(v) = cgroup_signal(s, signal) {
+            return Some(v);
+        }
+        let f = |v: Option<u64>| v.map(|v| v as f64);
+        match signal {
+            Signal::TargetUp => Some(if s.up { 1.0 } else { 0.0 }),
+            Signal::Restarts => Some(s.counters.restarts_total as f64),
+            // Without a cgroup the working set falls back to RSS, as documented.
+            Signal::MemoryRssBytes | Signal::MemoryWorkingSetBytes => f(s.resident_memory_bytes),
+            Signal::Threads => f(s.threads),
+            Signal::OpenFds => f(s.open_fds),
+            Signal::FdUtilizationRatio => s.fd_utilization_ratio,
+            Signal::CpuCores => self.cpu_cores,
+            Signal::CpuUtilizationRatio => match (self.cpu_cores, self.online_cpus) {
+                (Some(c), Some(n)) if n > 0.0 => Some(c / n),
+                _ => None,
+            },
+            Signal::MemoryUtilizationRatio
+            | Signal::CpuThrottledRatio
+            | Signal::PressureCpuRatio
+            | Signal::PressureMemoryRatio
+            | Signal::PressureIoRatio
+            | Signal::OomKills => None,
+        }
+    }
+}
+
+/// cgroup signals of a target: a target in several cgroups (`cgroup_labels: true`) reports the
+/// worst ratio / largest figure, and the sum of OOM kills.
+fn cgroup_signal(sample: &TargetSample, signal: Signal) -> Option<f64> {
+    let cg = &sample.cgroups;
+    let max = |f: fn(&CgroupSample) -> Option<f64>| cg.iter().filter_map(f).reduce(f64::max);
+    match signal {
+        Signal::MemoryWorkingSetBytes => max(|c| c.memory_working_set_bytes.map(|v| v as f64)),
+        Signal::MemoryUtilizationRatio => max(|c| c.memory_utilization_ratio),
+        Signal::CpuUtilizationRatio => max(|c| c.cpu_utilization_ratio),
+        Signal::CpuThrottledRatio => max(|c| c.cpu_throttled_ratio),
+        Signal::PressureCpuRatio => max(|c| c.pressure_cpu_ratio),
+        Signal::PressureMemoryRatio => max(|c| c.pressure_memory_ratio),
+        Signal::PressureIoRatio => max(|c| c.pressure_io_ratio),
+        Signal::OomKills => cg
+            .iter()
+            .filter_map(|c| c.oom_kills)
+            .fold(None, |s, v| Some(s.unwrap_or(0.0) + v as f64)),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_through_serde() {
+        for s in Signal::ALL {
+            let yaml = serde_yaml_ng::to_string(&s).unwrap();
+            assert_eq!(yaml.trim(), s.name());
+            let back: Signal = serde_yaml_ng::from_str(s.name()).unwrap();
+            assert_eq!(back, s);
+        }
+    }
+
+    #[test]
+    fn process_signals_from_a_sample() {
+        let mut t = TargetSample {
+            up: true,
+            resident_memory_bytes: Some(100),
+            threads: Some(7),
+            open_fds: Some(12),
+            fd_utilization_ratio: Some(0.25),
+            ..Default::default()
+        };
+        t.counters.restarts_total = 3;
+        let src = TargetSignals {
+            sample: &t,
+            cpu_cores: Some(0.5),
+            online_cpus: Some(4.0),
+        };
+        assert_eq!(src.value(Signal::MemoryRssBytes), Some(100.0));
+        assert_eq!(src.value(Signal::MemoryWorkingSetBytes), Some(100.0));
+        assert_eq!(src.value(Signal::Threads), Some(7.0));
+        assert_eq!(src.value(Signal::OpenFds), Some(12.0));
+        assert_eq!(src.value(Signal::FdUtilizationRatio), Some(0.25));
+        assert_eq!(src.value(Signal::Restarts), Some(3.0));
+        assert_eq!(src.value(Signal::TargetUp), Some(1.0));
+        assert_eq!(src.value(Signal::CpuCores), Some(0.5));
+        assert_eq!(src.value(Signal::CpuUtilizationRatio), Some(0.125));
+        assert_eq!(src.value(Signal::PressureIoRatio), None);
+        assert_eq!(src.value(Signal::OomKills), None);
+        let down = TargetSample::default();
+        let src = TargetSignals {
+            sample: &down,
+            cpu_cores: None,
+            online_cpus: Some(4.0),
+        };
+        assert_eq!(src.value(Signal::TargetUp), Some(0.0));
+        assert_eq!(src.value(Signal::MemoryRssBytes), None);
+        assert_eq!(src.value(Signal::CpuUtilizationRatio), None);
+    }
+
+    #[test]
+    fn promql_of_signals() {
+        let m = vec!["target=~\"api\"".to_string()];
+        let w = Duration::from_secs(900);
+        assert_eq!(
+            Signal::MemoryWorkingSetBytes.promql(&m, w),
+            "(sidewatch_cgroup_memory_working_set_bytes{target=~\"api\"} or sidewatch_process_resident_memory_bytes{target=~\"api\"})"
+        );
+        assert_eq!(
+            Signal::Restarts.promql(&[], w),
+            "increase(sidewatch_process_restarts_total[15m])"
+        );
+        assert_eq!(
+            Signal::PressureIoRatio.promql(&m, w),
+            "sum without (resource) (irate(sidewatch_cgroup_pressure_waiting_seconds_total{resource=\"io\", target=~\"api\"}[2m]))"
+        );
+        assert_eq!(
+            Signal::CpuCores.promql(&[], w),
+            "sum without (mode) (irate(sidewatch_process_cpu_seconds_total[2m]))"
+        );
+    }
+}

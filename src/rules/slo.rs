@@ -1,0 +1,236 @@
+//! SLO accounting of one (SLO, target): cumulative good/total sample counters, and a fixed-size
+//! ring of per-minute (good, total) counts over the SLO window, from which the error budget left
+//! and the burn rates over 5m, 1h and 6h are computed.
+//!
+//! Memory: one slot per minute of the window, two `u16` counts = 4 bytes a minute; a 30-day
+//! window is 43,200 slots = 168.75 KiB per SLO per target, allocated at the first sample (an SLO
+//! whose signal a target never has costs nothing). A `u16` holds a minute of samples at the
+//! shortest interval (600 at 100 ms).
+
+/// Burn-rate windows exported as `sidewatch_slo_burn_rate{window}`: (label, minutes).
+pub const BURN_WINDOWS: [(&str, usize); 3] = [("5m", 5), ("1h", 60), ("6h", 360)];
+
+#[derive(Debug, Clone, Default)]
+pub struct MinuteRing {
+    /// (good, total) per minute; empty until the first sample.
+    slots: Vec<[u16; 2]>,
+    minutes: usize,
+    /// The minute (Unix time / 60) of the newest slot.
+    head: i64,
+    /// Sums over every slot, kept up to date.
+    good: u64,
+    total: u64,
+}
+
+impl MinuteRing {
+    pub fn new(minutes: usize) -> Self {
+        MinuteRing {
+            minutes: minutes.max(1),
+            ..Default::default()
+        }
+    }
+
+    fn index(&self, minute: i64) -> usize {
+        // rem_euclid of a positive modulus is in 0..minutes.
+        minute.rem_euclid(self.minutes as i64) as usize
+    }
+
+    /// Moves the head to `minute`, clearing the slots of the minutes in between (they had no
+    /// samples). A minute before the head (the clock went back) counts as the head.
+    pub fn advance(&mut self, minute: i64) {
+        if self.slots.is_empty() || minute <= self.head {
+            return;
+        }
+        let gap = (minute - self.head).min(self.minutes as i64);
+        for m in (minute - gap + 1)..=minute {
+            let i = self.index(m);
+            let [g, t] = std::mem::take(&mut self.slots[i]);
+            self.good -= u64::from(g);
+            self.total -= u64::from(t);
+        }
+        self.head = minute;
+    }
+
+    /// Counts one sample at `minute`.
+    pub fn record(&mut self, minute: i64, good: bool) {
+        if self.slots.is_empty() {
+            self.slots = vec![[0, 0]; self.minutes];
+            self.head = minute;
+        }
+        self.advance(minute);
+        let i = self.index(self.head);
+        let slot = &mut self.slots[i];
+        if slot[1] == u16::MAX {
+            return; // a full minute; cannot happen at >= 100 ms intervals
+        }
+        slot[1] += 1;
+        self.total += 1;
+        if good {
+            slot[0] += 1;
+            self.good += 1;
+        }
+    }
+
+    /// (good, total) over the whole window.
+    pub fn window_counts(&self) -> (u64, u64) {
+        (self.good, self.total)
+    }
+
+    /// (good, total) over the newest `n` minute slots (the current, partial minute included).
+    pub fn recent_counts(&self, n: usize) -> (u64, u64) {
+        if self.slots.is_empty() {
+            return (0, 0);
+        }
+        let n = n.min(self.minutes) as i64;
+        ((self.head - n + 1)..=self.head).fold((0, 0), |(g, t), m| {
+            let [sg, st] = self.slots[self.index(m)];
+            (g + u64::from(sg), t + u64::from(st))
+        })
+    }
+
+    /// Bytes held by the slots.
+    pub fn memory_bytes(&self) -> usize {
+        self.slots.capacity() * std::mem::size_of::<[u16; 2]>()
+    }
+}
+
+/// The share of the error budget left: 1 − (bad / total) / (1 − objective). Negative once the
+/// budget is overspent; `None` without samples.
+pub fn budget_remaining(good: u64, total: u64, objective: f64) -> Option<f64> {
+    burn_rate(good, total, objective).map(|b| 1.0 - b)
+}
+
+/// How fast the budget burns: (bad / total) / (1 − objective); 1 spends exactly the budget over
+/// the window. `None` without samples.
+pub fn burn_rate(good: u64, total: u64, objective: f64) -> Option<f64> {
+    if total == 0 {
+        return None;
+    }
+    let error_ratio = (total - good.min(total)) as f64 / total as f64;
+    Some(error_ratio / (1.0 - objective))
+}
+
+/// Everything kept for one (SLO, target).
+#[derive(Debug, Clone)]
+pub struct SloState {
+    pub samples_total: u64,
+    pub good_total: u64,
+    pub ring: MinuteRing,
+}
+
+impl SloState {
+    pub fn new(window_minutes: usize) -> Self {
+        SloState {
+            samples_total: 0,
+            good_total: 0,
+            ring: MinuteRing::new(window_minutes),
+        }
+    }
+
+    /// Counts a sample at `now` (Unix seconds).
+    pub fn record(&mut self, now: f64, good: bool) {
+        self.samples_total += 1;
+        self.good_total += u64::from(good);
+        self.ring.record(minute_of(now), good);
+    }
+}
+
+pub fn minute_of(now: f64) -> i64 {
+    (now / 60.0).floor() as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OBJ: f64 = 0.99;
+
+    fn close(a: Option<f64>, b: f64) -> bool {
+        a.is_some_and(|a| (a - b).abs() < 1e-9)
+    }
+
+    /// One sample a second for `minutes` minutes from minute 0; `bad(minute, second)` marks the
+    /// bad ones.
+    fn feed(ring: &mut MinuteRing, minutes: i64, seconds: i64, bad: impl Fn(i64, i64) -> bool) {
+        for m in 0..minutes {
+            for s in 0..seconds {
+                ring.record(m, !bad(m, s));
+            }
+        }
+    }
+
+    #[test]
+    fn budget_and_burn_rates_by_hand() {
+        // 1 h window, 99 %: 59 full minutes of 60 samples, then a partial minute of 30.
+        // Bad: 6 samples in minute 58, 3 in minute 59 (the partial one).
+        let mut r = MinuteRing::new(60);
+        feed(&mut r, 59, 60, |m, s| m == 58 && s < 6);
+        for s in 0..30 {
+            r.record(59, s >= 3);
+        }
+        let (g, t) = r.window_counts();
+        assert_eq!((g, t), (3570 - 9, 3570));
+        // Error ratio 9 / 3570; budget 1 % → consumed 0.25210…, remaining 0.74789…
+        assert!(close(
+            budget_remaining(g, t, OBJ),
+            1.0 - (9.0 / 3570.0) / 0.01
+        ));
+        // 5m: minutes 55..=59: 4 × 60 + 30 = 270 samples, 9 bad → 3.333… × the budget rate.
+        let (g5, t5) = r.recent_counts(5);
+        assert_eq!((g5, t5), (261, 270));
+        assert!(close(burn_rate(g5, t5, OBJ), (9.0 / 270.0) / 0.01));
+        assert!(close(burn_rate(g5, t5, OBJ), 10.0 / 3.0));
+        // 1h covers the whole ring; 6h is capped at the window.
+        assert_eq!(r.recent_counts(60), (g, t));
+        assert_eq!(r.recent_counts(360), (g, t));
+    }
+
+    #[test]
+    fn old_minutes_leave_the_window() {
+        let mut r = MinuteRing::new(60);
+        feed(&mut r, 10, 60, |m, _| m == 0); // minute 0 all bad
+        assert_eq!(r.window_counts(), (540, 600));
+        // Minute 60 reuses minute 0's slot: its bad samples leave the window.
+        r.record(60, true);
+        assert_eq!(r.window_counts(), (541, 541));
+        assert!(close(budget_remaining(541, 541, OBJ), 1.0));
+        // A gap longer than the window clears everything.
+        r.record(500, false);
+        assert_eq!(r.window_counts(), (0, 1));
+        assert!(close(budget_remaining(0, 1, OBJ), 1.0 - 100.0));
+        // advance() without a sample expires minutes too.
+        r.advance(600);
+        assert_eq!(r.window_counts(), (0, 0));
+        assert_eq!(budget_remaining(0, 0, OBJ), None);
+    }
+
+    #[test]
+    fn burn_rate_one_spends_the_budget_exactly() {
+        // 1 bad sample in 100 at 99 %: burn rate 1, nothing left at the end of the window.
+        assert!(close(burn_rate(99, 100, OBJ), 1.0));
+        assert!(close(budget_remaining(99, 100, OBJ), 0.0));
+        // 14.4 × over 1 h spends 2 % of a 30-day budget: 14.4 / 720 hours.
+        assert!(close(Some(14.4 * 1.0 / 720.0), 0.02));
+    }
+
+    #[test]
+    fn clock_going_back_counts_in_the_head_minute() {
+        let mut r = MinuteRing::new(10);
+        r.record(100, true);
+        r.record(99, false);
+        assert_eq!(r.recent_counts(1), (1, 2));
+    }
+
+    #[test]
+    fn memory_is_fixed_and_lazy() {
+        let mut s = SloState::new(30 * 24 * 60);
+        assert_eq!(s.ring.memory_bytes(), 0);
+        s.record(1_700_000_000.0, true);
+        assert_eq!(s.ring.memory_bytes(), 43_200 * 4);
+        for i in 0..10_000 {
+            s.record(1_700_000_000.0 + i as f64 * 5.0, i % 10 != 0);
+        }
+        assert_eq!(s.ring.memory_bytes(), 43_200 * 4);
+        assert_eq!((s.samples_total, s.good_total), (10_001, 9_001));
+    }
+}

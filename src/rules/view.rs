@@ -1,0 +1,252 @@
+//! Views of the rules state: the metric families of `/metrics` (rendered with the exposition's
+//! `Family` helper) and the JSON bodies of `/api/v1/alerts`, `/api/v1/slos` and
+//! `/api/v1/rules`, all rendered once per tick.
+
+use std::borrow::Cow;
+use std::time::{Duration, UNIX_EPOCH};
+
+use bytes::Bytes;
+use prometheus_client::encoding::DescriptorEncoder;
+use prometheus_client::metrics::MetricType::{Counter, Gauge};
+use prometheus_client::registry::Unit;
+use serde_json::{Value, json};
+
+use super::engine::RulesSnapshot;
+use super::spec::RuleSet;
+use crate::expose::{Family, Labels, Num};
+use crate::{promgen, units};
+
+/// Writes the rules families; nothing when the rules engine does not run (`once`).
+pub(crate) fn encode(
+    rs: Option<&RulesSnapshot>,
+    enc: &mut DescriptorEncoder<'_>,
+) -> Result<(), std::fmt::Error> {
+    let Some(rs) = rs else { return Ok(()) };
+    let mut alert = Family::new(
+        "sidewatch_alert",
+        "1 for each pending or firing alert evaluated in-process, like Prometheus's ALERTS.",
+        None,
+        Gauge,
+    );
+    let mut since = Family::new(
+        "sidewatch_alert_active_since",
+        "When the condition of a pending or firing alert started to hold, since the Unix epoch, like Prometheus's ALERTS_FOR_STATE.",
+        Some(Unit::Seconds),
+        Gauge,
+    );
+    for a in &rs.alerts {
+        let mut l: Labels<'_> = vec![
+            ("alertname", Cow::Borrowed(a.alertname.as_str())),
+            ("alertstate", Cow::Borrowed(a.state.as_str())),
+            ("severity", Cow::Borrowed(a.severity)),
+            ("target", Cow::Borrowed(a.target.as_str())),
+        ];
+        l.extend(
+            a.labels
+                .iter()
+                .map(|(k, v)| (k.as_str(), Cow::Borrowed(v.as_str()))),
+        );
+        alert.push(l.clone(), Num::U(1));
+        l.remove(1);
+        since.push(l, Num::F(a.active_at));
+    }
+    alert.encode(enc)?;
+    since.encode(enc)?;
+
+    let mut samples = Family::new(
+        "sidewatch_slo_samples",
+        "Samples (ticks with a known value) counted for the SLO.",
+        None,
+        Counter,
+    );
+    let mut good = Family::new(
+        "sidewatch_slo_good_samples",
+        "Samples that met the SLO's condition.",
+        None,
+        Counter,
+    );
+    let mut objective = Family::new(
+        "sidewatch_slo_objective_ratio",
+        "Target ratio of good samples over the SLO window.",
+        None,
+        Gauge,
+    );
+    let mut budget = Family::new(
+        "sidewatch_slo_error_budget_remaining_ratio",
+        "Share of the error budget left over the SLO window (negative when overspent).",
+        None,
+        Gauge,
+    );
+    let mut burn = Family::new(
+        "sidewatch_slo_burn_rate",
+        "Error ratio over the window divided by the error budget (1 spends the budget exactly over the SLO window).",
+        None,
+        Gauge,
+    );
+    for s in &rs.slos {
+        let mut l: Labels<'_> = vec![
+            ("slo", Cow::Borrowed(s.slo.as_str())),
+            ("target", Cow::Borrowed(s.target.as_str())),
+        ];
+        l.extend(
+            s.labels
+                .iter()
+                .map(|(k, v)| (k.as_str(), Cow::Borrowed(v.as_str()))),
+        );
+        samples.push(l.clone(), Num::U(s.samples_total));
+        good.push(l.clone(), Num::U(s.good_samples_total));
+        objective.push(l.clone(), Num::F(s.objective));
+        if let Some(b) = s.error_budget_remaining {
+            budget.push(l.clone(), Num::F(b));
+        }
+        for (window, rate) in &s.burn_rates {
+            if let Some(r) = rate {
+                let mut l = l.clone();
+                l.push(("window", Cow::Borrowed(*window)));
+                burn.push(l, Num::F(*r));
+            }
+        }
+    }
+    for f in [&samples, &good, &objective, &budget, &burn] {
+        f.encode(enc)?;
+    }
+    Ok(())
+}
+
+fn rfc3339(t: f64) -> Value {
+    match Duration::try_from_secs_f64(t) {
+        Ok(d) => Value::String(humantime::format_rfc3339_millis(UNIX_EPOCH + d).to_string()),
+        Err(_) => Value::Null,
+    }
+}
+
+fn labels_json<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> Value {
+    Value::Object(
+        pairs
+            .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+            .collect(),
+    )
+}
+
+fn body(data: Value) -> Bytes {
+    let v = json!({ "status": "success", "data": data });
+    Bytes::from(serde_json::to_vec(&v).unwrap_or_default())
+}
+
+/// `/api/v1/alerts`: the pending and firing alerts, shaped like Prometheus's own endpoint.
+pub fn alerts_json(rs: &RulesSnapshot) -> Bytes {
+    let alerts: Vec<Value> = rs
+        .alerts
+        .iter()
+        .map(|a| {
+            let labels = [
+                ("alertname", a.alertname.as_str()),
+                ("severity", a.severity),
+                ("target", a.target.as_str()),
+            ]
+            .into_iter()
+            .chain(a.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            json!({
+                "labels": labels_json(labels),
+                "annotations": a.annotations,
+                "state": a.state.as_str(),
+                "activeAt": rfc3339(a.active_at),
+                "firedAt": a.fired_at.map_or(Value::Null, rfc3339),
+                "value": units::go_float(a.value),
+            })
+        })
+        .collect();
+    body(json!({ "alerts": alerts }))
+}
+
+/// `/api/v1/slos`: every (SLO, target) with its counters, budget and burn rates.
+pub fn slos_json(rs: &RulesSnapshot) -> Bytes {
+    let slos: Vec<Value> = rs
+        .slos
+        .iter()
+        .map(|s| {
+            let burn: serde_json::Map<String, Value> = s
+                .burn_rates
+                .iter()
+                .map(|(w, r)| (w.to_string(), json!(r)))
+                .collect();
+            json!({
+                "slo": s.slo,
+                "target": s.target,
+                "labels": labels_json(s.labels.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+                "objective": s.objective,
+                "windowSeconds": s.window_seconds,
+                "samplesTotal": s.samples_total,
+                "goodSamplesTotal": s.good_samples_total,
+                "windowSamples": s.window_total,
+                "windowGoodSamples": s.window_good,
+                "errorBudgetRemaining": s.error_budget_remaining,
+                "burnRate": burn,
+            })
+        })
+        .collect();
+    body(json!({ "slos": slos }))
+}
+
+/// `/api/v1/rules`: the effective rules and SLOs with the PromQL `sidewatch rules` generates.
+pub fn rules_json(set: &RuleSet) -> Bytes {
+    let rules: Vec<Value> = set
+        .rules
+        .iter()
+        .map(|r| {
+            json!({
+                "alert": r.alert,
+                "severity": r.severity.as_str(),
+                "signal": r.signal.name(),
+                "metric": r.signal.metric(),
+                "op": r.op.as_str(),
+                "value": r.value,
+                "valueText": r.value_text,
+                "for": units::prom_duration(r.hold()),
+                "window": r.window().map(units::prom_duration),
+                "keepFiringFor": units::prom_duration(r.keep_firing_for),
+                "targets": r.targets,
+                "labels": r.labels,
+                "annotations": r.annotations,
+                "expr": promgen::alert_expr(r),
+            })
+        })
+        .collect();
+    let slos: Vec<Value> = set
+        .slos
+        .iter()
+        .map(|s| {
+            json!({
+                "name": s.name,
+                "description": s.description,
+                "signal": s.signal.name(),
+                "metric": s.signal.metric(),
+                "op": s.op.as_str(),
+                "value": s.value,
+                "valueText": s.value_text,
+                "objective": s.objective,
+                "window": units::prom_duration(s.window),
+                "targets": s.targets,
+                "conditionExpr": promgen::slo_condition_expr(s),
+                "prometheusRules": promgen::slo_rules(s),
+            })
+        })
+        .collect();
+    body(json!({
+        "defaults": { "rules": set.default_rules, "slos": set.default_slos },
+        "rules": rules,
+        "slos": slos,
+    }))
+}
+
+/// The JSON views a tick publishes: (path, body).
+pub fn api_bodies(rs: Option<&RulesSnapshot>) -> Vec<(&'static str, Bytes)> {
+    match rs {
+        None => Vec::new(),
+        Some(rs) => vec![
+            ("/api/v1/alerts", alerts_json(rs)),
+            ("/api/v1/slos", slos_json(rs)),
+            ("/api/v1/rules", rs.rules_json.clone()),
+        ],
+    }
+}
