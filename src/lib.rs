@@ -16,3 +16,4 @@ pub mod server;
 pub mod source;
 pub mod state;
 pub mod target;
+pub mod webconfig;
