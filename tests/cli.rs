@@ -161,7 +161,8 @@ fn mask_varying(body: &str) -> String {
         .map(|l| {
             let varying = l.starts_with("process_")
                 || l.starts_with("sidewatch_tick_duration_seconds")
-                || l.starts_with("sidewatch_build_info{");
+                || l.starts_with("sidewatch_build_info{")
+                || l.starts_with("sidewatch_config_last_reload_success_timestamp_seconds");
             match (varying, l.rsplit_once(' ')) {
                 (true, Some((series, _))) if !l.starts_with('#') => {
                     let series = if l.starts_with("sidewatch_build_info{") {
