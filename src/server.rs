@@ -263,6 +263,7 @@ pub async fn serve(
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     // bcrypt is CPU-heavy: one comparison at a time, on the blocking pool.
     let bcrypt_permits = Arc::new(Semaphore::new(1));
+    let pressure = Arc::new(tokio::sync::Notify::new());
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
@@ -272,9 +273,25 @@ pub async fn serve(
         .max_buf_size(limits.max_head_bytes.max(8192));
     tokio::pin!(shutdown);
     loop {
-        let permit = tokio::select! {
-            p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-            _ = &mut shutdown => break,
+        let permit = match permits.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                // Full: ask connections idle for a while to make room (a client holding every
+                // slot with idle keep-alive connections must not lock Prometheus out), and
+                // ask again while waiting, as more of them turn idle.
+                let mut nudge = tokio::time::interval(Duration::from_millis(250));
+                let p = loop {
+                    tokio::select! {
+                        p = permits.clone().acquire_owned() => break p.ok(),
+                        _ = nudge.tick() => pressure.notify_waiters(),
+                        _ = &mut shutdown => break None,
+                    }
+                };
+                match p {
+                    Some(p) => p,
+                    None => break,
+                }
+            }
         };
         let (stream, _peer) = tokio::select! {
             r = listener.accept() => match r {
@@ -305,6 +322,7 @@ pub async fn serve(
             watcher: graceful.watcher(),
         };
         let lifetime = limits.max_connection_lifetime;
+        let pressure = pressure.clone();
         tokio::spawn(async move {
             let work = async move {
                 match tls {
@@ -317,7 +335,7 @@ pub async fn serve(
             };
             tokio::select! {
                 _ = work => {}
-                _ = clock.expired() => {
+                _ = clock.expired(&pressure) => {
                     tracing::debug!("closed a connection: header read or keep-alive idle timeout");
                 }
                 // Also frees the slot of a client that keeps a connection busy forever.
@@ -566,6 +584,7 @@ pub struct ConnClock {
     base: tokio::time::Instant,
     deadline_ms: AtomicU64,
     idle: AtomicBool,
+    idle_since_ms: AtomicU64,
     header_ms: u64,
     idle_ms: u64,
 }
@@ -577,6 +596,7 @@ impl ConnClock {
             base: tokio::time::Instant::now(),
             deadline_ms: AtomicU64::new(header_ms),
             idle: AtomicBool::new(false),
+            idle_since_ms: AtomicU64::new(0),
             header_ms,
             idle_ms: duration_ms(limits.idle_timeout),
         }
@@ -598,25 +618,47 @@ impl ConnClock {
 
     /// A request head was read: idle until the next byte.
     fn request_read(&self) {
+        let now = self.now_ms();
+        self.idle_since_ms.store(now, Ordering::Release);
         self.idle.store(true, Ordering::Release);
-        self.deadline_ms.store(
-            self.now_ms().saturating_add(self.idle_ms),
-            Ordering::Release,
-        );
+        self.deadline_ms
+            .store(now.saturating_add(self.idle_ms), Ordering::Release);
     }
 
-    /// Resolves once the current deadline has passed.
-    pub async fn expired(&self) {
+    /// Idle between requests for at least [`EVICTABLE_AFTER_MS`]: may be closed to make room.
+    fn evictable(&self) -> bool {
+        self.idle.load(Ordering::Acquire)
+            && self
+                .now_ms()
+                .saturating_sub(self.idle_since_ms.load(Ordering::Acquire))
+                >= EVICTABLE_AFTER_MS
+    }
+
+    /// Resolves once the current deadline has passed, or when the server is full (`pressure`)
+    /// and this connection has been idle long enough to be closed for a new one.
+    pub async fn expired(&self, pressure: &tokio::sync::Notify) {
         loop {
             let deadline = self.deadline_ms.load(Ordering::Acquire);
             let now = self.now_ms();
             if now >= deadline {
                 return;
             }
-            tokio::time::sleep(Duration::from_millis(deadline - now)).await;
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(deadline - now)) => {}
+                _ = pressure.notified() => {
+                    if self.evictable() {
+                        return;
+                    }
+                }
+            }
         }
     }
 }
+
+/// When the server is full, keep-alive connections idle for at least this long are closed to
+/// admit new ones. Short enough to free slots at once, long enough never to hit a client that
+/// is between two requests of a busy keep-alive connection.
+const EVICTABLE_AFTER_MS: u64 = 1000;
 
 fn duration_ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
@@ -854,14 +896,27 @@ mod tests {
         tokio::time::advance(Duration::from_millis(1500)).await;
         c.bytes_read();
         let t0 = tokio::time::Instant::now();
-        c.expired().await;
+        let pressure = tokio::sync::Notify::new();
+        c.expired(&pressure).await;
         assert_eq!(t0.elapsed(), Duration::from_millis(500));
         // After a request: idle timeout until the next byte, then the header timeout again.
         c.request_read();
         let t0 = tokio::time::Instant::now();
         tokio::time::advance(Duration::from_secs(30)).await;
         c.bytes_read();
-        c.expired().await;
+        c.expired(&pressure).await;
         assert_eq!(t0.elapsed(), Duration::from_secs(32));
+        // Under pressure, a connection idle for a second is given up; a busier one is not.
+        c.request_read();
+        tokio::time::advance(Duration::from_millis(500)).await;
+        assert!(!c.evictable());
+        tokio::time::advance(Duration::from_millis(600)).await;
+        assert!(c.evictable());
+        let t0 = tokio::time::Instant::now();
+        tokio::join!(c.expired(&pressure), async {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            pressure.notify_waiters();
+        });
+        assert_eq!(t0.elapsed(), Duration::from_millis(10));
     }
 }

@@ -675,3 +675,41 @@ fn header_timeout_and_keep_alive_idle_timeout_are_enforced() {
     );
     assert_eq!(d.get("/metrics").status, 200);
 }
+
+#[test]
+fn idle_keep_alive_connections_make_room_when_the_server_is_full() {
+    let app = sleeper();
+    let d = Daemon::start(&[
+        "--pid",
+        &app.pid().to_string(),
+        "--web.max-connections",
+        "4",
+    ]);
+    // Four keep-alive connections take every slot, make one request each, then sit idle (the
+    // idle timeout is 2 minutes).
+    let mut held: Vec<TcpStream> = (0..4)
+        .map(|_| {
+            let mut s = TcpStream::connect(d.addr).unwrap();
+            s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                .unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut buf = [0u8; 512];
+            let n = s.read(&mut buf).unwrap();
+            assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(1200));
+    // A scrape still gets in, at once: idle connections are closed to make room.
+    let t0 = Instant::now();
+    assert_eq!(d.get("/metrics").status, 200);
+    let took = t0.elapsed();
+    assert!(took < Duration::from_secs(2), "waited {took:?} for a slot");
+    let mut closed = 0;
+    for s in &mut held {
+        if closed_within(s, Duration::from_millis(200)) {
+            closed += 1;
+        }
+    }
+    assert!(closed >= 1, "no idle connection was closed");
+}
