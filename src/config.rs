@@ -78,6 +78,8 @@ pub struct FileConfig {
     pub listen_address: Option<String>,
     /// procfs root, e.g. `/host/proc`.
     pub procfs: Option<PathBuf>,
+    /// cgroupfs root, e.g. `/host/sys/fs/cgroup`.
+    pub cgroupfs: Option<PathBuf>,
     #[serde(default)]
     pub targets: Vec<TargetFile>,
 }
@@ -99,6 +101,9 @@ pub struct TargetFile {
     pub smaps: bool,
     #[serde(default)]
     pub labels: std::collections::BTreeMap<String, String>,
+    /// One set of cgroup series per distinct cgroup, with a `cgroup` label.
+    #[serde(default)]
+    pub cgroup_labels: bool,
 }
 
 fn de_opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
@@ -178,6 +183,7 @@ pub struct Overrides {
     pub interval: Option<Duration>,
     pub listen_address: Option<String>,
     pub procfs: Option<PathBuf>,
+    pub cgroupfs: Option<PathBuf>,
     /// A target given by flags (`--pid`, `--comm`, ...), added to the file's targets.
     pub target: Option<TargetFile>,
 }
@@ -194,6 +200,7 @@ impl Clone for TargetFile {
             children: self.children,
             smaps: self.smaps,
             labels: self.labels.clone(),
+            cgroup_labels: self.cgroup_labels,
         }
     }
 }
@@ -204,6 +211,7 @@ pub struct Settings {
     pub interval: Duration,
     pub listen_address: String,
     pub procfs: PathBuf,
+    pub cgroupfs: PathBuf,
     pub targets: Vec<TargetSpec>,
     pub config_file: Option<PathBuf>,
 }
@@ -254,6 +262,11 @@ pub fn build_settings(
         .clone()
         .or(file_cfg.procfs.clone())
         .unwrap_or_else(|| PathBuf::from("/proc"));
+    let cgroupfs = overrides
+        .cgroupfs
+        .clone()
+        .or(file_cfg.cgroupfs.clone())
+        .unwrap_or_else(|| PathBuf::from(crate::source::cgroup::DEFAULT_ROOT));
 
     let mut targets = Vec::new();
     let mut names = BTreeSet::new();
@@ -286,6 +299,7 @@ pub fn build_settings(
         interval,
         listen_address,
         procfs,
+        cgroupfs,
         targets,
         config_file: config_file.map(Path::to_path_buf),
     })
@@ -313,6 +327,7 @@ static ENV_REF: std::sync::LazyLock<Regex> = std::sync::LazyLock::new(|| {
 /// Names of labels sidewatch sets itself; a constant label may not shadow them.
 pub const RESERVED_LABELS: &[&str] = &[
     "target", "mode", "kind", "pid", "comm", "source", "job", "instance", "le", "quantile",
+    "cgroup", "path", "version", "resource",
 ];
 
 fn validate_target(
@@ -419,6 +434,7 @@ fn validate_target(
         children: t.children,
         smaps: t.smaps,
         labels,
+        cgroup_labels: t.cgroup_labels,
     })
 }
 
@@ -480,13 +496,15 @@ mod tests {
     #[test]
     fn full_config_parses() {
         let s = settings(
-            "interval: 2s\nlisten_address: 127.0.0.1:9999\nprocfs: /host/proc\ntargets:\n  - name: api\n    cmdline: 'api --serve'\n    children: true\n    smaps: true\n    labels: {pod: p1}\n  - name: db\n    pid_file: /run/db.pid\n",
+            "interval: 2s\nlisten_address: 127.0.0.1:9999\nprocfs: /host/proc\ncgroupfs: /host/sys/fs/cgroup\ntargets:\n  - name: api\n    cmdline: 'api --serve'\n    children: true\n    smaps: true\n    cgroup_labels: true\n    labels: {pod: p1}\n  - name: db\n    pid_file: /run/db.pid\n",
         )
         .unwrap();
         assert_eq!(s.interval, Duration::from_secs(2));
         assert_eq!(s.listen_address, "127.0.0.1:9999");
         assert_eq!(s.procfs, PathBuf::from("/host/proc"));
+        assert_eq!(s.cgroupfs, PathBuf::from("/host/sys/fs/cgroup"));
         assert_eq!(s.targets.len(), 2);
+        assert!(s.targets[0].cgroup_labels && !s.targets[1].cgroup_labels);
         assert_eq!(s.targets[0].name, "api");
         assert!(s.targets[0].children && s.targets[0].smaps);
         assert_eq!(s.targets[0].labels, vec![("pod".into(), "p1".into())]);
@@ -501,6 +519,7 @@ mod tests {
         assert_eq!(s.interval, DEFAULT_INTERVAL);
         assert_eq!(s.listen_address, DEFAULT_LISTEN_ADDRESS);
         assert_eq!(s.procfs, PathBuf::from("/proc"));
+        assert_eq!(s.cgroupfs, PathBuf::from("/sys/fs/cgroup"));
     }
 
     #[test]

@@ -19,6 +19,8 @@ use prometheus_client::registry::{Registry, Unit};
 use crate::sample::{Snapshot, TargetSample};
 use crate::state::Published;
 
+mod cgroup;
+
 /// Label pairs of one sample, in output order.
 pub(crate) type Labels<'a> = Vec<(&'a str, Cow<'a, str>)>;
 
@@ -282,6 +284,7 @@ impl Collector for SnapshotCollector {
         ] {
             f.encode(&mut enc)?;
         }
+        cgroup::encode(s, &mut enc)?;
 
         // --- About sidewatch itself.
         let mut build = Family::new(

@@ -14,6 +14,7 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use sidewatch::config::{self, ConfigError, Overrides, Settings, TargetFile};
 use sidewatch::sampler::{Control, Sampler};
+use sidewatch::source::cgroup::CgroupReader;
 use sidewatch::source::proc::ProcReader;
 use sidewatch::state::Shared;
 use sidewatch::target::{Selector, TargetSpec};
@@ -129,6 +130,16 @@ struct Opts {
     )]
     smaps: bool,
 
+    /// Report every distinct cgroup of the flag target's processes, with a `cgroup` label
+    /// (default: only the cgroup of its main process, without that label).
+    #[arg(
+        long,
+        env = "SIDEWATCH_CGROUP_LABELS",
+        global = true,
+        help_heading = "Target (from flags)"
+    )]
+    cgroup_labels: bool,
+
     /// Name of the target given by flags: the `target` label of its series.
     /// Default: the comm, the exe base name, the command in `run`, or "app".
     #[arg(
@@ -171,6 +182,11 @@ struct Opts {
     /// Example: --procfs /host/proc   [default: /proc]
     #[arg(long, env = "SIDEWATCH_PROCFS", value_name = "DIR", global = true)]
     procfs: Option<PathBuf>,
+
+    /// Root of the cgroup filesystem to read; its layout (v1, v2, hybrid) comes from the mount
+    /// table. Example: --cgroupfs /host/sys/fs/cgroup   [default: /sys/fs/cgroup]
+    #[arg(long, env = "SIDEWATCH_CGROUPFS", value_name = "DIR", global = true)]
+    cgroupfs: Option<PathBuf>,
 
     /// Log level: error, warn, info, debug or trace. Logs go to stderr.
     #[arg(
@@ -329,6 +345,7 @@ fn flag_target(o: &Opts, default_name: Option<&str>) -> Result<Option<TargetFile
         children: o.children,
         smaps: o.smaps,
         labels,
+        cgroup_labels: o.cgroup_labels,
     }))
 }
 
@@ -337,6 +354,7 @@ fn overrides(o: &Opts, default_name: Option<&str>) -> Result<Overrides, ConfigEr
         interval: o.interval,
         listen_address: o.listen_address.clone(),
         procfs: o.procfs.clone(),
+        cgroupfs: o.cgroupfs.clone(),
         target: flag_target(o, default_name)?,
     })
 }
@@ -362,7 +380,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let settings = load(&opts, None)?;
             let shared = Shared::new(settings.interval);
             let mut sampler =
-                Sampler::new(ProcReader::new(&settings.procfs), settings.targets, shared);
+                Sampler::new(ProcReader::new(&settings.procfs), settings.targets, shared)
+                    .with_cgroups(CgroupReader::new(&settings.cgroupfs, &settings.procfs));
             let snap = sampler.tick();
             if json {
                 println!("{}", serde_json::to_string_pretty(&snap)?);
@@ -447,7 +466,8 @@ fn daemon(opts: Opts, wrap: Option<(Vec<String>, String)>) -> anyhow::Result<Exi
         );
         let shared = Shared::new(settings.interval);
         let (tx, rx) = mpsc::channel();
-        let sampler = Sampler::new(ProcReader::new(&settings.procfs), settings.targets.clone(), shared.clone());
+        let sampler = Sampler::new(ProcReader::new(&settings.procfs), settings.targets.clone(), shared.clone())
+            .with_cgroups(CgroupReader::new(&settings.cgroupfs, &settings.procfs));
         let interval = settings.interval;
         let sampler_thread = std::thread::Builder::new()
             .name("sampler".into())
@@ -500,6 +520,7 @@ fn wrapped_target(name: &str, pid: i32) -> TargetSpec {
         children: true,
         smaps: false,
         labels: Vec::new(),
+        cgroup_labels: false,
     }
 }
 

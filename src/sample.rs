@@ -28,6 +28,63 @@ pub struct TargetSample {
     /// Worst process: open fds / soft limit.
     pub fd_utilization_ratio: Option<f64>,
     pub counters: TargetCounterValues,
+    /// The target's cgroup: one entry (the cgroup of the main process), or one per distinct
+    /// cgroup of its processes with `cgroup_labels: true`. Empty when cgroups are not read.
+    pub cgroups: Vec<CgroupSample>,
+    /// The target's `cgroup_labels` setting: its cgroup series carry a `cgroup` label.
+    pub cgroup_labels: bool,
+}
+
+/// One cgroup of a target in one tick, cAdvisor's meanings. Gauges are `None` when unreadable
+/// (or, for limits, unlimited); counters are cumulative in base units and restart-proof like the
+/// process counters. These field names are rule signals: keep them stable.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct CgroupSample {
+    /// The cgroup path as `/proc/<pid>/cgroup` shows it (memory hierarchy on v1/hybrid hosts).
+    pub path: String,
+    /// "v1" or "v2": the version of the hierarchy `path` belongs to.
+    pub version: &'static str,
+    /// Read this tick for a live target. False for the entry that keeps a down target's counters.
+    pub live: bool,
+    pub memory_usage_bytes: Option<u64>,
+    /// Usage − inactive file cache, floored at 0 (what the kubelet evicts and OOM decisions see).
+    pub memory_working_set_bytes: Option<u64>,
+    pub memory_rss_bytes: Option<u64>,
+    pub memory_cache_bytes: Option<u64>,
+    pub memory_limit_bytes: Option<u64>,
+    pub swap_bytes: Option<u64>,
+    pub pids: Option<u64>,
+    pub pids_limit: Option<u64>,
+    pub cpu_limit_cores: Option<f64>,
+    /// Working set / limit.
+    pub memory_utilization_ratio: Option<f64>,
+    /// CPU usage over the last tick / limit cores (or / CPUs the cgroup may use when unlimited).
+    pub cpu_utilization_ratio: Option<f64>,
+    /// Throttled periods / periods over the last tick.
+    pub cpu_throttled_ratio: Option<f64>,
+    /// Share of the last tick in which some task waited for the resource (PSI "some").
+    pub pressure_cpu_ratio: Option<f64>,
+    pub pressure_memory_ratio: Option<f64>,
+    pub pressure_io_ratio: Option<f64>,
+    // Counters.
+    pub oom_kills: Option<u64>,
+    pub memory_limit_hits: Option<u64>,
+    pub cpu_usage_seconds: Option<f64>,
+    pub cpu_user_seconds: Option<f64>,
+    pub cpu_system_seconds: Option<f64>,
+    pub cpu_periods: Option<u64>,
+    pub cpu_throttled_periods: Option<u64>,
+    pub cpu_throttled_seconds: Option<f64>,
+    pub io_read_bytes: Option<u64>,
+    pub io_write_bytes: Option<u64>,
+    pub io_reads: Option<u64>,
+    pub io_writes: Option<u64>,
+    pub pressure_cpu_waiting_seconds: Option<f64>,
+    pub pressure_cpu_stalled_seconds: Option<f64>,
+    pub pressure_memory_waiting_seconds: Option<f64>,
+    pub pressure_memory_stalled_seconds: Option<f64>,
+    pub pressure_io_waiting_seconds: Option<f64>,
+    pub pressure_io_stalled_seconds: Option<f64>,
 }
 
 /// Counter values in base units (seconds, bytes, counts).

@@ -12,8 +12,11 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
+mod cgroup;
+
 use crate::expose;
 use crate::sample::{HistogramValues, Snapshot, TargetCounterValues, TargetSample};
+use crate::source::cgroup::CgroupReader;
 use crate::source::proc::{Identity, ProcReader, ReadFailure, Source, read_self};
 use crate::state::{Shared, TargetCounters};
 use crate::target::{Discovery, Member, TargetSpec};
@@ -73,11 +76,13 @@ struct Tracker {
     /// The target's main process; remembered while the target is down, so its return under a
     /// new identity counts as a restart.
     primary: Option<Identity>,
+    cgroup: cgroup::CgroupTracker,
 }
 
 impl Tracker {
     fn new(spec: TargetSpec) -> Self {
         Tracker {
+            cgroup: cgroup::CgroupTracker::new(spec.cgroup_labels),
             spec,
             counters: Arc::new(TargetCounters::default()),
             prev: HashMap::new(),
@@ -276,6 +281,8 @@ pub struct Sampler {
     live: ProcReader,
     discovery: Discovery,
     trackers: Vec<Tracker>,
+    /// Reads cgroup figures when set (see [`Sampler::with_cgroups`]).
+    cgroups: Option<CgroupReader>,
     read_errors: BTreeMap<Source, u64>,
     ticks_total: u64,
     tick_duration: HistogramValues,
@@ -294,11 +301,18 @@ impl Sampler {
             live,
             discovery: Discovery::default(),
             trackers: targets.into_iter().map(Tracker::new).collect(),
+            cgroups: None,
             read_errors: Source::ALL.iter().map(|s| (*s, 0)).collect(),
             ticks_total: 0,
             tick_duration: HistogramValues::new(&TICK_BUCKETS),
             shared,
         }
+    }
+
+    /// Also reads the targets' cgroups through `reader` every tick.
+    pub fn with_cgroups(mut self, reader: CgroupReader) -> Self {
+        self.cgroups = Some(reader);
+        self
     }
 
     /// Replaces the target list. A target whose definition is unchanged keeps its counters and
@@ -327,7 +341,14 @@ impl Sampler {
         let members = self.discovery.discover(&self.reader, &specs, &mut failures);
         let mut targets = Vec::with_capacity(self.trackers.len());
         for (tracker, members) in self.trackers.iter_mut().zip(&members) {
-            targets.push(tracker.update(&self.reader, members, &mut failures));
+            let mut s = tracker.update(&self.reader, members, &mut failures);
+            if let Some(cg) = self.cgroups.as_mut() {
+                s.cgroup_labels = tracker.spec.cgroup_labels;
+                s.cgroups = tracker
+                    .cgroup
+                    .update(cg, &s, &tracker.counters.cgroup, &mut failures);
+            }
+            targets.push(s);
         }
         let exporter = match read_self(&self.live) {
             Ok(f) => Some(f),

@@ -51,6 +51,32 @@ pub struct TargetCounters {
     pub major_faults: MonoCounter,
     pub cpu_wait_nanoseconds: MonoCounter,
     pub restarts: AtomicU64,
+    /// The counters of the target's cgroup (without `cgroup_labels`).
+    pub cgroup: CgroupCounters,
+}
+
+/// Cumulative counters of a target's cgroup(s), integer base units. Each cgroup (path and
+/// inode) contributes from its creation; see `sampler::cgroup` for the accounting.
+#[derive(Debug, Default)]
+pub struct CgroupCounters {
+    pub oom_kills: MonoCounter,
+    pub limit_hits: MonoCounter,
+    pub cpu_usage_nanoseconds: MonoCounter,
+    pub cpu_user_nanoseconds: MonoCounter,
+    pub cpu_system_nanoseconds: MonoCounter,
+    pub cpu_periods: MonoCounter,
+    pub cpu_throttled_periods: MonoCounter,
+    pub cpu_throttled_nanoseconds: MonoCounter,
+    pub io_read_bytes: MonoCounter,
+    pub io_write_bytes: MonoCounter,
+    pub io_reads: MonoCounter,
+    pub io_writes: MonoCounter,
+    pub pressure_cpu_some_microseconds: MonoCounter,
+    pub pressure_cpu_full_microseconds: MonoCounter,
+    pub pressure_memory_some_microseconds: MonoCounter,
+    pub pressure_memory_full_microseconds: MonoCounter,
+    pub pressure_io_some_microseconds: MonoCounter,
+    pub pressure_io_full_microseconds: MonoCounter,
 }
 
 /// The exposition bodies of one tick, each ready to be written as-is.

@@ -59,6 +59,9 @@ pub struct TargetSpec {
     pub smaps: bool,
     /// Constant labels, sorted by name.
     pub labels: Vec<(String, String)>,
+    /// Report every distinct cgroup of the target's processes with a `cgroup` label, instead of
+    /// only the cgroup of its main process.
+    pub cgroup_labels: bool,
 }
 
 impl TargetSpec {
@@ -176,10 +179,11 @@ impl Discovery {
             roots.sort_unstable();
             let mut members: Vec<Member> = Vec::new();
             for pid in roots {
-                let stat = if scan {
-                    table.get(&pid).cloned()
-                } else {
-                    read_stat(reader, pid, failures, false)
+                // The table skips sidewatch itself; a pid selector naming it still works.
+                let stat = match table.get(&pid) {
+                    Some(s) => Some(s.clone()),
+                    None if scan && Some(pid) != self_pid => None,
+                    None => read_stat(reader, pid, failures, false),
                 };
                 if let Some(stat) = stat {
                     members.push(Member { stat, direct: true });

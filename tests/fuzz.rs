@@ -1,6 +1,7 @@
 //! Fuzzing (proptest) of every parser that reads outside input: the procfs files as sidewatch
 //! reads them (the `procfs` parsers behind `parse_proc_file`, and whole process directories
-//! through `ProcReader`), the config file, the web config file, the `Accept` and
+//! through `ProcReader`), every cgroup file parser (v1, v2, PSI, mountinfo, `/proc/PID/cgroup`),
+//! the config file, the web config file, the `Accept` and
 //! `Accept-Encoding` headers, basic-auth credentials, query strings, durations, listen addresses
 //! and pid files. Property: no panic, and outputs bounded by their inputs. Inputs are mutations
 //! of real kernel text and valid files (so the parsers get deep), plus arbitrary bytes.
@@ -240,4 +241,60 @@ fn web_bases() -> Vec<Vec<u8>> {
         b"http_server_config:\n  http2: false\n  headers:\n    X-Frame-Options: deny\n    X-Content-Type-Options: nosniff\n    Strict-Transport-Security: max-age=1\nrate_limit:\n  interval: 1s\n  burst: 10\n".to_vec(),
         b"tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.pem\n  min_version: TLS12\n  max_version: TLS13\n  cipher_suites: [TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256]\n  curve_preferences: [X25519]\n  client_allowed_sans: [a.example]\n".to_vec(),
     ]
+}
+
+/// Every file of the cgroup fixture trees (v1, v2, hybrid) and every `/proc/PID/cgroup`.
+fn cgroup_texts() -> Vec<Vec<u8>> {
+    fn walk(dir: &Path, out: &mut Vec<Vec<u8>>) {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() && !p.is_symlink() {
+                walk(&p, out);
+            } else if let Ok(b) = std::fs::read(&p) {
+                if !b.is_empty() && b.len() < 64 * 1024 {
+                    out.push(b);
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cgroup"),
+        &mut out,
+    );
+    out.extend(fixtures("cgroup"));
+    out.sort();
+    out.dedup();
+    out
+}
+
+proptest! {
+    #![proptest_config(cases(2000))]
+    /// Every cgroup parser on every kind of cgroup text, mutated.
+    #[test]
+    fn cgroup_files(b in text_or_bytes(cgroup_texts()), other in "\\PC{0,30}") {
+        use sidewatch::source::cgroup::{self as cg, psi, v1, v2};
+        let t = String::from_utf8_lossy(&b);
+        let t = t.as_ref();
+        let _ = psi::parse_pressure(t);
+        let _ = v2::parse_memory_stat(t);
+        let _ = v2::parse_memory_events(t);
+        let _ = v2::parse_cpu_stat(t);
+        let _ = v2::parse_cpu_max(t);
+        let _ = v2::parse_io_stat(t);
+        let _ = cg::parse_u64(t);
+        let _ = cg::parse_limit(t);
+        let _ = cg::parse_flat_keyed(t);
+        let _ = cg::parse_cpu_list(t);
+        let _ = cg::parse_cgroup_mounts(t);
+        let _ = cg::parse_proc_cgroup(t);
+        let _ = v1::parse_limit_in_bytes(t);
+        let _ = v1::parse_memory_stat(t);
+        let _ = v1::parse_oom_control(t);
+        let _ = v1::parse_cpuacct_stat(t);
+        let _ = v1::parse_cpu_stat(t);
+        let _ = v1::parse_quota(t, &other);
+        let _ = v1::parse_quota(&other, t);
+        let _ = v1::parse_blkio(t);
+    }
 }

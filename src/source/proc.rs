@@ -60,10 +60,17 @@ pub enum Source {
     Exe,
     PidFile,
     SelfProcess,
+    /// `<procfs>/<pid>/cgroup`, or locating that cgroup under the cgroupfs root.
+    Cgroup,
+    CgroupMemory,
+    CgroupCpu,
+    CgroupPids,
+    CgroupIo,
+    CgroupPressure,
 }
 
 impl Source {
-    pub const ALL: [Source; 11] = [
+    pub const ALL: [Source; 17] = [
         Source::Stat,
         Source::Status,
         Source::Io,
@@ -75,6 +82,12 @@ impl Source {
         Source::Exe,
         Source::PidFile,
         Source::SelfProcess,
+        Source::Cgroup,
+        Source::CgroupMemory,
+        Source::CgroupCpu,
+        Source::CgroupPids,
+        Source::CgroupIo,
+        Source::CgroupPressure,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -90,6 +103,12 @@ impl Source {
             Source::Exe => "exe",
             Source::PidFile => "pid_file",
             Source::SelfProcess => "self",
+            Source::Cgroup => "cgroup",
+            Source::CgroupMemory => "cgroup_memory",
+            Source::CgroupCpu => "cgroup_cpu",
+            Source::CgroupPids => "cgroup_pids",
+            Source::CgroupIo => "cgroup_io",
+            Source::CgroupPressure => "cgroup_pressure",
         }
     }
 }
@@ -286,15 +305,19 @@ impl ProcHandle<'_> {
     }
 
     pub fn open_fds(&self) -> Result<u64, ReadFailure> {
-        if self.reader.live_procfs {
-            return self
-                .process
-                .fd_count()
-                .map(|n| n as u64)
-                .map_err(|e| self.failure(Source::Fd, "fd", e));
-        }
         let dir = self.path.join("fd");
-        // Only numeric names are descriptors (a fixture may hold a `.keep` file).
+        let fail = |e| ReadFailure {
+            source: Source::Fd,
+            error: io_error(&dir, e),
+        };
+        if self.reader.live_procfs {
+            // Linux >= 6.2 reports the number of open fds as the size of `fd/`.
+            let size = std::fs::metadata(&dir).map_err(fail)?.len();
+            if size > 0 {
+                return Ok(size);
+            }
+        }
+        // Count only numeric names: not `.`/`..`, nor a fixture's `.keep` file.
         std::fs::read_dir(&dir)
             .map(|d| {
                 d.filter_map(Result::ok)
@@ -305,10 +328,7 @@ impl ProcHandle<'_> {
                     })
                     .count() as u64
             })
-            .map_err(|e| ReadFailure {
-                source: Source::Fd,
-                error: io_error(&dir, e),
-            })
+            .map_err(fail)
     }
 
     /// Reads the per-tick files other than `stat`. Each failure is reported, not fatal.

@@ -1,0 +1,440 @@
+//! The cgroup figures of a live process in real cgroups created by the test (as root, on a host
+//! with cgroup v1 controllers, as CI runs): memory usage against the kernel's own file, the
+//! memory limit and CPU quota exactly, an OOM kill counted once, CPU throttling rising. The
+//! cgroups are removed even when the test fails (a Drop guard kills their processes first).
+//! Not root, or no v1 memory/cpu controllers: the test fails loudly; it never skips.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// One hierarchy the test uses: its mount point and our own cgroup in it.
+struct Mounted {
+    controllers: Vec<String>,
+    mount_point: PathBuf,
+    own: String,
+}
+
+/// The cgroup hierarchies of this process, from the kernel's own files (never assumed names:
+/// `cpu` and `cpuacct` may be one `cpu,cpuacct` mount or two).
+fn hierarchies() -> Vec<Mounted> {
+    let own_text = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    let mut out = Vec::new();
+    for line in std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+    {
+        let (left, right) = line.split_once(" - ").unwrap();
+        let l: Vec<&str> = left.split(' ').collect();
+        let r: Vec<&str> = right.split(' ').collect();
+        let controllers: Vec<String> = match r[0] {
+            "cgroup" => r[2]
+                .split(',')
+                .filter(|o| !matches!(*o, "rw" | "ro" | "xattr" | "noprefix" | "clone_children"))
+                .map(str::to_string)
+                .collect(),
+            "cgroup2" => vec![],
+            _ => continue,
+        };
+        let mut key = controllers.clone();
+        key.sort();
+        let own = own_text.lines().find_map(|o| {
+            let mut f = o.splitn(3, ':');
+            let (id, ctrls, path) = (f.next()?, f.next()?, f.next()?);
+            let mut c: Vec<String> = ctrls
+                .split(',')
+                .filter(|c| !c.is_empty())
+                .map(str::to_string)
+                .collect();
+            c.sort();
+            ((id == "0") == key.is_empty() && c == key).then(|| path.to_string())
+        });
+        if let Some(own) = own {
+            out.push(Mounted {
+                controllers,
+                mount_point: PathBuf::from(l[4]),
+                own,
+            });
+        }
+    }
+    out
+}
+
+/// Cgroups created by the test; dropping kills what is in them and removes them.
+struct TestCgroups {
+    dirs: Vec<PathBuf>,
+}
+
+impl TestCgroups {
+    fn procs_files(&self) -> Vec<String> {
+        self.dirs
+            .iter()
+            .map(|d| d.join("cgroup.procs").to_string_lossy().into_owned())
+            .collect()
+    }
+}
+
+impl Drop for TestCgroups {
+    fn drop(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        for d in &self.dirs {
+            loop {
+                let pids: Vec<i32> = std::fs::read_to_string(d.join("cgroup.procs"))
+                    .unwrap_or_default()
+                    .lines()
+                    .filter_map(|l| l.trim().parse().ok())
+                    .collect();
+                if pids.is_empty() || Instant::now() > deadline {
+                    break;
+                }
+                for p in pids {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(p),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        for d in self.dirs.iter().rev() {
+            while std::fs::remove_dir(d).is_err() && d.exists() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            if d.exists() {
+                eprintln!("cgroup_live: could not remove {}", d.display());
+            }
+        }
+    }
+}
+
+/// `sh` puts itself into every cgroup, then execs the program: no code runs between fork and
+/// exec in the test process (no unsafe pre_exec).
+fn in_cgroups(cg: &TestCgroups, prelude: &str, program: &[&str]) -> Command {
+    let mut script = String::from("for f in \"$@\"; do echo $$ > \"$f\" || exit 97; done; ");
+    script.push_str(prelude);
+    script.push_str(" exec");
+    for a in program {
+        script.push_str(&format!(" '{}'", a.replace('\'', "'\\''")));
+    }
+    let mut c = Command::new("/bin/sh");
+    c.arg("-c")
+        .arg(script)
+        .arg("sh")
+        .args(cg.procs_files())
+        .stdin(Stdio::null());
+    c
+}
+
+fn read_u64(path: &Path) -> u64 {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+fn wait_for_pid_in(path: &Path, pid: i32) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.trim() == pid.to_string())
+    {
+        assert!(
+            Instant::now() < deadline,
+            "pid {pid} never joined {}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+const HOLDER: &str = "import sys, time\nb = bytearray(16 << 20)\nfor i in range(0, len(b), 4096):\n    b[i] = 1\nprint('ready', flush=True)\ntime.sleep(1000)\n";
+
+#[test]
+fn live_cgroup_v1_memory_and_cpu() {
+    assert!(
+        // /proc/self belongs to the effective uid.
+        std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").unwrap()) == 0,
+        "this test creates cgroups and must run as root (CI does): run scripts/test as root or with sudo"
+    );
+    let python = require_tool("python3", "python3");
+    let python = python.to_str().unwrap();
+    let hs = hierarchies();
+    let find = |c: &str| hs.iter().find(|h| h.controllers.iter().any(|x| x == c));
+    let memory = find("memory")
+        .expect("no cgroup v1 memory controller mounted: this test needs a v1 or hybrid host");
+    let cpu = find("cpu").expect("no cgroup v1 cpu controller mounted");
+    let cpuacct = find("cpuacct").expect("no cgroup v1 cpuacct controller mounted");
+
+    // Create one cgroup below our own in each hierarchy we want (cpu and cpuacct may be one).
+    let name = format!("sidewatch-live-{}", std::process::id());
+    let mut wanted: Vec<&Mounted> = vec![memory, cpu, cpuacct];
+    wanted.extend(find("pids"));
+    wanted.extend(hs.iter().filter(|h| h.controllers.is_empty())); // v2 (PSI) on a hybrid host
+    let mut cg = TestCgroups { dirs: Vec::new() };
+    for h in wanted {
+        let d = h
+            .mount_point
+            .join(h.own.trim_start_matches('/'))
+            .join(&name);
+        if cg.dirs.contains(&d) {
+            continue;
+        }
+        std::fs::create_dir(&d).unwrap_or_else(|e| panic!("mkdir {}: {e}", d.display()));
+        cg.dirs.push(d);
+    }
+    let dir_of = |h: &Mounted| {
+        h.mount_point
+            .join(h.own.trim_start_matches('/'))
+            .join(&name)
+    };
+    let mem_dir = dir_of(memory);
+    let cpu_dir = dir_of(cpu);
+    let cpuacct_dir = dir_of(cpuacct);
+    std::fs::write(mem_dir.join("memory.limit_in_bytes"), "67108864").unwrap();
+    std::fs::write(cpu_dir.join("cpu.cfs_period_us"), "100000").unwrap();
+    std::fs::write(cpu_dir.join("cpu.cfs_quota_us"), "20000").unwrap();
+    let mem_path = format!("{}/{name}", memory.own.trim_end_matches('/'));
+
+    // The application: 16 MiB touched, then idle.
+    let mut holder = spawn(in_cgroups(&cg, "", &[python, "-c", HOLDER]).stdout(Stdio::piped()));
+    {
+        use std::io::BufRead;
+        let mut line = String::new();
+        std::io::BufReader::new(holder.child.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "ready");
+    }
+    let pid = holder.pid();
+    wait_for_pid_in(&mem_dir.join("cgroup.procs"), pid);
+
+    let d = Daemon::start(&[
+        "--pid",
+        &pid.to_string(),
+        "--name",
+        "app",
+        "--interval",
+        "200ms",
+    ]);
+    let app = [("target", "app")];
+    d.wait_until(Duration::from_secs(10), |d| {
+        d.metrics().has("sidewatch_cgroup_memory_usage_bytes")
+    });
+
+    // Usage within 5 % of the kernel's file (read around the scrape); limits exact.
+    let mut best = f64::MAX;
+    for _ in 0..10 {
+        let before = read_u64(&mem_dir.join("memory.usage_in_bytes")) as f64;
+        let m = d.metrics();
+        let after = read_u64(&mem_dir.join("memory.usage_in_bytes")) as f64;
+        let got = m.get("sidewatch_cgroup_memory_usage_bytes", &app).unwrap();
+        let kernel = (before + after) / 2.0;
+        best = best.min((got - kernel).abs() / kernel);
+        eprintln!("cgroup_live: usage sidewatch {got} kernel {before}..{after}");
+        if best <= 0.05 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        best <= 0.05,
+        "memory usage differs from the kernel's by {:.1} %",
+        best * 100.0
+    );
+    let m = d.metrics();
+    assert_eq!(
+        m.get("sidewatch_cgroup_memory_limit_bytes", &app),
+        Some(read_u64(&mem_dir.join("memory.limit_in_bytes")) as f64)
+    );
+    assert_eq!(
+        m.get("sidewatch_cgroup_memory_limit_bytes", &app),
+        Some(67108864.0)
+    );
+    assert_eq!(m.get("sidewatch_cgroup_cpu_limit_cores", &app), Some(0.2));
+    assert_eq!(
+        m.get(
+            "sidewatch_cgroup_info",
+            &[("target", "app"), ("path", &mem_path), ("version", "v1")]
+        ),
+        Some(1.0)
+    );
+    let ws = m
+        .get("sidewatch_cgroup_memory_working_set_bytes", &app)
+        .unwrap();
+    assert!(ws >= 16.0 * 1048576.0, "working set {ws}");
+    let ratio = m
+        .get("sidewatch_cgroup_memory_utilization_ratio", &app)
+        .unwrap();
+    assert!((ratio - ws / 67108864.0).abs() < 0.05, "{ratio}");
+    let kernel_cpu = read_u64(&cpuacct_dir.join("cpuacct.usage")) as f64 / 1e9;
+    eprintln!("cgroup_live: cpuacct.usage {kernel_cpu} s");
+
+    // An allocator past the limit is OOM-killed (it volunteers, oom_score_adj 1000): one kill.
+    let ooms_before = m
+        .get("sidewatch_cgroup_memory_oom_kills_total", &app)
+        .unwrap();
+    let kernel_before: u64 = std::fs::read_to_string(mem_dir.join("memory.oom_control"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("oom_kill ")?.trim().parse().ok())
+        .unwrap();
+    let mut hog = spawn(&mut in_cgroups(
+        &cg,
+        "echo 1000 > /proc/self/oom_score_adj;",
+        &[python, "-c", "x = b'a' * (256 << 20)"],
+    ));
+    let status = hog
+        .wait_timeout(Duration::from_secs(20))
+        .expect("the allocator did not end");
+    use std::os::unix::process::ExitStatusExt as _;
+    assert_eq!(
+        status.signal(),
+        Some(9),
+        "the allocator was not OOM-killed: {status:?}"
+    );
+    d.wait_until(Duration::from_secs(5), |d| {
+        d.metrics()
+            .get("sidewatch_cgroup_memory_oom_kills_total", &app)
+            == Some(ooms_before + 1.0)
+    });
+    let kernel_after: u64 = std::fs::read_to_string(mem_dir.join("memory.oom_control"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("oom_kill ")?.trim().parse().ok())
+        .unwrap();
+    assert_eq!(kernel_after, kernel_before + 1);
+    assert!(
+        d.metrics()
+            .get("sidewatch_cgroup_memory_limit_hits_total", &app)
+            .unwrap()
+            > 0.0
+    );
+    // The holder survived: the target is still up.
+    assert_eq!(d.metrics().get("sidewatch_target_up", &app), Some(1.0));
+    eprintln!(
+        "cgroup_live: oom kills {ooms_before} -> {} (kernel {kernel_before} -> {kernel_after})",
+        ooms_before + 1.0
+    );
+
+    // A CPU-bound child under the 0.2-core quota: throttled periods rise.
+    let m = d.metrics();
+    let throttled0 = m
+        .get("sidewatch_cgroup_cpu_throttled_periods_total", &app)
+        .unwrap();
+    let periods0 = m.get("sidewatch_cgroup_cpu_periods_total", &app).unwrap();
+    let _burner = spawn(&mut in_cgroups(
+        &cg,
+        "",
+        &[python, "-c", "while True: pass"],
+    ));
+    // Poll until throttling shows (a busy machine may need longer than a quiet one).
+    let started = Instant::now();
+    let mut ratios = Vec::new();
+    let mut throttled1 = throttled0;
+    while started.elapsed() < Duration::from_secs(10)
+        && (throttled1 < throttled0 + 5.0 || started.elapsed() < Duration::from_millis(1200))
+    {
+        std::thread::sleep(Duration::from_millis(200));
+        let m = d.metrics();
+        throttled1 = m
+            .get("sidewatch_cgroup_cpu_throttled_periods_total", &app)
+            .unwrap();
+        if let Some(r) = m.get("sidewatch_cgroup_cpu_utilization_ratio", &app) {
+            ratios.push(r);
+        }
+    }
+    let m = d.metrics();
+    let periods1 = m.get("sidewatch_cgroup_cpu_periods_total", &app).unwrap();
+    eprintln!(
+        "cgroup_live: throttled periods {throttled0} -> {throttled1} (+{}), periods {periods0} -> {periods1}, utilization of the 0.2-core limit {ratios:?}",
+        throttled1 - throttled0
+    );
+    assert!(
+        throttled1 >= throttled0 + 5.0,
+        "throttled periods did not rise: {throttled0} -> {throttled1}"
+    );
+    // Busy at the quota: about the whole limit used in the busiest tick.
+    let most = ratios.iter().copied().fold(0.0, f64::max);
+    assert!(
+        (0.5..=1.5).contains(&most),
+        "cpu utilization ratios {ratios:?}"
+    );
+    let throttled_s = m
+        .get("sidewatch_cgroup_cpu_throttled_seconds_total", &app)
+        .unwrap();
+    assert!(throttled_s > 0.0);
+    // CPU time within the kernel's accounting.
+    let user = m
+        .get(
+            "sidewatch_cgroup_cpu_usage_seconds_total",
+            &[("target", "app"), ("mode", "user")],
+        )
+        .unwrap();
+    let kernel_cpu = read_u64(&cpuacct_dir.join("cpuacct.usage")) as f64 / 1e9;
+    assert!(
+        user > 0.1 && user <= kernel_cpu + 0.05,
+        "user {user} s, cpuacct {kernel_cpu} s"
+    );
+    if hs.iter().any(|h| h.controllers.is_empty()) {
+        // Hybrid: pressure comes from the v2 cgroup created beside the v1 ones.
+        assert!(
+            m.get(
+                "sidewatch_cgroup_pressure_waiting_seconds_total",
+                &[("target", "app"), ("resource", "cpu")]
+            )
+            .is_some()
+        );
+    }
+    // The application moves to another memory cgroup (a restarted container): the counters go
+    // on from where they were, the limit is the new cgroup's (none).
+    let moved = dir_of(memory).with_file_name(format!("{name}-moved"));
+    std::fs::create_dir(&moved).unwrap();
+    cg.dirs.push(moved.clone());
+    let before = d.metrics();
+    let counter = |m: &Metrics, n: &str| m.get(n, &app).unwrap();
+    std::fs::write(moved.join("cgroup.procs"), pid.to_string()).unwrap();
+    let moved_path = format!("{mem_path}-moved");
+    d.wait_until(Duration::from_secs(5), |d| {
+        d.metrics()
+            .get(
+                "sidewatch_cgroup_info",
+                &[("target", "app"), ("path", &moved_path)],
+            )
+            .is_some()
+    });
+    let after = d.metrics();
+    for n in [
+        "sidewatch_cgroup_memory_oom_kills_total",
+        "sidewatch_cgroup_memory_limit_hits_total",
+        "sidewatch_cgroup_cpu_throttled_periods_total",
+    ] {
+        assert!(
+            counter(&after, n) >= counter(&before, n),
+            "{n} went down across the move: {} -> {}",
+            counter(&before, n),
+            counter(&after, n)
+        );
+    }
+    assert_eq!(
+        counter(&after, "sidewatch_cgroup_memory_oom_kills_total"),
+        ooms_before + 1.0
+    );
+    assert_eq!(after.get("sidewatch_cgroup_memory_limit_bytes", &app), None);
+    let m = after;
+    for s in ["cgroup", "cgroup_memory", "cgroup_cpu"] {
+        assert_eq!(
+            m.get("sidewatch_read_errors_total", &[("source", s)]),
+            Some(0.0),
+            "{s}"
+        );
+    }
+    drop(holder);
+}
