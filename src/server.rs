@@ -266,6 +266,8 @@ pub async fn serve(
     let pressure = Arc::new(tokio::sync::Notify::new());
     let mut builder = http1::Builder::new();
     builder
+        // Required: hyper arms its header timer on every connection and panics without a timer
+        // ("You must supply a timer"), so every HTTP test checks this line.
         .timer(TokioTimer::new())
         // A backstop: the connection clock below enforces the header and idle timeouts.
         .header_read_timeout(Some(limits.header_read_timeout.max(limits.idle_timeout)))

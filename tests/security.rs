@@ -155,11 +155,19 @@ fn tls_scrape_with_client_certificate_and_basic_auth() {
     let pki = make_pki(dir.path());
     let web = web_config(dir.path(), &pki);
     let app = sleeper();
-    let d = start_tls(&web, app.pid(), &[]);
+    let d = start_tls(&web, app.pid(), &["--web.header-timeout", "2s"]);
     let cc = client_cert(&pki);
     let cred = format!("prometheus:{PASSWORD}");
 
     let ok = wait_tls_ready(&d, &pki, "prometheus", PASSWORD);
+    // A client that opens a TLS connection and stalls in the handshake is cut by the header
+    // timeout like any slow client.
+    let t0 = Instant::now();
+    let mut stalled = TcpStream::connect(d.addr).unwrap();
+    stalled.write_all(&[0x16, 0x03, 0x01]).unwrap(); // the first bytes of a ClientHello
+    assert!(closed_within(&mut stalled, Duration::from_secs(4)));
+    let took = t0.elapsed();
+    assert!(took >= Duration::from_millis(1900), "closed after {took:?}");
     let m = Metrics::parse(&ok.body);
     assert_eq!(
         m.get("sidewatch_target_up", &[("target", "app")]),
@@ -622,6 +630,9 @@ fn closed_within(s: &mut TcpStream, within: Duration) -> bool {
     }
 }
 
+/// The header timeout is enforced per connection from its first byte (the connection clock in
+/// server.rs), with hyper's own header timer, driven by hyper-util's `TokioTimer`, as a
+/// backstop.
 #[test]
 fn header_timeout_and_keep_alive_idle_timeout_are_enforced() {
     let app = sleeper();
