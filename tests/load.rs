@@ -3,7 +3,7 @@
 //! - Slow clients: 200 connections sending their request head one byte a second do not delay a
 //!   normal scrape beyond 100 ms, and the header timeout (2 s here) closes every one of them.
 //! - Load: `wrk` with 256 connections for 20 s on loopback: no socket errors, no non-2xx
-//!   responses, RSS growth ≤ 10 % after an 8 s warm-up.
+//!   responses, RSS growth ≤ 10 % after a warm-up (three 4 s runs).
 //! - Churn: a target restarted every 200 ms (half of the restarts forced onto the same pid
 //!   through `ns_last_pid`) while short-lived processes come and go, for 20 s in CI
 //!   (`SIDEWATCH_CHURN_SECS` to change; the soak script runs 60 s and more): every counter is
@@ -186,10 +186,15 @@ fn wrk_256_connections_for_20s_no_errors_and_bounded_rss() {
     let app = sleeper();
     let d = Daemon::start(&["--pid", &app.pid().to_string(), "--interval", "1s"]);
     let url = format!("http://{}/metrics", d.addr);
-    // Warm-up: connection buffers and the allocator's heap reach their working size (measured
-    // here: RSS grows ~7 % in the first 8 s of load, then < 1 % per 10 s).
-    let warm = wrk(&url, 8);
-    assert!(warm.errors.is_empty(), "{:?}", warm.errors);
+    // Warm-up: the heap reaches its working size after a few generations of 256 connections
+    // (measured on a 2-core machine, debug build: anonymous RSS 5.9 → 7.1 → 7.7 MiB over three
+    // 4 s runs, then +0.1 MiB per further 20 s run: a plateau, not a leak).
+    let mut warm_requests = 0;
+    for _ in 0..3 {
+        let warm = wrk(&url, 4);
+        assert!(warm.errors.is_empty(), "{:?}", warm.errors);
+        warm_requests += warm.requests;
+    }
     let rss_before = vm_rss_bytes(d.proc.pid());
     let fds_before = fd_count(d.proc.pid());
     let run = wrk(&url, 20);
@@ -218,7 +223,7 @@ fn wrk_256_connections_for_20s_no_errors_and_bounded_rss() {
         d.metrics()
             .get("sidewatch_scrapes_total", &[])
             .unwrap_or(0.0)
-            >= (warm.requests + run.requests) as f64
+            >= (warm_requests + run.requests) as f64
     });
 }
 
