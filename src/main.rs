@@ -223,20 +223,40 @@ struct Opts {
     /// Time a client has to send a request head, counted from its first byte (from the
     /// connection's start for a new connection, TLS handshake included); slower clients are
     /// disconnected. Example: --web.header-timeout 2s
-    #[arg(long = "web.header-timeout", env = "SIDEWATCH_WEB_HEADER_TIMEOUT", value_name = "DURATION",
-          value_parser = config::parse_duration, default_value = "5s", global = true, help_heading = "Web server")]
+    #[arg(
+        long = "web.header-timeout",
+        env = "SIDEWATCH_WEB_HEADER_TIMEOUT",
+        value_name = "DURATION",
+        value_parser = config::parse_duration,
+        default_value = "5s",
+        global = true,
+        help_heading = "Web server"
+    )]
     header_timeout: Duration,
 
     /// Time a keep-alive connection may stay idle between requests. Example: --web.idle-timeout 1m
-    #[arg(long = "web.idle-timeout", env = "SIDEWATCH_WEB_IDLE_TIMEOUT", value_name = "DURATION",
-          value_parser = config::parse_duration, default_value = "2m", global = true, help_heading = "Web server")]
+    #[arg(
+        long = "web.idle-timeout",
+        env = "SIDEWATCH_WEB_IDLE_TIMEOUT",
+        value_name = "DURATION",
+        value_parser = config::parse_duration,
+        default_value = "2m",
+        global = true,
+        help_heading = "Web server"
+    )]
     idle_timeout: Duration,
 
     /// Most connections served at once; more wait in the kernel's accept queue.
     /// Example: --web.max-connections 64
-    #[arg(long = "web.max-connections", env = "SIDEWATCH_WEB_MAX_CONNECTIONS", value_name = "N",
-          default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=65536),
-          global = true, help_heading = "Web server")]
+    #[arg(
+        long = "web.max-connections",
+        env = "SIDEWATCH_WEB_MAX_CONNECTIONS",
+        value_name = "N",
+        default_value_t = 256,
+        value_parser = clap::value_parser!(u32).range(1..=65536),
+        global = true,
+        help_heading = "Web server"
+    )]
     max_connections: u32,
 }
 
@@ -422,6 +442,12 @@ fn daemon(opts: Opts, wrap: Option<(Vec<String>, String)>) -> anyhow::Result<Exi
         anyhow::bail!(
             "nothing to watch: give a target with --pid, --pid-file, --comm, --exe or --cmdline, a --config file with targets, or use `sidewatch run -- CMD` (see --help)"
         );
+    }
+    if opts.header_timeout < Duration::from_millis(100) {
+        anyhow::bail!("--web.header-timeout must be at least 100ms");
+    }
+    if opts.idle_timeout < Duration::from_secs(1) {
+        anyhow::bail!("--web.idle-timeout must be at least 1s");
     }
     let web_file = opts.web_config_file.clone();
     let web = match &web_file {

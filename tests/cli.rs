@@ -122,6 +122,15 @@ fn bad_flags_are_clear_errors() {
     let o = run(&[]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("nothing to watch"), "{}", stderr(&o));
+    let o = run(&["--pid", "1", "--web.header-timeout", "0s"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("--web.header-timeout must be at least 100ms"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&["--pid", "1", "--web.max-connections", "0"]);
+    assert_eq!(o.status.code(), Some(2));
 }
 
 #[test]
