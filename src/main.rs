@@ -32,6 +32,8 @@ Examples:
       sidewatch check-config /etc/sidewatch.yml && sidewatch --config /etc/sidewatch.yml
   Wrap a command: start it, watch it and its children, exit with its status:
       sidewatch run --web.listen-address 127.0.0.1:9858 -- ./server --port 8080
+  Serve over TLS with basic auth (the web config format of node_exporter), /metrics only:
+      sidewatch --pid-file /run/api.pid --web.config.file /etc/sidewatch/web.yml --metrics-only
   Print one sample and exit:
       sidewatch once --comm sshd --json
 
