@@ -19,3 +19,4 @@ pub mod source;
 pub mod state;
 pub mod target;
 pub mod units;
+pub mod webconfig;

@@ -11,6 +11,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+pub mod certs;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_sidewatch");
 
 pub fn fixture_proc() -> PathBuf {
@@ -87,6 +89,14 @@ impl Daemon {
     }
 
     pub fn start_cmd(cmd: &mut Command) -> Daemon {
+        let d = Self::spawn_cmd(cmd);
+        d.wait_until(Duration::from_secs(20), |d| d.get("/readyz").status == 200);
+        d
+    }
+
+    /// Starts the daemon and waits only for its listen address (for TLS or auth setups, where
+    /// the plain readiness probe cannot be used).
+    pub fn spawn_cmd(cmd: &mut Command) -> Daemon {
         cmd.arg("--web.listen-address")
             .arg("127.0.0.1:0")
             .stdin(Stdio::null())
@@ -111,13 +121,11 @@ impl Daemon {
                 break a.trim().parse::<SocketAddr>().expect("address");
             }
         };
-        let d = Daemon {
+        Daemon {
             proc,
             addr,
             log: rx,
-        };
-        d.wait_until(Duration::from_secs(20), |d| d.get("/readyz").status == 200);
-        d
+        }
     }
 
     pub fn get(&self, path: &str) -> Response {
