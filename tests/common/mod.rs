@@ -11,6 +11,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+pub mod stack;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_sidewatch");
 
 pub fn fixture_proc() -> PathBuf {
