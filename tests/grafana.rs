@@ -484,3 +484,40 @@ fn provisioning_examples_point_grafana_at_the_dashboard() {
         "README does not say to copy the dashboard to {path}"
     );
 }
+
+/// `grafana/needs-history.txt` names queries of the dashboard, each with a reason (the e2e test
+/// runs them; this catches a renamed panel without Prometheus).
+#[test]
+fn needs_history_list_names_dashboard_queries() {
+    let d = shipped();
+    let queries: BTreeSet<(String, String)> = panels(&d)
+        .into_iter()
+        .flat_map(|p| {
+            p["targets"].as_array().unwrap().iter().map(|t| {
+                (
+                    title(p).to_string(),
+                    t["refId"].as_str().unwrap().to_string(),
+                )
+            })
+        })
+        .collect();
+    let re = regex::Regex::new(r"^(.+) \[([A-Z])\]: (.{20,})$").unwrap();
+    let text = std::fs::read_to_string(repo("grafana/needs-history.txt")).unwrap();
+    let mut entries = 0;
+    for l in text
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+    {
+        let c = re
+            .captures(l)
+            .unwrap_or_else(|| panic!("not `<panel> [<refId>]: <reason>`: {l}"));
+        assert!(
+            queries.contains(&(c[1].to_string(), c[2].to_string())),
+            "no query {} [{}] in the dashboard",
+            &c[1],
+            &c[2]
+        );
+        entries += 1;
+    }
+    assert_eq!(entries, 5);
+}
