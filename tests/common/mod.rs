@@ -12,6 +12,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 pub mod certs;
+pub mod stack;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_sidewatch");
 
