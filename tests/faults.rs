@@ -345,10 +345,9 @@ fn config_turning_invalid_on_file_change_keeps_the_old_one_and_says_so() {
             .get("sidewatch_config_last_reload_successful", &[])
             == Some(0.0)
     });
-    let logged = d
-        .drain_log()
-        .iter()
-        .any(|l| l.contains("reload failed") && l.contains("targets[0].pid"));
+    let logged = d.wait_for_log(Duration::from_secs(10), |l| {
+        l.contains("reload failed") && l.contains("targets[0].pid")
+    });
     assert!(logged, "the reason was not logged");
     assert_eq!(
         d.metrics().get("sidewatch_target_up", &ta),

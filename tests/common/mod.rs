@@ -151,6 +151,20 @@ impl Daemon {
         }
     }
 
+    /// Waits up to `timeout` for a logged line matching `pred` (log lines reach the test through
+    /// a pipe and a reader thread, so they can trail the metrics that reflect the same event).
+    pub fn wait_for_log(&self, timeout: Duration, pred: impl Fn(&str) -> bool) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.log.recv_timeout(left) {
+                Ok(line) if pred(&line) => return true,
+                Ok(_) => {}
+                Err(_) => return false,
+            }
+        }
+    }
+
     /// Lines logged so far (drains the channel).
     pub fn drain_log(&self) -> Vec<String> {
         self.log.try_iter().collect()
