@@ -186,6 +186,22 @@ impl ProcReader {
         Ok(pids)
     }
 
+    /// Reads `<root>/<pid>/stat` without opening the process directory first: discovery reads
+    /// the stat of every process on the host, most of which it then ignores, and this saves an
+    /// `openat` and a `close` for each.
+    pub fn stat(&self, pid: i32) -> Result<StatFigures, ReadFailure> {
+        let path = self.root.join(format!("{pid}/stat"));
+        let fail = |error| ReadFailure {
+            source: Source::Stat,
+            error,
+        };
+        let mut f = std::fs::File::open(&path).map_err(|e| fail(io_error(&path, e)))?;
+        BUFFER.with_borrow_mut(|buf| match read_whole(&mut f, buf) {
+            Ok(n) => parse_stat(&buf[..n]).ok_or_else(|| fail(malformed(path.clone()))),
+            Err(e) => Err(fail(io_error(&path, e))),
+        })
+    }
+
     /// Opens `<root>/<pid>`; every later read of this handle is relative to that directory, so a
     /// pid reused mid-tick cannot mix two processes' files.
     pub fn open(&self, pid: i32) -> Result<ProcHandle<'_>, ReadError> {

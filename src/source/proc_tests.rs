@@ -925,3 +925,20 @@ fn broken_and_long_files_of_a_tree() {
         [Source::Status, Source::Io, Source::Schedstat, Source::Fd]
     );
 }
+
+#[test]
+fn stat_by_pid_equals_stat_through_the_directory() {
+    let reader = fixture();
+    for pid in FIXTURE_PIDS {
+        let direct = reader.stat(pid).expect("stat by pid");
+        let via_dir = reader.open(pid).expect("open").stat().expect("stat");
+        assert_eq!(direct, via_dir, "pid {pid}");
+    }
+    match reader.stat(4_000_000) {
+        Err(ReadFailure {
+            source: Source::Stat,
+            error: ReadError::NotFound(p),
+        }) => assert_eq!(p, fixture_path("4000000/stat")),
+        other => panic!("expected NotFound, got {other:?}"),
+    }
+}
