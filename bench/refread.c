@@ -6,8 +6,10 @@
  *     counting entries otherwise), and limits once per (pid, start time),
  *   - parse the figures sidewatch uses, and sum them so the compiler cannot drop the work.
  *
- * Usage: refread COMM SECONDS
- * Repeats the scan back to back for SECONDS (at least 5 times) and prints one line:
+ * Usage: refread COMM SECONDS [INTERVAL_MS]
+ * Repeats the scan for SECONDS (at least 5 times), back to back or, with INTERVAL_MS, one scan
+ * every INTERVAL_MS like sidewatch's ticks (caches cool down between scans just as they do for
+ * sidewatch), and prints one line with the mean wall and CPU time of one scan:
  *   matched=N iterations=K wall_us_per_iter=W cpu_us_per_iter=C checksum=S
  */
 #define _GNU_SOURCE
@@ -122,18 +124,29 @@ static double now(clockid_t c) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 3) { fprintf(stderr, "usage: refread COMM SECONDS\n"); return 2; }
+    if (argc != 3 && argc != 4) { fprintf(stderr, "usage: refread COMM SECONDS [INTERVAL_MS]\n"); return 2; }
     const char *comm = argv[1];
     double seconds = atof(argv[2]);
+    double interval = argc == 4 ? atof(argv[3]) / 1e3 : 0;
     int matched = tick(comm); /* warm-up; also reads limits once per process, as sidewatch does */
-    double w0 = now(CLOCK_MONOTONIC), c0 = now(CLOCK_PROCESS_CPUTIME_ID);
+    double start = now(CLOCK_MONOTONIC), next = start, wall = 0, cpu = 0;
     long iters = 0;
     do {
+        if (interval > 0) {
+            next += interval;
+            double wait = next - now(CLOCK_MONOTONIC);
+            if (wait > 0) {
+                struct timespec ts = { (time_t)wait, (long)((wait - (time_t)wait) * 1e9) };
+                nanosleep(&ts, NULL);
+            }
+        }
+        double w0 = now(CLOCK_MONOTONIC), c0 = now(CLOCK_PROCESS_CPUTIME_ID);
         matched = tick(comm);
+        wall += now(CLOCK_MONOTONIC) - w0;
+        cpu += now(CLOCK_PROCESS_CPUTIME_ID) - c0;
         iters++;
-    } while (iters < 5 || now(CLOCK_MONOTONIC) - w0 < seconds);
-    double w = now(CLOCK_MONOTONIC) - w0, c = now(CLOCK_PROCESS_CPUTIME_ID) - c0;
+    } while (iters < 5 || now(CLOCK_MONOTONIC) - start < seconds);
     printf("matched=%d iterations=%ld wall_us_per_iter=%.1f cpu_us_per_iter=%.1f checksum=%llu\n",
-           matched, iters, w / iters * 1e6, c / iters * 1e6, (unsigned long long)checksum);
+           matched, iters, wall / iters * 1e6, cpu / iters * 1e6, (unsigned long long)checksum);
     return 0;
 }
