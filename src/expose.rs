@@ -471,15 +471,16 @@ thread_local! {
     /// fresh one for every body zeroed that memory each time, and the allocator handed it back to
     /// the kernel and faulted it in again, which cost more than the compression itself.
     static DEFLATE: RefCell<flate2::Compress> =
-        RefCell::new(flate2::Compress::new(flate2::Compression::default(), false));
+        RefCell::new(flate2::Compress::new(flate2::Compression::fast(), false));
 }
 
-/// Gzip (RFC 1952) of `body` at the default level: a 10-byte header, raw deflate, CRC-32 and
-/// length.
+/// Gzip (RFC 1952) of `body`: a 10-byte header, raw deflate, CRC-32 and length. Level 1
+/// ("fast"): on an exposition body it is about 3.5 times quicker than the default level 6 and
+/// only ~8 % larger (6.7 kB of text: 1.61 kB against 1.49 kB), and it runs every tick.
 pub fn gzip(body: &[u8]) -> Bytes {
     let mut out = Vec::with_capacity(body.len() / 3 + 64);
-    // No file name or time; OS "unknown", as flate2's GzEncoder writes it.
-    out.extend_from_slice(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255]);
+    // No file name or time; XFL 4 = fastest algorithm; OS "unknown" (RFC 1952).
+    out.extend_from_slice(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 4, 255]);
     let deflated = DEFLATE.with_borrow_mut(|z| {
         z.reset();
         let start = z.total_in();
@@ -497,14 +498,14 @@ pub fn gzip(body: &[u8]) -> Bytes {
                 Err(e) => {
                     // Not expected with in-memory buffers; start afresh next time.
                     tracing::error!(error = %e, "gzip failed; using a fresh encoder");
-                    *z = flate2::Compress::new(flate2::Compression::default(), false);
+                    *z = flate2::Compress::new(flate2::Compression::fast(), false);
                     return false;
                 }
             }
         }
     });
     if !deflated {
-        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         // Writing to a Vec cannot fail.
         let _ = std::io::Write::write_all(&mut enc, body);
         return Bytes::from(enc.finish().unwrap_or_default());
