@@ -8,110 +8,12 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::cgroups::*;
 use common::*;
-
-/// One hierarchy the test uses: its mount point and our own cgroup in it.
-struct Mounted {
-    controllers: Vec<String>,
-    mount_point: PathBuf,
-    own: String,
-}
-
-/// The cgroup hierarchies of this process, from the kernel's own files (never assumed names:
-/// `cpu` and `cpuacct` may be one `cpu,cpuacct` mount or two).
-fn hierarchies() -> Vec<Mounted> {
-    let own_text = std::fs::read_to_string("/proc/self/cgroup").unwrap();
-    let mut out = Vec::new();
-    for line in std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap()
-        .lines()
-    {
-        let (left, right) = line.split_once(" - ").unwrap();
-        let l: Vec<&str> = left.split(' ').collect();
-        let r: Vec<&str> = right.split(' ').collect();
-        let controllers: Vec<String> = match r[0] {
-            "cgroup" => r[2]
-                .split(',')
-                .filter(|o| !matches!(*o, "rw" | "ro" | "xattr" | "noprefix" | "clone_children"))
-                .map(str::to_string)
-                .collect(),
-            "cgroup2" => vec![],
-            _ => continue,
-        };
-        let mut key = controllers.clone();
-        key.sort();
-        let own = own_text.lines().find_map(|o| {
-            let mut f = o.splitn(3, ':');
-            let (id, ctrls, path) = (f.next()?, f.next()?, f.next()?);
-            let mut c: Vec<String> = ctrls
-                .split(',')
-                .filter(|c| !c.is_empty())
-                .map(str::to_string)
-                .collect();
-            c.sort();
-            ((id == "0") == key.is_empty() && c == key).then(|| path.to_string())
-        });
-        if let Some(own) = own {
-            out.push(Mounted {
-                controllers,
-                mount_point: PathBuf::from(l[4]),
-                own,
-            });
-        }
-    }
-    out
-}
-
-/// Cgroups created by the test; dropping kills what is in them and removes them.
-struct TestCgroups {
-    dirs: Vec<PathBuf>,
-}
-
-impl TestCgroups {
-    fn procs_files(&self) -> Vec<String> {
-        self.dirs
-            .iter()
-            .map(|d| d.join("cgroup.procs").to_string_lossy().into_owned())
-            .collect()
-    }
-}
-
-impl Drop for TestCgroups {
-    fn drop(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        for d in &self.dirs {
-            loop {
-                let pids: Vec<i32> = std::fs::read_to_string(d.join("cgroup.procs"))
-                    .unwrap_or_default()
-                    .lines()
-                    .filter_map(|l| l.trim().parse().ok())
-                    .collect();
-                if pids.is_empty() || Instant::now() > deadline {
-                    break;
-                }
-                for p in pids {
-                    let _ = nix::sys::signal::kill(
-                        nix::unistd::Pid::from_raw(p),
-                        nix::sys::signal::Signal::SIGKILL,
-                    );
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-        for d in self.dirs.iter().rev() {
-            while std::fs::remove_dir(d).is_err() && d.exists() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            if d.exists() {
-                eprintln!("cgroup_live: could not remove {}", d.display());
-            }
-        }
-    }
-}
 
 /// `sh` puts itself into every cgroup, then execs the program: no code runs between fork and
 /// exec in the test process (no unsafe pre_exec).

@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use common::cgroups::*;
 use common::stack::*;
 use common::*;
 use serde_json::Value;
@@ -34,95 +35,6 @@ fn repo(path: &str) -> PathBuf {
 
 // ---------------------------------------------------------------------------------------------
 // Cgroups for the child (as in tests/cgroup_live.rs).
-
-/// One hierarchy: its controllers, mount point and this process's cgroup in it.
-struct Mounted {
-    controllers: Vec<String>,
-    mount_point: PathBuf,
-    own: String,
-}
-
-/// The cgroup hierarchies of this process, from the kernel's own files.
-fn hierarchies() -> Vec<Mounted> {
-    let own_text = std::fs::read_to_string("/proc/self/cgroup").unwrap();
-    let mut out = Vec::new();
-    for line in std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap()
-        .lines()
-    {
-        let (left, right) = line.split_once(" - ").unwrap();
-        let l: Vec<&str> = left.split(' ').collect();
-        let r: Vec<&str> = right.split(' ').collect();
-        let controllers: Vec<String> = match r[0] {
-            "cgroup" => r[2]
-                .split(',')
-                .filter(|o| !matches!(*o, "rw" | "ro" | "xattr" | "noprefix" | "clone_children"))
-                .map(str::to_string)
-                .collect(),
-            "cgroup2" => vec![],
-            _ => continue,
-        };
-        let mut key = controllers.clone();
-        key.sort();
-        let own = own_text.lines().find_map(|o| {
-            let mut f = o.splitn(3, ':');
-            let (id, ctrls, path) = (f.next()?, f.next()?, f.next()?);
-            let mut c: Vec<String> = ctrls
-                .split(',')
-                .filter(|c| !c.is_empty())
-                .map(str::to_string)
-                .collect();
-            c.sort();
-            ((id == "0") == key.is_empty() && c == key).then(|| path.to_string())
-        });
-        if let Some(own) = own {
-            out.push(Mounted {
-                controllers,
-                mount_point: PathBuf::from(l[4]),
-                own,
-            });
-        }
-    }
-    out
-}
-
-/// Cgroups created by the test; dropping kills what is in them and removes them.
-struct TestCgroups {
-    dirs: Vec<PathBuf>,
-}
-
-impl Drop for TestCgroups {
-    fn drop(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        for d in &self.dirs {
-            loop {
-                let pids: Vec<i32> = std::fs::read_to_string(d.join("cgroup.procs"))
-                    .unwrap_or_default()
-                    .lines()
-                    .filter_map(|l| l.trim().parse().ok())
-                    .collect();
-                if pids.is_empty() || Instant::now() > deadline {
-                    break;
-                }
-                for p in pids {
-                    let _ = nix::sys::signal::kill(
-                        nix::unistd::Pid::from_raw(p),
-                        nix::sys::signal::Signal::SIGKILL,
-                    );
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-        for d in self.dirs.iter().rev() {
-            while std::fs::remove_dir(d).is_err() && d.exists() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            if d.exists() {
-                eprintln!("e2e: could not remove {}", d.display());
-            }
-        }
-    }
-}
 
 /// Creates `name` below this process's cgroup in the memory, cpu, cpuacct and pids
 /// hierarchies and the v2 one (PSI on a hybrid host), with limits set.

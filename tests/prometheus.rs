@@ -12,29 +12,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-fn query(prom: SocketAddr, q: &str) -> serde_json::Value {
-    let enc: String = q
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect();
-    let r = http(prom, "GET", &format!("/api/v1/query?query={enc}"), &[]);
-    assert_eq!(r.status, 200, "{}", r.text());
-    serde_json::from_slice(&r.body).expect("json")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[test]
 fn prometheus_scrapes_the_daemon() {
     let prometheus = require_tool("prometheus", "prometheus");
@@ -84,8 +61,8 @@ fn prometheus_scrapes_the_daemon() {
         if std::net::TcpStream::connect(prom_addr).is_err() {
             continue;
         }
-        let up = query(prom_addr, "up{job=\"sidewatch\"}");
-        let rss = query(
+        let up = prom_query(prom_addr, "up{job=\"sidewatch\"}");
+        let rss = prom_query(
             prom_addr,
             "sidewatch_process_resident_memory_bytes{target=\"app\"}",
         );
@@ -105,12 +82,12 @@ fn prometheus_scrapes_the_daemon() {
     let v: f64 = series["value"][1].as_str().unwrap().parse().unwrap();
     assert!(v > 0.0);
     // Counters arrive typed: rate() over them works, and the info metric carries the pid.
-    let info = query(prom_addr, "sidewatch_target_info{target=\"app\"}");
+    let info = prom_query(prom_addr, "sidewatch_target_info{target=\"app\"}");
     assert_eq!(
         info["data"]["result"][0]["metric"]["pid"],
         app.pid().to_string()
     );
-    let scrape_errors = query(prom_addr, "scrape_samples_scraped{job=\"sidewatch\"}");
+    let scrape_errors = prom_query(prom_addr, "scrape_samples_scraped{job=\"sidewatch\"}");
     let samples: f64 = scrape_errors["data"]["result"][0]["value"][1]
         .as_str()
         .unwrap()

@@ -18,29 +18,6 @@ use serde_json::Value;
 
 const FOR_SECONDS: f64 = 5.0;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn query(prom: SocketAddr, q: &str) -> Value {
-    let enc: String = q
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect();
-    let r = http(prom, "GET", &format!("/api/v1/query?query={enc}"), &[]);
-    assert_eq!(r.status, 200, "{}", r.text());
-    serde_json::from_slice(&r.body).unwrap()
-}
-
 fn results(v: &Value) -> Vec<Value> {
     v["data"]["result"].as_array().cloned().unwrap_or_default()
 }
@@ -49,7 +26,7 @@ fn results(v: &Value) -> Vec<Value> {
 type State = Option<String>;
 
 fn prometheus_state(prom: SocketAddr) -> State {
-    let r = results(&query(prom, "ALERTS{alertname=\"HogMemoryHigh\"}"));
+    let r = results(&prom_query(prom, "ALERTS{alertname=\"HogMemoryHigh\"}"));
     assert!(r.len() <= 1, "{r:?}");
     r.first().map(|s| {
         let m = &s["metric"];
@@ -180,7 +157,7 @@ fn prometheus_and_sidewatch_agree_on_a_memory_alert() {
             let r = http(prom_addr, "GET", "/api/v1/rules", &[]);
             r.status == 200
                 && r.text().contains("HogMemoryHigh")
-                && results(&query(
+                && results(&prom_query(
                     prom_addr,
                     "sidewatch_process_resident_memory_bytes{target=\"hog\"} < 52428800",
                 ))
@@ -211,7 +188,7 @@ fn prometheus_and_sidewatch_agree_on_a_memory_alert() {
             );
         }
         if active_since.1.is_none() && on_prom.firing.is_some() {
-            let r = results(&query(
+            let r = results(&prom_query(
                 prom_addr,
                 "ALERTS_FOR_STATE{alertname=\"HogMemoryHigh\"}",
             ));

@@ -346,14 +346,6 @@ fn node_exporter_accepts_the_same_web_config_file() {
     assert!(e.contains("tls_server_config.cert_filse"), "{e}");
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[test]
 fn real_prometheus_scrapes_over_https_with_client_certificate_and_basic_auth() {
     let prometheus = require_tool("prometheus", "prometheus");

@@ -12,6 +12,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 pub mod certs;
+pub mod cgroups;
 pub mod stack;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_sidewatch");
@@ -323,4 +324,21 @@ pub fn fd_count(pid: i32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
         .expect("fd dir")
         .count()
+}
+
+/// A loopback port that was free a moment ago (for tools that cannot report theirs).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// An instant query against a Prometheus HTTP API; panics unless it answers 200.
+pub fn prom_query(prom: SocketAddr, q: &str) -> serde_json::Value {
+    let path = format!("/api/v1/query?query={}", stack::urlencode(q));
+    let r = http(prom, "GET", &path, &[]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    serde_json::from_slice(&r.body).expect("json")
 }
