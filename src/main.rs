@@ -472,6 +472,7 @@ fn daemon(opts: Opts, wrap: Option<(Vec<String>, String)>) -> anyhow::Result<Exi
         let mut sampler = Sampler::new(ProcReader::new(&settings.procfs), settings.targets.clone(), shared.clone())
             .with_cgroups(CgroupReader::new(&settings.cgroupfs, &settings.procfs));
         sampler.set_rules(settings.rules.clone());
+        sampler.set_history(settings.history.clone(), settings.interval);
         let interval = settings.interval;
         let sampler_thread = std::thread::Builder::new()
             .name("sampler".into())
@@ -587,6 +588,7 @@ fn reload(
                 targets: s.targets,
                 interval: s.interval,
                 rules: s.rules,
+                history: s.history,
             });
         }
         Err(e) => tracing::error!("reload failed, keeping the previous configuration: {e}"),

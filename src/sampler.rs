@@ -271,6 +271,7 @@ pub enum Control {
         targets: Vec<TargetSpec>,
         interval: Duration,
         rules: crate::rules::RuleSet,
+        history: crate::history::HistoryConfig,
     },
     Shutdown,
 }
@@ -290,6 +291,8 @@ pub struct Sampler {
     shared: Arc<Shared>,
     /// Evaluates rules and SLOs each tick once [`Sampler::set_rules`] was called.
     rules: Option<crate::rules::RulesEngine>,
+    /// Keeps history, trends and recommendations once [`Sampler::set_history`] was called.
+    history: Option<crate::history::HistoryStore>,
 }
 
 impl Sampler {
@@ -310,6 +313,15 @@ impl Sampler {
             tick_duration: HistogramValues::new(&TICK_BUCKETS),
             shared,
             rules: None,
+            history: None,
+        }
+    }
+
+    /// Starts (or reconfigures) the history; the rings of every kept target stay.
+    pub fn set_history(&mut self, config: crate::history::HistoryConfig, interval: Duration) {
+        match &mut self.history {
+            Some(h) => h.reconfigure(config, interval),
+            None => self.history = Some(crate::history::HistoryStore::new(config, interval)),
         }
     }
 
@@ -369,6 +381,10 @@ impl Sampler {
             .rules
             .as_mut()
             .map(|e| e.evaluate(timestamp_seconds, &targets));
+        let history = self
+            .history
+            .as_mut()
+            .map(|h| h.update(timestamp_seconds, &targets));
         let exporter = match read_self(&self.live) {
             Ok(f) => Some(f),
             Err(e) => {
@@ -397,6 +413,7 @@ impl Sampler {
             version: VERSION,
             revision: REVISION,
             rules,
+            history,
         }
     }
 
@@ -430,9 +447,11 @@ impl Sampler {
                         targets,
                         interval: i,
                         rules,
+                        history,
                     }) => {
                         self.set_targets(targets);
                         self.set_rules(rules);
+                        self.set_history(history, i);
                         if i != interval {
                             interval = i;
                             self.shared.set_interval(i);

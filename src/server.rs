@@ -364,6 +364,9 @@ mod tests {
             openmetrics: Bytes::from_static(b"o"),
             openmetrics_gzip: Bytes::from_static(b"oz"),
             api: vec![("/api/v1/alerts", Bytes::from_static(b"{}"))],
+            history: None,
+            status_page: Bytes::from_static(b"<!doctype html>"),
+            status_page_gzip: Bytes::new(),
         });
         let r = handle(&req(Method::GET, "/metrics"), &s);
         assert_eq!(r.status(), StatusCode::OK);
