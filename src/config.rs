@@ -167,6 +167,15 @@ pub fn parse_file(text: &str, file: Option<&Path>) -> Result<FileConfig, ConfigE
     if text.trim().is_empty() {
         return Ok(FileConfig::default());
     }
+    parse_yaml(text, file)
+}
+
+/// Deserializes YAML text into `T`, with errors that name the file, line, field and reason.
+/// Shared by the main config and the web config.
+pub fn parse_yaml<T: serde::de::DeserializeOwned>(
+    text: &str,
+    file: Option<&Path>,
+) -> Result<T, ConfigError> {
     let de = serde_yaml_ng::Deserializer::from_str(text);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let field = e.path().to_string();

@@ -349,6 +349,26 @@ impl Collector for SnapshotCollector {
         scrapes.push(vec![], Num::U(s.scrapes_total));
         scrapes.encode(&mut enc)?;
 
+        let mut reload_ok = Family::new(
+            "sidewatch_config_last_reload_successful",
+            "Whether the last configuration reload (--config and --web.config.file) succeeded.",
+            None,
+            Gauge,
+        );
+        reload_ok.push(vec![], Num::U(u64::from(s.config_last_reload_successful)));
+        reload_ok.encode(&mut enc)?;
+        let mut reload_ts = Family::new(
+            "sidewatch_config_last_reload_success_timestamp",
+            "Time of the last successful configuration reload (or of the start), since the Unix epoch.",
+            Some(Unit::Seconds),
+            Gauge,
+        );
+        reload_ts.push(
+            vec![],
+            Num::F(s.config_last_reload_success_timestamp_seconds),
+        );
+        reload_ts.encode(&mut enc)?;
+
         // --- Standard process collector metrics, as every official client library exposes them.
         if let Some(e) = &s.exporter {
             let mut f = Family::new(

@@ -23,3 +23,4 @@ pub mod state;
 pub mod status_page;
 pub mod target;
 pub mod units;
+pub mod webconfig;

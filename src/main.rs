@@ -18,7 +18,7 @@ use sidewatch::source::cgroup::CgroupReader;
 use sidewatch::source::proc::ProcReader;
 use sidewatch::state::Shared;
 use sidewatch::target::{Selector, TargetSpec};
-use sidewatch::{expose, server};
+use sidewatch::{expose, server, webconfig};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -32,11 +32,14 @@ Examples:
       sidewatch check-config /etc/sidewatch.yml && sidewatch --config /etc/sidewatch.yml
   Wrap a command: start it, watch it and its children, exit with its status:
       sidewatch run --web.listen-address 127.0.0.1:9858 -- ./server --port 8080
+  Serve over TLS with basic auth (the web config format of node_exporter), /metrics only:
+      sidewatch --pid-file /run/api.pid --web.config.file /etc/sidewatch/web.yml --metrics-only
   Print one sample and exit:
       sidewatch once --comm sshd --json
 
 Every option can also be given as an environment variable (shown as [env: ...]).
-Signals: SIGTERM/SIGINT shut down gracefully; SIGHUP reloads --config.";
+Signals: SIGTERM/SIGINT shut down gracefully; SIGHUP reloads --config and --web.config.file
+(both are also reloaded when their files change).";
 
 /// A Prometheus exporter that runs beside one application: it reads procfs for the processes it
 /// watches, keeps counters that survive their restarts, and serves /metrics.
@@ -196,6 +199,67 @@ struct Opts {
         global = true
     )]
     log_level: String,
+
+    /// Web configuration file in the Prometheus exporter-toolkit format (TLS, basic auth,
+    /// response headers, rate limit): the file node_exporter takes works unchanged. Re-read on
+    /// SIGHUP and when it (or a certificate it names) changes.
+    /// Example: --web.config.file /etc/sidewatch/web.yml
+    #[arg(
+        long = "web.config.file",
+        env = "SIDEWATCH_WEB_CONFIG_FILE",
+        value_name = "FILE",
+        global = true,
+        help_heading = "Web server"
+    )]
+    web_config_file: Option<PathBuf>,
+
+    /// Serve only /metrics, /healthz and /readyz (no landing page, no other endpoint).
+    #[arg(
+        long = "metrics-only",
+        env = "SIDEWATCH_METRICS_ONLY",
+        global = true,
+        help_heading = "Web server"
+    )]
+    metrics_only: bool,
+
+    /// Time a client has to send a request head, counted from its first byte (from the
+    /// connection's start for a new connection, TLS handshake included); slower clients are
+    /// disconnected. Example: --web.header-timeout 2s
+    #[arg(
+        long = "web.header-timeout",
+        env = "SIDEWATCH_WEB_HEADER_TIMEOUT",
+        value_name = "DURATION",
+        value_parser = config::parse_duration,
+        default_value = "5s",
+        global = true,
+        help_heading = "Web server"
+    )]
+    header_timeout: Duration,
+
+    /// Time a keep-alive connection may stay idle between requests. Example: --web.idle-timeout 1m
+    #[arg(
+        long = "web.idle-timeout",
+        env = "SIDEWATCH_WEB_IDLE_TIMEOUT",
+        value_name = "DURATION",
+        value_parser = config::parse_duration,
+        default_value = "2m",
+        global = true,
+        help_heading = "Web server"
+    )]
+    idle_timeout: Duration,
+
+    /// Most connections served at once; more wait in the kernel's accept queue.
+    /// Example: --web.max-connections 64
+    #[arg(
+        long = "web.max-connections",
+        env = "SIDEWATCH_WEB_MAX_CONNECTIONS",
+        value_name = "N",
+        default_value_t = 256,
+        value_parser = clap::value_parser!(u32).range(1..=65536),
+        global = true,
+        help_heading = "Web server"
+    )]
+    max_connections: u32,
 }
 
 #[derive(Debug, Subcommand)]
@@ -437,8 +501,24 @@ fn daemon(opts: Opts, wrap: Option<(Vec<String>, String)>) -> anyhow::Result<Exi
             "nothing to watch: give a target with --pid, --pid-file, --comm, --exe or --cmdline, a --config file with targets, or use `sidewatch run -- CMD` (see --help)"
         );
     }
+    if opts.header_timeout < Duration::from_millis(100) {
+        anyhow::bail!("--web.header-timeout must be at least 100ms");
+    }
+    if opts.idle_timeout < Duration::from_secs(1) {
+        anyhow::bail!("--web.idle-timeout must be at least 1s");
+    }
+    let web_file = opts.web_config_file.clone();
+    let web = match &web_file {
+        Some(path) => {
+            webconfig::load(path).map_err(|e| anyhow::anyhow!("--web.config.file: {e}"))?
+        }
+        None => webconfig::WebConfig::default(),
+    };
+    let web: server::WebHandle = Arc::new(arc_swap::ArcSwap::from_pointee(web));
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
+        // bcrypt checks run here, one at a time (see server::gate).
+        .max_blocking_threads(2)
         .build()
         .context("cannot start the async runtime")?;
     rt.block_on(async move {
@@ -461,6 +541,7 @@ fn daemon(opts: Opts, wrap: Option<(Vec<String>, String)>) -> anyhow::Result<Exi
             // Tests read this line to find the port when started with port 0.
             tracing::info!("listening on {addr}");
         }
+        tracing::info!(web = %web.load().summary, "web server");
         tracing::info!(
             address = %settings.listen_address,
             interval = %humantime::format_duration(settings.interval),
@@ -483,14 +564,32 @@ fn daemon(opts: Opts, wrap: Option<(Vec<String>, String)>) -> anyhow::Result<Exi
         let server_task = tokio::spawn(server::serve(
             listener,
             shared.clone(),
-            server::Limits::default(),
+            server::Options {
+                limits: server::Limits {
+                    header_read_timeout: opts.header_timeout,
+                    idle_timeout: opts.idle_timeout,
+                    max_connections: opts.max_connections as usize,
+                    ..server::Limits::default()
+                },
+                metrics_only: opts.metrics_only,
+            },
+            web.clone(),
             async move {
                 let _ = stop_rx.await;
             },
             Duration::from_millis(800),
         ));
 
-        let exit = signals_loop(&opts, &settings, wrap_name.as_deref(), child, &tx).await?;
+        let reloader = Reloader::new(
+            &opts,
+            settings.clone(),
+            wrap_name.as_deref(),
+            child.as_ref().and_then(|c| c.id()).map(|p| p as i32),
+            &tx,
+            shared.clone(),
+            web_file.map(|f| (f, web.clone())),
+        );
+        let exit = signals_loop(reloader, child).await?;
         let _ = tx.send(Control::Shutdown);
         let _ = stop_tx.send(());
         let _ = server_task.await;
@@ -511,13 +610,11 @@ fn wrapped_target(name: &str, pid: i32) -> TargetSpec {
     }
 }
 
-/// Waits for a shutdown signal (or the wrapped child's exit), reloading on SIGHUP.
+/// Waits for a shutdown signal (or the wrapped child's exit), reloading on SIGHUP and when a
+/// watched file changes.
 async fn signals_loop(
-    opts: &Opts,
-    settings: &Settings,
-    wrap_name: Option<&str>,
+    mut reloader: Reloader<'_>,
     mut child: Option<tokio::process::Child>,
-    tx: &mpsc::Sender<Control>,
 ) -> anyhow::Result<ExitCode> {
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
@@ -536,6 +633,11 @@ async fn signals_loop(
             }
         }
     };
+    // Kubernetes updates a mounted ConfigMap or Secret by swapping a `..data` symlink: polling
+    // the resolved file's identity once a second catches that, an edit in place, and a
+    // replacement by rename, without a filesystem-notification dependency.
+    let mut watch = tokio::time::interval(WATCH_INTERVAL);
+    watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     use nix::sys::signal::Signal;
     loop {
         let wait_child = async {
@@ -557,7 +659,15 @@ async fn signals_loop(
             }
             _ = hup.recv() => {
                 forward(Signal::SIGHUP);
-                reload(opts, settings, wrap_name, child_pid.map(|p| p.as_raw()), tx);
+                tracing::info!("SIGHUP: reloading");
+                reloader.reload(true, true).await;
+            }
+            _ = watch.tick() => {
+                let (config, web) = reloader.changed();
+                if config || web {
+                    tracing::info!(config, web_config = web, "a configuration file changed: reloading");
+                    reloader.reload(config, web).await;
+                }
             }
             _ = quit.recv() => forward(Signal::SIGQUIT),
             _ = usr1.recv() => forward(Signal::SIGUSR1),
@@ -566,32 +676,151 @@ async fn signals_loop(
     }
 }
 
-fn reload(
-    opts: &Opts,
-    current: &Settings,
-    wrap_name: Option<&str>,
+const WATCH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// What identifies a file's content without reading it: the resolved path (a swapped symlink
+/// changes it), device, inode, size and modification time. `None`: unreadable or absent.
+type Fingerprint = Option<(PathBuf, u64, u64, u64, i64, i64)>;
+
+fn fingerprint(path: &std::path::Path) -> Fingerprint {
+    use std::os::unix::fs::MetadataExt as _;
+    let resolved = std::fs::canonicalize(path).ok()?;
+    let m = std::fs::metadata(&resolved).ok()?;
+    Some((
+        resolved,
+        m.dev(),
+        m.ino(),
+        m.size(),
+        m.mtime(),
+        m.mtime_nsec(),
+    ))
+}
+
+fn fingerprints(paths: &[PathBuf]) -> Vec<Fingerprint> {
+    paths.iter().map(|p| fingerprint(p)).collect()
+}
+
+/// Reloads the main config and the web config, and records the outcome for
+/// `sidewatch_config_last_reload_successful`.
+struct Reloader<'a> {
+    opts: &'a Opts,
+    current: Settings,
+    wrap_name: Option<&'a str>,
     child_pid: Option<i32>,
-    tx: &mpsc::Sender<Control>,
-) {
-    match load(opts, None) {
-        Ok(mut s) => {
-            if s.listen_address != current.listen_address || s.procfs != current.procfs {
-                tracing::warn!(
-                    "listen_address and procfs changes take effect only after a restart"
-                );
-            }
-            if let (Some(name), Some(pid)) = (wrap_name, child_pid) {
-                s.targets.push(wrapped_target(name, pid));
-            }
-            tracing::info!(targets = s.targets.len(), "configuration reloaded");
-            let _ = tx.send(Control::Reload {
-                targets: s.targets,
-                interval: s.interval,
-                rules: s.rules,
-                history: s.history,
-            });
+    tx: &'a mpsc::Sender<Control>,
+    shared: Arc<Shared>,
+    web: Option<(PathBuf, server::WebHandle)>,
+    config_seen: Vec<Fingerprint>,
+    web_files: Vec<PathBuf>,
+    web_seen: Vec<Fingerprint>,
+}
+
+impl<'a> Reloader<'a> {
+    fn new(
+        opts: &'a Opts,
+        current: Settings,
+        wrap_name: Option<&'a str>,
+        child_pid: Option<i32>,
+        tx: &'a mpsc::Sender<Control>,
+        shared: Arc<Shared>,
+        web: Option<(PathBuf, server::WebHandle)>,
+    ) -> Self {
+        let web_files = web
+            .as_ref()
+            .map(|(_, h)| h.load().files.clone())
+            .unwrap_or_default();
+        Reloader {
+            config_seen: fingerprints(opts.config.as_slice()),
+            web_seen: fingerprints(&web_files),
+            opts,
+            current,
+            wrap_name,
+            child_pid,
+            tx,
+            shared,
+            web,
+            web_files,
         }
-        Err(e) => tracing::error!("reload failed, keeping the previous configuration: {e}"),
+    }
+
+    /// Which configurations' files changed since the last look.
+    fn changed(&mut self) -> (bool, bool) {
+        let config = fingerprints(self.opts.config.as_slice());
+        let config_changed = config != self.config_seen;
+        self.config_seen = config;
+        let web = fingerprints(&self.web_files);
+        let web_changed = web != self.web_seen;
+        self.web_seen = web;
+        (config_changed, web_changed)
+    }
+
+    async fn reload(&mut self, config: bool, web: bool) {
+        let mut ok = true;
+        if config {
+            ok &= self.reload_config();
+        }
+        if web {
+            ok &= self.reload_web().await;
+        }
+        self.shared.record_reload(ok);
+    }
+
+    fn reload_config(&mut self) -> bool {
+        match load(self.opts, None) {
+            Ok(mut s) => {
+                if s.listen_address != self.current.listen_address
+                    || s.procfs != self.current.procfs
+                {
+                    tracing::warn!(
+                        "listen_address and procfs changes take effect only after a restart"
+                    );
+                }
+                if let (Some(name), Some(pid)) = (self.wrap_name, self.child_pid) {
+                    s.targets.push(wrapped_target(name, pid));
+                }
+                tracing::info!(targets = s.targets.len(), "configuration reloaded");
+                let _ = self.tx.send(Control::Reload {
+                    targets: s.targets.clone(),
+                    interval: s.interval,
+                    rules: s.rules.clone(),
+                    history: s.history.clone(),
+                });
+                self.current = s;
+                true
+            }
+            Err(e) => {
+                tracing::error!("reload failed, keeping the previous configuration: {e}");
+                false
+            }
+        }
+    }
+
+    async fn reload_web(&mut self) -> bool {
+        let Some((path, handle)) = &self.web else {
+            return true;
+        };
+        let p = path.clone();
+        // File reads and a bcrypt hash: off the async thread.
+        let loaded = tokio::task::spawn_blocking(move || webconfig::load(&p)).await;
+        match loaded {
+            Ok(Ok(cfg)) => {
+                tracing::info!(web = %cfg.summary, "web configuration reloaded");
+                self.web_files = cfg.files.clone();
+                self.web_seen = fingerprints(&self.web_files);
+                handle.store(Arc::new(cfg));
+                true
+            }
+            Ok(Err(e)) => {
+                tracing::error!(
+                    "web config reload failed, keeping the previous web configuration: {e}"
+                );
+                false
+            }
+            Err(e) => {
+                tracing::error!("web config reload failed to run: {e}");
+                false
+            }
+        }
     }
 }
 

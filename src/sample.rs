@@ -141,6 +141,8 @@ pub struct Snapshot {
     pub ticks_total: u64,
     pub tick_duration_seconds: HistogramValues,
     pub scrapes_total: u64,
+    pub config_last_reload_successful: bool,
+    pub config_last_reload_success_timestamp_seconds: f64,
     #[serde(skip)]
     pub exporter: Option<SelfFigures>,
     pub version: &'static str,

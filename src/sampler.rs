@@ -398,6 +398,7 @@ impl Sampler {
         }
         self.ticks_total += 1;
         self.tick_duration.observe(started.elapsed().as_secs_f64());
+        let (reload_ok, reload_ts) = self.shared.last_reload();
         Snapshot {
             timestamp_seconds,
             targets,
@@ -409,6 +410,8 @@ impl Sampler {
             ticks_total: self.ticks_total,
             tick_duration_seconds: self.tick_duration.clone(),
             scrapes_total: self.shared.scrapes_total.load(Ordering::Relaxed),
+            config_last_reload_successful: reload_ok,
+            config_last_reload_success_timestamp_seconds: reload_ts,
             exporter,
             version: VERSION,
             revision: REVISION,

@@ -1,16 +1,23 @@
-//! The HTTP server: hyper 1 over HTTP/1.1 on a current-thread Tokio runtime. It never reads
-//! procfs; `/metrics` copies the bodies the last tick published (a reference-count increment),
-//! chosen by `Accept` (OpenMetrics 1.0.0 or text 0.0.4) and `Accept-Encoding` (gzip).
+//! The HTTP server: hyper 1 over HTTP/1.1 (plain or TLS through rustls) on a current-thread
+//! Tokio runtime. It never reads procfs; `/metrics` copies the bodies the last tick published (a
+//! reference-count increment), chosen by `Accept` (OpenMetrics 1.0.0 or text 0.0.4) and
+//! `Accept-Encoding` (gzip).
 //!
-//! Limits: a header read timeout (slow clients are dropped), a cap on the request head size, a
-//! cap on a connection's lifetime, and a cap on concurrent connections (beyond it, new connections
+//! Every request passes the web config's gate first (rate limit → 429, basic auth → 401, as in
+//! the exporter-toolkit), then routing (`--metrics-only`, query validation → 400 JSON, unknown
+//! path → 404, other methods → 405). Limits: a header read timeout from the first byte of a
+//! request head (TLS handshake included), a keep-alive idle timeout, a cap on the request head
+//! size, on a connection's lifetime, and on concurrent connections (beyond it, new connections
 //! wait in the kernel backlog).
 
 use std::convert::Infallible;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -23,14 +30,22 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::state::Shared;
+use crate::webconfig::{AuthCheck, WebConfig};
 
 pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 pub const OPENMETRICS_CONTENT_TYPE: &str =
     "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
+/// The web configuration in force; swapped whole on reload.
+pub type WebHandle = Arc<ArcSwap<WebConfig>>;
+
 #[derive(Debug, Clone)]
 pub struct Limits {
+    /// Time a client has to send a complete request head, from its first byte (for a new
+    /// connection: from the accept, TLS handshake included).
     pub header_read_timeout: Duration,
+    /// Time a keep-alive connection may wait for its next request.
+    pub idle_timeout: Duration,
     pub max_connection_lifetime: Duration,
     pub max_connections: usize,
     pub max_head_bytes: usize,
@@ -40,11 +55,20 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             header_read_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(120),
             max_connection_lifetime: Duration::from_secs(600),
             max_connections: 256,
             max_head_bytes: 16 * 1024,
         }
     }
+}
+
+/// Server behaviour set at start.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub limits: Limits,
+    /// Serve only /metrics, /healthz and /readyz.
+    pub metrics_only: bool,
 }
 
 /// Exposition format chosen for a request.
@@ -130,7 +154,85 @@ fn respond(
     r
 }
 
-const LANDING: &str = "<!doctype html><html><head><meta charset=\"utf-8\"><title>sidewatch</title></head><body><h1>sidewatch</h1><p>A Prometheus exporter for the processes of one application.</p><ul><li><a href=\"/metrics\">/metrics</a></li><li><a href=\"/healthz\">/healthz</a></li><li><a href=\"/readyz\">/readyz</a></li></ul></body></html>\n";
+/// The status page loads nothing and runs no script: a policy that forbids everything else.
+pub const STATUS_PAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/// The JSON views of the rules engine, which take no query parameters.
+const RULES_API: [&str; 3] = ["/api/v1/alerts", "/api/v1/slos", "/api/v1/rules"];
+
+fn not_ready() -> Response<Full<Bytes>> {
+    respond(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "text/plain; charset=utf-8",
+        "not ready: the first sample has not been taken yet\n",
+    )
+}
+
+/// The status page the last tick rendered, gzipped when the client accepts it.
+fn status_page(shared: &Shared, accept_encoding: Option<&str>) -> Response<Full<Bytes>> {
+    let Some(p) = shared.published() else {
+        return not_ready();
+    };
+    let gzip = accepts_gzip(accept_encoding);
+    let body = if gzip {
+        p.status_page_gzip.clone()
+    } else {
+        p.status_page.clone()
+    };
+    let mut r = respond(StatusCode::OK, "text/html; charset=utf-8", body);
+    let hs = r.headers_mut();
+    hs.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(STATUS_PAGE_CSP),
+    );
+    hs.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    hs.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    if gzip {
+        hs.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    r
+}
+
+/// The `/api/v1/` routes: the rules engine's bodies as published, or a selection of the
+/// history's published views (its query parameters validated; a bad one is a 400).
+fn api<B>(req: &Request<B>, path: &str, shared: &Shared) -> Response<Full<Bytes>> {
+    let Some(p) = shared.published() else {
+        return not_ready();
+    };
+    if let Some(allowed) = crate::history::view::route_parameters(path) {
+        let params = match check_query(req.uri().query(), path, allowed) {
+            Ok(params) => params,
+            Err(e) => return bad_request(&e),
+        };
+        let Some(views) = p.history.as_deref() else {
+            return respond(
+                StatusCode::NOT_FOUND,
+                "text/plain; charset=utf-8",
+                "not found: no history is kept\n",
+            );
+        };
+        return match crate::history::view::select(views, path, &params) {
+            Some(Ok(body)) => respond(StatusCode::OK, "application/json", body),
+            Some(Err(e)) => bad_request(&e),
+            None => respond(
+                StatusCode::NOT_FOUND,
+                "text/plain; charset=utf-8",
+                "not found\n",
+            ),
+        };
+    }
+    match p.api(path) {
+        Some(body) => respond(StatusCode::OK, "application/json", body.clone()),
+        None => respond(
+            StatusCode::NOT_FOUND,
+            "text/plain; charset=utf-8",
+            "not found; try /api/v1/targets, /api/v1/samples, /api/v1/stats, /api/v1/trends, /api/v1/recommendations, /api/v1/alerts, /api/v1/slos or /api/v1/rules\n",
+        ),
+    }
+}
 
 /// Routes one request. Pure apart from the scrape counter, so it is tested without sockets.
 pub fn handle<B>(req: &Request<B>, shared: &Shared) -> Response<Full<Bytes>> {
@@ -198,22 +300,8 @@ pub fn handle<B>(req: &Request<B>, shared: &Shared) -> Response<Full<Bytes>> {
                 )
             }
         }
-        "/" => respond(StatusCode::OK, "text/html; charset=utf-8", LANDING),
-        api if api.starts_with("/api/") => match shared.published() {
-            None => respond(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "text/plain; charset=utf-8",
-                "not ready: the first sample has not been taken yet\n",
-            ),
-            Some(p) => match p.api(api) {
-                Some(body) => respond(StatusCode::OK, "application/json", body.clone()),
-                None => respond(
-                    StatusCode::NOT_FOUND,
-                    "text/plain; charset=utf-8",
-                    "not found; try /api/v1/alerts, /api/v1/slos or /api/v1/rules\n",
-                ),
-            },
-        },
+        "/" => status_page(shared, h(header::ACCEPT_ENCODING)),
+        path if path.starts_with("/api/") => api(req, path, shared),
         _ => respond(
             StatusCode::NOT_FOUND,
             "text/plain; charset=utf-8",
@@ -238,27 +326,53 @@ pub async fn bind(address: &str) -> anyhow::Result<TcpListener> {
 }
 
 /// Serves until `shutdown` resolves, then stops accepting and gives open connections up to
-/// `grace` to finish.
+/// `grace` to finish. `web` (TLS, auth, headers, rate limit) is read for every connection and
+/// request, so a reload takes effect without restarting the listener.
 pub async fn serve(
     listener: TcpListener,
     shared: Arc<Shared>,
-    limits: Limits,
+    options: Options,
+    web: WebHandle,
     shutdown: impl std::future::Future<Output = ()>,
     grace: Duration,
 ) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let limits = options.limits.clone();
+    let options = Arc::new(options);
+    let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    // bcrypt is CPU-heavy: one comparison at a time, on the blocking pool.
+    let bcrypt_permits = Arc::new(Semaphore::new(1));
+    let pressure = Arc::new(tokio::sync::Notify::new());
     let mut builder = http1::Builder::new();
     builder
+        // Required: hyper arms its header timer on every connection and panics without a timer
+        // ("You must supply a timer"), so every HTTP test checks this line.
         .timer(TokioTimer::new())
-        .header_read_timeout(Some(limits.header_read_timeout))
+        // A backstop: the connection clock below enforces the header and idle timeouts.
+        .header_read_timeout(Some(limits.header_read_timeout.max(limits.idle_timeout)))
         .keep_alive(true)
         .max_buf_size(limits.max_head_bytes.max(8192));
     tokio::pin!(shutdown);
     loop {
-        let permit = tokio::select! {
-            p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-            _ = &mut shutdown => break,
+        let permit = match permits.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                // Full: ask connections idle for a while to make room (a client holding every
+                // slot with idle keep-alive connections must not lock Prometheus out), and
+                // ask again while waiting, as more of them turn idle.
+                let mut nudge = tokio::time::interval(Duration::from_millis(250));
+                let p = loop {
+                    tokio::select! {
+                        p = permits.clone().acquire_owned() => break p.ok(),
+                        _ = nudge.tick() => pressure.notify_waiters(),
+                        _ = &mut shutdown => break None,
+                    }
+                };
+                match p {
+                    Some(p) => p,
+                    None => break,
+                }
+            }
         };
         let (stream, _peer) = tokio::select! {
             r = listener.accept() => match r {
@@ -273,18 +387,41 @@ pub async fn serve(
             _ = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let shared = shared.clone();
-        let service = service_fn(move |req: Request<Incoming>| {
-            let r = handle(&req, &shared);
-            async move { Ok::<_, Infallible>(r) }
-        });
-        let conn = builder.serve_connection(TokioIo::new(stream), service);
-        let conn = graceful.watch(conn);
+        let clock = Arc::new(ConnClock::new(&limits));
+        let io = Guarded {
+            inner: stream,
+            clock: clock.clone(),
+        };
+        let tls = web.load().tls.clone();
+        let conn = Conn {
+            shared: shared.clone(),
+            web: web.clone(),
+            options: options.clone(),
+            bcrypt_permits: bcrypt_permits.clone(),
+            clock: clock.clone(),
+            builder: builder.clone(),
+            watcher: graceful.watcher(),
+        };
         let lifetime = limits.max_connection_lifetime;
+        let pressure = pressure.clone();
         tokio::spawn(async move {
-            // Slow or silent clients are cut by the header read timeout; this bound also frees
-            // the slot of a client that keeps a connection open forever. Prometheus reconnects.
-            let _ = tokio::time::timeout(lifetime, conn).await;
+            let work = async move {
+                match tls {
+                    Some(cfg) => match tokio_rustls::TlsAcceptor::from(cfg).accept(io).await {
+                        Ok(s) => conn.serve(s).await,
+                        Err(e) => tracing::debug!(error = %e, "TLS handshake failed"),
+                    },
+                    None => conn.serve(io).await,
+                }
+            };
+            tokio::select! {
+                _ = work => {}
+                _ = clock.expired(&pressure) => {
+                    tracing::debug!("closed a connection: header read or keep-alive idle timeout");
+                }
+                // Also frees the slot of a client that keeps a connection busy forever.
+                _ = tokio::time::sleep(lifetime) => {}
+            }
             drop(permit);
         });
     }
@@ -294,6 +431,368 @@ pub async fn serve(
         _ = tokio::time::sleep(grace) => {
             tracing::info!("closing connections still open after the shutdown grace period");
         }
+    }
+}
+
+/// What one connection needs to serve its requests.
+struct Conn {
+    shared: Arc<Shared>,
+    web: WebHandle,
+    options: Arc<Options>,
+    bcrypt_permits: Arc<Semaphore>,
+    clock: Arc<ConnClock>,
+    builder: http1::Builder,
+    watcher: hyper_util::server::graceful::Watcher,
+}
+
+impl Conn {
+    async fn serve<S>(self, io: S)
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let Conn {
+            shared,
+            web,
+            options,
+            bcrypt_permits,
+            clock,
+            builder,
+            watcher,
+        } = self;
+        let service = service_fn(move |req: Request<Incoming>| {
+            // The head is in: from now on the connection is idle until the next request's
+            // first byte.
+            clock.request_read();
+            let shared = shared.clone();
+            let web = web.load_full();
+            let options = options.clone();
+            let bcrypt_permits = bcrypt_permits.clone();
+            async move {
+                let mut r = match gate(&req, &web, &bcrypt_permits).await {
+                    Some(refused) => refused,
+                    None => route(&req, &shared, options.metrics_only),
+                };
+                let hs = r.headers_mut();
+                for (name, value) in &web.headers {
+                    hs.insert(name.clone(), value.clone());
+                }
+                Ok::<_, Infallible>(r)
+            }
+        });
+        let conn = builder.serve_connection(TokioIo::new(io), service);
+        if let Err(e) = watcher.watch(conn).await {
+            tracing::debug!(error = %e, "connection ended with an error");
+        }
+    }
+}
+
+/// Rate limit, then basic auth (the order of the exporter-toolkit). `None`: the request may
+/// pass; `Some`: the refusal to send.
+async fn gate<B>(
+    req: &Request<B>,
+    web: &WebConfig,
+    bcrypt_permits: &Semaphore,
+) -> Option<Response<Full<Bytes>>> {
+    if let Some(limiter) = &web.rate_limit {
+        if !limiter.allow() {
+            return Some(respond(
+                StatusCode::TOO_MANY_REQUESTS,
+                "text/plain; charset=utf-8",
+                "Too Many Requests\n",
+            ));
+        }
+    }
+    let authorization = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|v| v.as_bytes());
+    let ok = match web.check_auth(authorization) {
+        AuthCheck::Open | AuthCheck::Cached => true,
+        AuthCheck::Missing => false,
+        AuthCheck::Verify(pending) => match bcrypt_permits.acquire().await {
+            Ok(_permit) => {
+                match tokio::task::spawn_blocking(move || (pending.verify(), pending)).await {
+                    Ok((true, pending)) => {
+                        web.cache.insert_success(&pending);
+                        true
+                    }
+                    Ok((false, _)) => false,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "password check failed to run");
+                        false
+                    }
+                }
+            }
+            Err(_) => false,
+        },
+    };
+    if ok {
+        return None;
+    }
+    let mut r = respond(
+        StatusCode::UNAUTHORIZED,
+        "text/plain; charset=utf-8",
+        "Unauthorized\n",
+    );
+    r.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));
+    Some(r)
+}
+
+/// Routes that take no query parameters.
+const PARAMETERLESS: [&str; 4] = ["/metrics", "/healthz", "/readyz", "/"];
+
+/// `--metrics-only` keeps these.
+const METRICS_ONLY_PATHS: [&str; 3] = ["/metrics", "/healthz", "/readyz"];
+
+/// Applies `--metrics-only` and query validation, then routes with [`handle`].
+pub fn route<B>(req: &Request<B>, shared: &Shared, metrics_only: bool) -> Response<Full<Bytes>> {
+    let path = req.uri().path();
+    if metrics_only && !METRICS_ONLY_PATHS.contains(&path) {
+        return respond(
+            StatusCode::NOT_FOUND,
+            "text/plain; charset=utf-8",
+            "not found (this server runs with --metrics-only: /metrics, /healthz, /readyz)\n",
+        );
+    }
+    let readonly = req.method() == Method::GET || req.method() == Method::HEAD;
+    if readonly && (PARAMETERLESS.contains(&path) || RULES_API.contains(&path)) {
+        if let Err(e) = check_query(req.uri().query(), path, &[]) {
+            return bad_request(&e);
+        }
+    }
+    handle(req, shared)
+}
+
+/// A 400 with a JSON body in the shape of the Prometheus HTTP API's errors.
+pub fn bad_request(message: &str) -> Response<Full<Bytes>> {
+    let body = serde_json::json!({
+        "status": "error",
+        "errorType": "bad_data",
+        "error": message,
+    });
+    respond(
+        StatusCode::BAD_REQUEST,
+        "application/json",
+        format!("{body}\n"),
+    )
+}
+
+/// Longest query string accepted.
+pub const MAX_QUERY_BYTES: usize = 4096;
+
+/// Splits and percent-decodes a query string (`+` is a space). Errors say what is wrong.
+pub fn parse_query(query: &str) -> Result<Vec<(String, String)>, String> {
+    if query.len() > MAX_QUERY_BYTES {
+        return Err(format!(
+            "the query string is longer than {MAX_QUERY_BYTES} bytes"
+        ));
+    }
+    let mut out = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let k = percent_decode(k)?;
+        if k.is_empty() {
+            return Err("a query parameter has an empty name".into());
+        }
+        out.push((k, percent_decode(v)?));
+    }
+    Ok(out)
+}
+
+fn percent_decode(s: &str) -> Result<String, String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' => {
+                let hex = b
+                    .get(i + 1..i + 3)
+                    .and_then(|h| std::str::from_utf8(h).ok())
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    .ok_or_else(|| format!("invalid percent-encoding in {s:?}"))?;
+                out.push(hex);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).map_err(|_| format!("{s:?} is not UTF-8 once decoded"))
+}
+
+/// Validates a route's query string against the parameters it takes: the decoded pairs, or
+/// the message of a 400 ([`bad_request`]) naming the problem and the allowed parameters.
+pub fn check_query(
+    query: Option<&str>,
+    path: &str,
+    allowed: &[&str],
+) -> Result<Vec<(String, String)>, String> {
+    let Some(q) = query.filter(|q| !q.is_empty()) else {
+        return Ok(Vec::new());
+    };
+    let pairs = parse_query(q)?;
+    for (k, _) in &pairs {
+        if !allowed.contains(&k.as_str()) {
+            let takes = if allowed.is_empty() {
+                "it takes none".to_string()
+            } else {
+                format!("allowed: {}", allowed.join(", "))
+            };
+            return Err(format!("unknown query parameter {k:?} for {path}; {takes}"));
+        }
+    }
+    Ok(pairs)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connection clock: header read timeout and keep-alive idle timeout.
+
+/// Per-connection deadline. A new connection must deliver its first request head within the
+/// header timeout (TLS handshake included). After a request head is read, the connection is
+/// idle until the next byte arrives (keep-alive idle timeout); that byte starts the header
+/// timeout for the next head. A client sending one byte a second therefore never extends its
+/// deadline.
+#[derive(Debug)]
+pub struct ConnClock {
+    base: tokio::time::Instant,
+    deadline_ms: AtomicU64,
+    idle: AtomicBool,
+    idle_since_ms: AtomicU64,
+    header_ms: u64,
+    idle_ms: u64,
+}
+
+impl ConnClock {
+    pub fn new(limits: &Limits) -> Self {
+        let header_ms = duration_ms(limits.header_read_timeout);
+        ConnClock {
+            base: tokio::time::Instant::now(),
+            deadline_ms: AtomicU64::new(header_ms),
+            idle: AtomicBool::new(false),
+            idle_since_ms: AtomicU64::new(0),
+            header_ms,
+            idle_ms: duration_ms(limits.idle_timeout),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        duration_ms(self.base.elapsed())
+    }
+
+    /// Bytes arrived: if the connection was idle, a new head starts now.
+    fn bytes_read(&self) {
+        if self.idle.swap(false, Ordering::AcqRel) {
+            self.deadline_ms.store(
+                self.now_ms().saturating_add(self.header_ms),
+                Ordering::Release,
+            );
+        }
+    }
+
+    /// A request head was read: idle until the next byte.
+    fn request_read(&self) {
+        let now = self.now_ms();
+        self.idle_since_ms.store(now, Ordering::Release);
+        self.idle.store(true, Ordering::Release);
+        self.deadline_ms
+            .store(now.saturating_add(self.idle_ms), Ordering::Release);
+    }
+
+    /// Idle between requests for at least [`EVICTABLE_AFTER_MS`]: may be closed to make room.
+    fn evictable(&self) -> bool {
+        self.idle.load(Ordering::Acquire)
+            && self
+                .now_ms()
+                .saturating_sub(self.idle_since_ms.load(Ordering::Acquire))
+                >= EVICTABLE_AFTER_MS
+    }
+
+    /// Resolves once the current deadline has passed, or when the server is full (`pressure`)
+    /// and this connection has been idle long enough to be closed for a new one.
+    pub async fn expired(&self, pressure: &tokio::sync::Notify) {
+        loop {
+            let deadline = self.deadline_ms.load(Ordering::Acquire);
+            let now = self.now_ms();
+            if now >= deadline {
+                return;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(deadline - now)) => {}
+                _ = pressure.notified() => {
+                    if self.evictable() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// When the server is full, keep-alive connections idle for at least this long are closed to
+/// admit new ones. Short enough to free slots at once, long enough never to hit a client that
+/// is between two requests of a busy keep-alive connection.
+const EVICTABLE_AFTER_MS: u64 = 1000;
+
+fn duration_ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// A socket that tells its [`ConnClock`] when bytes arrive.
+struct Guarded<S> {
+    inner: S,
+    clock: Arc<ConnClock>,
+}
+
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Guarded<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.clock.bytes_read();
+        }
+        r
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Guarded<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 
@@ -410,5 +909,203 @@ mod tests {
             handle(&req(Method::HEAD, "/metrics"), &s).status(),
             StatusCode::OK
         );
+    }
+    #[test]
+    fn metrics_only_and_query_validation() {
+        let s = Shared::new(Duration::from_secs(1));
+        let get = |path: &str, metrics_only: bool| route(&req(Method::GET, path), &s, metrics_only);
+        assert_eq!(get("/", true).status(), StatusCode::NOT_FOUND);
+        // The status page exists (503 until the first tick publishes it).
+        assert_eq!(get("/", false).status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(get("/healthz", true).status(), StatusCode::OK);
+        assert_eq!(get("/nope", true).status(), StatusCode::NOT_FOUND);
+        let r = get("/healthz?verbose=1", false);
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(r.headers()[header::CONTENT_TYPE], "application/json");
+        let body = futures_body(r);
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["status"], "error");
+        assert_eq!(v["errorType"], "bad_data");
+        assert!(
+            v["error"]
+                .as_str()
+                .unwrap()
+                .contains("unknown query parameter \"verbose\" for /healthz; it takes none"),
+            "{v}"
+        );
+        assert_eq!(get("/healthz?", false).status(), StatusCode::OK);
+        assert_eq!(
+            get("/healthz?a=%zz", false).status(),
+            StatusCode::BAD_REQUEST
+        );
+        // Methods are checked before parameters.
+        assert_eq!(
+            route(&req(Method::POST, "/metrics?x=1"), &s, false).status(),
+            StatusCode::METHOD_NOT_ALLOWED
+        );
+    }
+
+    #[test]
+    fn history_routes_and_status_page() {
+        use crate::history::{HistoryConfig, HistoryStore};
+        let s = Shared::new(Duration::from_secs(1));
+        let get = |path: &str| route(&req(Method::GET, path), &s, false);
+        assert_eq!(get("/").status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            get("/api/v1/stats").status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        let mut store = HistoryStore::new(HistoryConfig::default(), Duration::from_secs(1));
+        let t = crate::sample::TargetSample {
+            name: "app".into(),
+            up: true,
+            resident_memory_bytes: Some(1 << 20),
+            ..Default::default()
+        };
+        let views = store.update(1.7e9, std::slice::from_ref(&t));
+        s.publish(crate::state::Published {
+            text: Bytes::new(),
+            text_gzip: Bytes::new(),
+            openmetrics: Bytes::new(),
+            openmetrics_gzip: Bytes::new(),
+            api: vec![("/api/v1/alerts", Bytes::from_static(b"{}"))],
+            history: Some(views),
+            status_page: Bytes::from_static(b"<!doctype html><p>page</p>"),
+            status_page_gzip: crate::expose::gzip(b"<!doctype html><p>page</p>"),
+        });
+        for path in [
+            "/api/v1/targets",
+            "/api/v1/samples?target=app&limit=5",
+            "/api/v1/stats?target=app",
+            "/api/v1/trends",
+            "/api/v1/recommendations?target=app",
+        ] {
+            let r = get(path);
+            assert_eq!(r.status(), StatusCode::OK, "{path}");
+            assert_eq!(r.headers()[header::CONTENT_TYPE], "application/json");
+            let v: serde_json::Value = serde_json::from_slice(&futures_body(r)).unwrap();
+            assert_eq!(v["status"], "success", "{path}");
+        }
+        for (path, error) in [
+            (
+                "/api/v1/stats?tgt=app",
+                "unknown query parameter \"tgt\" for /api/v1/stats; allowed: target",
+            ),
+            (
+                "/api/v1/stats?target=db",
+                "unknown target \"db\"; targets: \"app\"",
+            ),
+            (
+                "/api/v1/samples?target=app&limit=0",
+                "limit must be a whole number from 1 to 3600, got \"0\"",
+            ),
+            (
+                "/api/v1/targets?target=app",
+                "unknown query parameter \"target\" for /api/v1/targets; it takes none",
+            ),
+            (
+                "/api/v1/alerts?state=firing",
+                "unknown query parameter \"state\" for /api/v1/alerts; it takes none",
+            ),
+        ] {
+            let r = get(path);
+            assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{path}");
+            assert_eq!(r.headers()[header::CONTENT_TYPE], "application/json");
+            let v: serde_json::Value = serde_json::from_slice(&futures_body(r)).unwrap();
+            assert_eq!(v["status"], "error");
+            assert_eq!(v["errorType"], "bad_data");
+            assert_eq!(v["error"], error, "{path}");
+        }
+        let r = get("/");
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(
+            r.headers()[header::CONTENT_TYPE],
+            "text/html; charset=utf-8"
+        );
+        assert_eq!(
+            r.headers()[header::CONTENT_SECURITY_POLICY],
+            STATUS_PAGE_CSP
+        );
+        assert_eq!(r.headers()[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+        assert_eq!(&futures_body(r)[..], b"<!doctype html><p>page</p>");
+        let r = handle(
+            &Request::builder()
+                .uri("/")
+                .header("accept-encoding", "gzip")
+                .body(())
+                .unwrap(),
+            &s,
+        );
+        assert_eq!(r.headers()[header::CONTENT_ENCODING], "gzip");
+        assert_eq!(get("/?x=1").status(), StatusCode::BAD_REQUEST);
+        assert_eq!(get("/api/v1/nothing").status(), StatusCode::NOT_FOUND);
+    }
+
+    fn futures_body(r: Response<Full<Bytes>>) -> Bytes {
+        use http_body_util::BodyExt as _;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(r.into_body().collect()).unwrap().to_bytes()
+    }
+
+    #[test]
+    fn query_parsing() {
+        assert_eq!(
+            parse_query("a=1&b=x%20y+z&c&&d=").unwrap(),
+            vec![
+                ("a".into(), "1".into()),
+                ("b".into(), "x y z".into()),
+                ("c".into(), "".into()),
+                ("d".into(), "".into())
+            ]
+        );
+        assert!(parse_query("=1").is_err());
+        assert!(parse_query("a=%").is_err());
+        assert!(parse_query("a=%ff").is_err(), "not UTF-8");
+        assert!(parse_query(&"a".repeat(MAX_QUERY_BYTES + 1)).is_err());
+        assert_eq!(
+            check_query(Some("target=x"), "/api", &["target"]).unwrap(),
+            vec![("target".into(), "x".into())]
+        );
+        let e = check_query(Some("tgt=x"), "/api", &["target", "window"]).unwrap_err();
+        assert!(e.contains("allowed: target, window"), "{e}");
+    }
+
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn connection_clock_header_and_idle_deadlines() {
+        let limits = Limits {
+            header_read_timeout: Duration::from_secs(2),
+            idle_timeout: Duration::from_secs(60),
+            ..Limits::default()
+        };
+        let c = ConnClock::new(&limits);
+        // A new connection has the header timeout, however many bytes trickle in.
+        c.bytes_read();
+        tokio::time::advance(Duration::from_millis(1500)).await;
+        c.bytes_read();
+        let t0 = tokio::time::Instant::now();
+        let pressure = tokio::sync::Notify::new();
+        c.expired(&pressure).await;
+        assert_eq!(t0.elapsed(), Duration::from_millis(500));
+        // After a request: idle timeout until the next byte, then the header timeout again.
+        c.request_read();
+        let t0 = tokio::time::Instant::now();
+        tokio::time::advance(Duration::from_secs(30)).await;
+        c.bytes_read();
+        c.expired(&pressure).await;
+        assert_eq!(t0.elapsed(), Duration::from_secs(32));
+        // Under pressure, a connection idle for a second is given up; a busier one is not.
+        c.request_read();
+        tokio::time::advance(Duration::from_millis(500)).await;
+        assert!(!c.evictable());
+        tokio::time::advance(Duration::from_millis(600)).await;
+        assert!(c.evictable());
+        let t0 = tokio::time::Instant::now();
+        tokio::join!(c.expired(&pressure), async {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            pressure.notify_waiters();
+        });
+        assert_eq!(t0.elapsed(), Duration::from_millis(10));
     }
 }

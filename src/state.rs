@@ -111,6 +111,10 @@ pub struct Shared {
     /// Milliseconds since `started` at the end of the last tick.
     heartbeat_ms: AtomicU64,
     interval_ms: AtomicU64,
+    /// Outcome of the last configuration reload (true at start).
+    reload_successful: AtomicBool,
+    /// Unix time of the last successful reload (or of the start), milliseconds.
+    reload_success_unix_ms: AtomicU64,
 }
 
 impl Shared {
@@ -121,6 +125,8 @@ impl Shared {
             started: Instant::now(),
             heartbeat_ms: AtomicU64::new(0),
             interval_ms: AtomicU64::new(duration_ms(interval)),
+            reload_successful: AtomicBool::new(true),
+            reload_success_unix_ms: AtomicU64::new(unix_ms()),
         })
     }
 
@@ -133,6 +139,23 @@ impl Shared {
     pub fn set_interval(&self, interval: Duration) {
         self.interval_ms
             .store(duration_ms(interval), Ordering::Relaxed);
+    }
+
+    /// Records the outcome of a configuration reload.
+    pub fn record_reload(&self, ok: bool) {
+        self.reload_successful.store(ok, Ordering::Relaxed);
+        if ok {
+            self.reload_success_unix_ms
+                .store(unix_ms(), Ordering::Relaxed);
+        }
+    }
+
+    /// (last reload successful, Unix time in seconds of the last success).
+    pub fn last_reload(&self) -> (bool, f64) {
+        (
+            self.reload_successful.load(Ordering::Relaxed),
+            self.reload_success_unix_ms.load(Ordering::Relaxed) as f64 / 1000.0,
+        )
     }
 
     pub fn published(&self) -> Option<Arc<Published>> {
@@ -152,6 +175,13 @@ impl Shared {
         let allowed = self.interval_ms.load(Ordering::Relaxed) * 3 + 5_000;
         now.saturating_sub(last) <= allowed
     }
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(duration_ms)
+        .unwrap_or(0)
 }
 
 fn duration_ms(d: Duration) -> u64 {

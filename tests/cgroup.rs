@@ -68,7 +68,8 @@ fn mask_varying(body: &str) -> String {
         .map(|l| {
             let varying = l.starts_with("process_")
                 || l.starts_with("sidewatch_tick_duration_seconds")
-                || l.starts_with("sidewatch_build_info{");
+                || l.starts_with("sidewatch_build_info{")
+                || l.starts_with("sidewatch_config_last_reload_success_timestamp_seconds");
             match l.rsplit_once(' ') {
                 Some((series, _)) if varying => {
                     let series = if l.starts_with("sidewatch_build_info{") {

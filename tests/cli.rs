@@ -45,6 +45,12 @@ fn help_explains_every_option_with_examples() {
         "--procfs",
         "--smaps",
         "--log.level",
+        "--web.config.file",
+        "SIDEWATCH_WEB_CONFIG_FILE",
+        "--metrics-only",
+        "--web.header-timeout",
+        "--web.idle-timeout",
+        "--web.max-connections",
         "SIDEWATCH_PID_FILE",
         "SIDEWATCH_WEB_LISTEN_ADDRESS",
         "Examples:",
@@ -116,6 +122,15 @@ fn bad_flags_are_clear_errors() {
     let o = run(&[]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("nothing to watch"), "{}", stderr(&o));
+    let o = run(&["--pid", "1", "--web.header-timeout", "0s"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("--web.header-timeout must be at least 100ms"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&["--pid", "1", "--web.max-connections", "0"]);
+    assert_eq!(o.status.code(), Some(2));
 }
 
 #[test]
@@ -161,7 +176,8 @@ fn mask_varying(body: &str) -> String {
         .map(|l| {
             let varying = l.starts_with("process_")
                 || l.starts_with("sidewatch_tick_duration_seconds")
-                || l.starts_with("sidewatch_build_info{");
+                || l.starts_with("sidewatch_build_info{")
+                || l.starts_with("sidewatch_config_last_reload_success_timestamp_seconds");
             match (varying, l.rsplit_once(' ')) {
                 (true, Some((series, _))) if !l.starts_with('#') => {
                     let series = if l.starts_with("sidewatch_build_info{") {

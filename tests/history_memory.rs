@@ -140,6 +140,8 @@ fn fourteen_days_of_ten_targets_stay_within_the_stated_bound() {
         revision: "test",
         rules: None,
         history: Some(views.clone()),
+        config_last_reload_successful: true,
+        config_last_reload_success_timestamp_seconds: t0,
     };
     let page = sidewatch::status_page::render(&snapshot);
     let gz = sidewatch::expose::gzip(page.as_bytes()).len();

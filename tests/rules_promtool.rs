@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use common::stack::{assert_generated, first_difference, generated_mismatch};
 use common::*;
 use serde_yaml_ng::Value;
 use sidewatch::rules::{RuleSet, RulesEngine};
@@ -66,16 +67,52 @@ fn check_rules_text(text: &str) -> String {
 
 #[test]
 fn shipped_rules_are_the_defaults_regenerated() {
-    let got = rules_of(&[]);
-    let path = repo("alerts/sidewatch.rules.yml");
-    if std::env::var_os("SIDEWATCH_BLESS").is_some() {
-        std::fs::write(&path, &got).unwrap();
-    }
-    let want = std::fs::read_to_string(&path).unwrap();
-    assert!(
-        got == want,
-        "alerts/sidewatch.rules.yml differs from `sidewatch rules`; review, then regenerate with SIDEWATCH_BLESS=1 cargo test --test rules_promtool shipped"
+    assert_generated(
+        &rules_of(&[]),
+        &repo("alerts/sidewatch.rules.yml"),
+        "SIDEWATCH_BLESS=1 cargo test --test rules_promtool shipped",
     );
+}
+
+/// The regeneration check is not vacuous: it fails on a committed file that differs from the
+/// generator by one threshold, and on a generator whose input changed (a config with another
+/// threshold), naming the line; it passes on an exact copy.
+#[test]
+fn regeneration_check_fails_when_generator_and_file_differ() {
+    let dir = tempfile::tempdir().unwrap();
+    let committed = std::fs::read_to_string(repo("alerts/sidewatch.rules.yml")).unwrap();
+    let copy = dir.path().join("sidewatch.rules.yml");
+    std::fs::write(&copy, &committed).unwrap();
+    // The comparison `assert_generated` makes (without its SIDEWATCH_BLESS rewrite).
+    let check = |generated: String| generated_mismatch(&generated, &copy);
+    assert_eq!(check(rules_of(&[])), None, "an exact copy must pass");
+
+    // The committed file edited by hand: warning threshold 500MiB -> 500MiB + 1 byte.
+    let line = committed
+        .lines()
+        .position(|l| l.ends_with("> 524288000"))
+        .unwrap();
+    std::fs::write(&copy, committed.replacen("> 524288000", "> 524288001", 1)).unwrap();
+    let err = check(rules_of(&[])).expect("a hand-edited file must fail");
+    assert!(err.contains(&format!("line {}:", line + 1)), "{err}");
+    assert!(err.contains("524288001"), "{err}");
+
+    // The generator's input changed: the defaults with a 400MiB warning level.
+    std::fs::write(&copy, &committed).unwrap();
+    let defaults = std::fs::read_to_string(repo("src/rules/defaults.yml")).unwrap();
+    assert_eq!(defaults.matches("value: 500MiB").count(), 1);
+    let cfg = dir.path().join("changed.yml");
+    std::fs::write(&cfg, defaults.replace("value: 500MiB", "value: 400MiB")).unwrap();
+    let changed = rules_of(&["--config", cfg.to_str().unwrap()]);
+    // Only the threshold differs once the header (which names the config file) is the same.
+    let (_, body) = changed.split_once('\n').unwrap();
+    let (header, _) = committed.split_once('\n').unwrap();
+    let err = check(format!("{header}\n{body}")).expect("a changed generator must fail");
+    assert!(err.contains(&format!("line {}:", line + 1)), "{err}");
+    assert!(err.contains("> 419430400"), "{err}");
+    assert!(check(changed).is_some());
+    assert!(first_difference("a\nb\n", "a\nb").is_some());
+    assert!(first_difference("a\n", "a\n").is_none());
 }
 
 #[test]
@@ -178,47 +215,98 @@ fn key(labels: &Value) -> (String, String, String) {
     (s("alertname"), s("severity"), s("slo"))
 }
 
+/// Every (alert, severity, slo) the shipped rules define is tested firing and not firing; every
+/// one with a `for` is also shown pending, not yet firing: `ALERTS{alertstate="pending"}` has
+/// it at a time when the alert_rule_test of the same alert expects it not firing.
 #[test]
-fn every_shipped_alert_is_tested_firing_and_not_firing() {
+fn every_shipped_alert_is_tested_firing_pending_and_not_firing() {
     let rules: Value = serde_yaml_ng::from_str(
         &std::fs::read_to_string(repo("alerts/sidewatch.rules.yml")).unwrap(),
     )
     .unwrap();
     let mut generated = BTreeSet::new();
+    let mut with_for = BTreeSet::new();
     for g in rules["groups"].as_sequence().unwrap() {
         for r in g["rules"].as_sequence().unwrap() {
             if let Some(name) = r["alert"].as_str() {
                 let mut labels = r["labels"].clone();
                 labels["alertname"] = Value::from(name);
                 generated.insert(key(&labels));
+                if r.get("for").is_some() {
+                    with_for.insert(key(&labels));
+                }
             }
         }
     }
     assert_eq!(generated.len(), 24, "{generated:?}");
+    assert_eq!(with_for.len(), 10, "{with_for:?}");
     let mut fired = BTreeSet::new();
     let mut quiet = BTreeSet::new();
+    // (file, case, alertname, eval_time) -> keys expected firing.
+    let mut firing_at = BTreeMap::new();
+    let mut pending = Vec::new();
     for f in test_files() {
         let t: Value = serde_yaml_ng::from_str(&std::fs::read_to_string(&f).unwrap()).unwrap();
-        for case in t["tests"].as_sequence().unwrap() {
+        for (case_no, case) in t["tests"].as_sequence().unwrap().iter().enumerate() {
+            let case_id = (f.clone(), case_no);
             for a in case["alert_rule_test"].as_sequence().unwrap() {
                 let name = a["alertname"].as_str().unwrap().to_string();
-                let exp = a["exp_alerts"].as_sequence().unwrap();
-                if exp.is_empty() {
-                    quiet.insert(name.clone());
-                }
-                for e in exp {
+                let at = a["eval_time"].as_str().unwrap().to_string();
+                let mut expected = BTreeSet::new();
+                for e in a["exp_alerts"].as_sequence().unwrap() {
                     let mut labels = e["exp_labels"].clone();
                     labels["alertname"] = Value::from(name.as_str());
-                    fired.insert(key(&labels));
+                    expected.insert(key(&labels));
+                }
+                for k in generated.iter().filter(|k| k.0 == name) {
+                    if !expected.contains(k) {
+                        quiet.insert(k.clone());
+                    }
+                }
+                fired.extend(expected.iter().cloned());
+                firing_at.insert((case_id.clone(), name, at), expected);
+            }
+            for p in case["promql_expr_test"].as_sequence().into_iter().flatten() {
+                let at = p["eval_time"].as_str().unwrap().to_string();
+                for s in p["exp_samples"].as_sequence().unwrap() {
+                    let m = Metrics::parse(&format!("{} 1", s["labels"].as_str().unwrap()));
+                    let (name, labels, _) = &m.samples[0];
+                    if name == "ALERTS" && labels["alertstate"] == "pending" {
+                        let k = (
+                            labels["alertname"].clone(),
+                            labels["severity"].clone(),
+                            labels.get("slo").cloned().unwrap_or_default(),
+                        );
+                        pending.push((case_id.clone(), at.clone(), k));
+                    }
                 }
             }
         }
     }
     let untested: Vec<_> = generated.difference(&fired).collect();
     assert!(untested.is_empty(), "never tested firing: {untested:?}");
-    for (name, _, _) in &generated {
-        assert!(quiet.contains(name), "{name} is never tested not firing");
+    let untested: Vec<_> = generated.difference(&quiet).collect();
+    assert!(untested.is_empty(), "never tested not firing: {untested:?}");
+    let mut shown_pending = BTreeSet::new();
+    for (case_id, at, k) in pending {
+        let firing = firing_at
+            .get(&(case_id.clone(), k.0.clone(), at.clone()))
+            .unwrap_or_else(|| {
+                panic!(
+                    "{k:?} is pending at {at} in {case_id:?}, but no alert_rule_test checks that it is not firing then"
+                )
+            });
+        assert!(
+            !firing.contains(&k),
+            "{k:?} both pending and firing at {at}"
+        );
+        shown_pending.insert(k);
     }
+    let untested: Vec<_> = with_for.difference(&shown_pending).collect();
+    assert!(
+        untested.is_empty(),
+        "never shown pending, not yet firing: {untested:?}"
+    );
 }
 
 #[test]

@@ -239,6 +239,19 @@ pub struct ProcHandle<'r> {
 }
 
 impl ProcHandle<'_> {
+    /// Reads one file of this process (relative to the open directory) and parses it with the
+    /// `procfs` parser, after [`parse_proc_file`]'s checks.
+    fn read_parsed<T: procfs::FromRead>(&self, file: &str) -> Result<T, ProcError> {
+        use procfs::ProcErrorExt as _;
+        use std::io::Read as _;
+        let f = self.process.open_relative(file)?;
+        let mut buf = Vec::with_capacity(2048);
+        f.take(MAX_PROC_FILE_BYTES)
+            .read_to_end(&mut buf)
+            .map_err(|e| ProcError::from(e).error_path(&self.path.join(file)))?;
+        parse_proc_file(file, &buf).map_err(|e| e.error_path(&self.path.join(file)))
+    }
+
     fn failure(&self, source: Source, file: &str, err: ProcError) -> ReadFailure {
         ReadFailure {
             source,
@@ -248,8 +261,7 @@ impl ProcHandle<'_> {
 
     pub fn stat(&self) -> Result<StatFigures, ReadFailure> {
         let s = self
-            .process
-            .stat()
+            .read_parsed::<procfs::process::Stat>("stat")
             .map_err(|e| self.failure(Source::Stat, "stat", e))?;
         Ok(StatFigures {
             identity: Identity {
@@ -284,8 +296,7 @@ impl ProcHandle<'_> {
     /// Soft limit on open files; `None` when unlimited.
     pub fn max_fds_soft(&self) -> Result<Option<u64>, ReadFailure> {
         let limits = self
-            .process
-            .limits()
+            .read_parsed::<procfs::process::Limits>("limits")
             .map_err(|e| self.failure(Source::Limits, "limits", e))?;
         Ok(match limits.max_open_files.soft_limit {
             LimitValue::Value(v) => Some(v),
@@ -323,7 +334,7 @@ impl ProcHandle<'_> {
     /// Reads the per-tick files other than `stat`. Each failure is reported, not fatal.
     pub fn figures(&self, with_smaps: bool, failures: &mut Vec<ReadFailure>) -> ProcessFigures {
         let mut f = ProcessFigures::default();
-        match self.process.status() {
+        match self.read_parsed::<procfs::process::Status>("status") {
             Ok(s) => {
                 f.resident_memory_bytes = s.vmrss.map(kib);
                 f.swap_bytes = s.vmswap.map(kib);
@@ -332,14 +343,14 @@ impl ProcHandle<'_> {
             }
             Err(e) => failures.push(self.failure(Source::Status, "status", e)),
         }
-        match self.process.io() {
+        match self.read_parsed::<procfs::process::Io>("io") {
             Ok(io) => {
                 f.io_read_bytes = Some(io.read_bytes);
                 f.io_write_bytes = Some(io.write_bytes);
             }
             Err(e) => failures.push(self.failure(Source::Io, "io", e)),
         }
-        match self.process.schedstat() {
+        match self.read_parsed::<procfs::process::Schedstat>("schedstat") {
             Ok(s) => f.cpu_wait_nanoseconds = Some(s.run_delay),
             Err(e) => failures.push(self.failure(Source::Schedstat, "schedstat", e)),
         }
@@ -348,7 +359,7 @@ impl ProcHandle<'_> {
             Err(e) => failures.push(e),
         }
         if with_smaps {
-            match self.process.smaps_rollup() {
+            match self.read_parsed::<procfs::process::SmapsRollup>("smaps_rollup") {
                 Ok(r) => {
                     f.proportional_memory_bytes = r
                         .memory_map_rollup
@@ -361,6 +372,52 @@ impl ProcHandle<'_> {
         }
         f
     }
+}
+
+/// Largest per-process file read (smaps_rollup and status are a few KiB).
+const MAX_PROC_FILE_BYTES: u64 = 256 * 1024;
+
+/// Parses the text of a per-process file with the `procfs` parser. The kernel always writes
+/// well-formed text, but `--procfs` may point at a copy of another host's procfs or a fixture
+/// tree, and the `procfs` parsers index without bounds checks on some malformed input (found
+/// by `tests/fuzz.rs`): text they would panic on is refused here as incomplete instead.
+pub fn parse_proc_file<T: procfs::FromRead>(file: &str, bytes: &[u8]) -> Result<T, ProcError> {
+    let sane = match file {
+        "stat" => stat_is_parsable(&String::from_utf8_lossy(bytes)),
+        "io" => bytes.is_ascii(),
+        "limits" => limits_is_parsable(bytes),
+        _ => true,
+    };
+    if !sane {
+        return Err(ProcError::Incomplete(None));
+    }
+    T::from_read(bytes)
+}
+
+/// `PID (COMM) S ...`: digits, a space, the comm in parentheses (split at the last `)`), a space
+/// and at least one more character.
+fn stat_is_parsable(text: &str) -> bool {
+    let t = text.trim();
+    let (Some(open), Some(close)) = (t.find('('), t.rfind(')')) else {
+        return false;
+    };
+    open >= 2
+        && t.as_bytes()[open - 1] == b' '
+        && t[..open - 1].bytes().all(|b| b.is_ascii_digit())
+        && close > open
+        && t.as_bytes().get(close + 1) == Some(&b' ')
+        && close + 2 < t.len()
+}
+
+/// Every limit line has its name, soft and hard values, and units (the two priority limits
+/// have no units).
+fn limits_is_parsable(bytes: &[u8]) -> bool {
+    String::from_utf8_lossy(bytes).lines().all(|l| {
+        let l = l.trim();
+        let unitless = l.starts_with("Max nice priority") || l.starts_with("Max realtime priority");
+        // An empty line would make the parser index below zero.
+        l.starts_with("Limit") || l.split_whitespace().count() >= if unitless { 3 } else { 4 }
+    })
 }
 
 /// The `btime` line of `/proc/stat`: boot time in seconds since the epoch.

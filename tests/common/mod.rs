@@ -11,6 +11,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+pub mod certs;
+pub mod stack;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_sidewatch");
 
 pub fn fixture_proc() -> PathBuf {
@@ -87,6 +90,14 @@ impl Daemon {
     }
 
     pub fn start_cmd(cmd: &mut Command) -> Daemon {
+        let d = Self::spawn_cmd(cmd);
+        d.wait_until(Duration::from_secs(20), |d| d.get("/readyz").status == 200);
+        d
+    }
+
+    /// Starts the daemon and waits only for its listen address (for TLS or auth setups, where
+    /// the plain readiness probe cannot be used).
+    pub fn spawn_cmd(cmd: &mut Command) -> Daemon {
         cmd.arg("--web.listen-address")
             .arg("127.0.0.1:0")
             .stdin(Stdio::null())
@@ -111,13 +122,11 @@ impl Daemon {
                 break a.trim().parse::<SocketAddr>().expect("address");
             }
         };
-        let d = Daemon {
+        Daemon {
             proc,
             addr,
             log: rx,
-        };
-        d.wait_until(Duration::from_secs(20), |d| d.get("/readyz").status == 200);
-        d
+        }
     }
 
     pub fn get(&self, path: &str) -> Response {
@@ -139,6 +148,20 @@ impl Daemon {
                 "condition not met within {timeout:?}"
             );
             std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits up to `timeout` for a logged line matching `pred` (log lines reach the test through
+    /// a pipe and a reader thread, so they can trail the metrics that reflect the same event).
+    pub fn wait_for_log(&self, timeout: Duration, pred: impl Fn(&str) -> bool) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.log.recv_timeout(left) {
+                Ok(line) if pred(&line) => return true,
+                Ok(_) => {}
+                Err(_) => return false,
+            }
         }
     }
 

@@ -1,0 +1,300 @@
+//! Fuzzing (proptest) of every parser that reads outside input: the procfs files as sidewatch
+//! reads them (the `procfs` parsers behind `parse_proc_file`, and whole process directories
+//! through `ProcReader`), every cgroup file parser (v1, v2, PSI, mountinfo, `/proc/PID/cgroup`),
+//! the config file, the web config file, the `Accept` and
+//! `Accept-Encoding` headers, basic-auth credentials, query strings, durations, listen addresses
+//! and pid files. Property: no panic, and outputs bounded by their inputs. Inputs are mutations
+//! of real kernel text and valid files (so the parsers get deep), plus arbitrary bytes.
+//!
+//! Runs briefly in CI; raise `PROPTEST_CASES` for a longer run.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+mod common;
+
+use std::path::Path;
+
+use proptest::prelude::*;
+use sidewatch::source::proc::{ProcReader, parse_btime, parse_pid, parse_proc_file};
+use sidewatch::{config, server, webconfig};
+
+fn cases(n: u32) -> ProptestConfig {
+    let n = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(n);
+    ProptestConfig {
+        cases: n,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
+/// Real kernel text of every fixture process for one file.
+fn fixtures(file: &str) -> Vec<Vec<u8>> {
+    let root = common::fixture_proc();
+    let mut out: Vec<Vec<u8>> = std::fs::read_dir(&root)
+        .unwrap()
+        .filter_map(|e| std::fs::read(e.unwrap().path().join(file)).ok())
+        .collect();
+    out.sort();
+    assert!(!out.is_empty(), "no fixture has {file}");
+    out
+}
+
+/// Byte-level mutations of one of `bases`: replace, delete, insert, truncate, duplicate a range.
+fn mutated(bases: Vec<Vec<u8>>) -> impl Strategy<Value = Vec<u8>> {
+    let edits = proptest::collection::vec((any::<usize>(), any::<u8>(), 0u8..6), 0..8);
+    (0..bases.len(), edits).prop_map(move |(which, edits)| {
+        let mut v = bases[which].clone();
+        for (i, byte, op) in edits {
+            if v.is_empty() {
+                v.push(byte);
+                continue;
+            }
+            let i = i % v.len();
+            match op {
+                0 => v[i] = byte,
+                1 => {
+                    v.remove(i);
+                }
+                2 => v.insert(i, byte),
+                3 => v.truncate(i),
+                4 => {
+                    // Characters the parsers split on, and a multi-byte one.
+                    let s: &[u8] = match byte % 6 {
+                        0 => b"(",
+                        1 => b")",
+                        2 => b" ",
+                        3 => b"\n",
+                        4 => b":",
+                        _ => "\u{e9}".as_bytes(),
+                    };
+                    v.splice(i..i, s.iter().copied());
+                }
+                _ => {
+                    let end = (i + usize::from(byte)).min(v.len());
+                    let dup = v[i..end].to_vec();
+                    v.splice(i..i, dup);
+                }
+            }
+        }
+        v
+    })
+}
+
+fn text_or_bytes(bases: Vec<Vec<u8>>) -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        4 => mutated(bases),
+        1 => proptest::collection::vec(any::<u8>(), 0..512),
+    ]
+}
+
+macro_rules! fuzz_proc_file {
+    ($name:ident, $ty:ty, $file:expr) => {
+        proptest! {
+            #![proptest_config(cases(1500))]
+            #[test]
+            fn $name(b in text_or_bytes(fixtures($file))) {
+                let _ = parse_proc_file::<$ty>($file, &b);
+            }
+        }
+    };
+}
+
+fuzz_proc_file!(proc_stat, procfs::process::Stat, "stat");
+fuzz_proc_file!(proc_status, procfs::process::Status, "status");
+fuzz_proc_file!(proc_io, procfs::process::Io, "io");
+fuzz_proc_file!(proc_limits, procfs::process::Limits, "limits");
+fuzz_proc_file!(proc_schedstat, procfs::process::Schedstat, "schedstat");
+fuzz_proc_file!(
+    proc_smaps_rollup,
+    procfs::process::SmapsRollup,
+    "smaps_rollup"
+);
+
+#[test]
+fn the_parsers_still_read_every_fixture() {
+    for (file, n) in [
+        ("stat", fixtures("stat").len()),
+        ("io", fixtures("io").len()),
+        ("limits", fixtures("limits").len()),
+    ] {
+        for b in fixtures(file) {
+            let ok = match file {
+                "stat" => parse_proc_file::<procfs::process::Stat>(file, &b).is_ok(),
+                "io" => parse_proc_file::<procfs::process::Io>(file, &b).is_ok(),
+                _ => parse_proc_file::<procfs::process::Limits>(file, &b).is_ok(),
+            };
+            assert!(
+                ok,
+                "{file} of {n} fixtures: {}",
+                String::from_utf8_lossy(&b)
+            );
+        }
+    }
+    // A comm with spaces, parentheses and non-ASCII text stays parsable.
+    let stat = "42 (a (b) \u{e9}) S 1 42 42 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 100 1000 10 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n";
+    let s: procfs::process::Stat = parse_proc_file("stat", stat.as_bytes()).unwrap();
+    assert_eq!(s.comm, "a (b) \u{e9}");
+}
+
+proptest! {
+    #![proptest_config(cases(60))]
+    /// A whole process directory with fuzzed files, read the way a tick reads it.
+    #[test]
+    fn proc_reader_on_a_fuzzed_process_directory(
+        stat in text_or_bytes(fixtures("stat")),
+        status in text_or_bytes(fixtures("status")),
+        io in text_or_bytes(fixtures("io")),
+        limits in text_or_bytes(fixtures("limits")),
+        schedstat in text_or_bytes(fixtures("schedstat")),
+        smaps in text_or_bytes(fixtures("smaps_rollup")),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("4242");
+        std::fs::create_dir_all(p.join("fd")).unwrap();
+        for (f, b) in [("stat", &stat), ("status", &status), ("io", &io), ("limits", &limits), ("schedstat", &schedstat), ("smaps_rollup", &smaps)] {
+            std::fs::write(p.join(f), b).unwrap();
+        }
+        let reader = ProcReader::new(dir.path());
+        let h = reader.open(4242).unwrap();
+        let _ = h.stat();
+        let _ = h.max_fds_soft();
+        let mut failures = Vec::new();
+        let _ = h.figures(true, &mut failures);
+        prop_assert!(failures.len() <= 6);
+    }
+}
+
+fn config_bases() -> Vec<Vec<u8>> {
+    let golden =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/fixture.yml"))
+            .unwrap();
+    vec![
+        golden,
+        b"interval: 2s\nlisten_address: 127.0.0.1:9999\nprocfs: /host/proc\ntargets:\n  - name: api\n    cmdline: 'api --serve'\n    children: true\n    smaps: true\n    labels: {pod: '${POD}'}\n  - name: db\n    pid_file: /run/db.pid\n  - {name: one, pid: 1}\n".to_vec(),
+    ]
+}
+
+proptest! {
+    #![proptest_config(cases(1500))]
+    #[test]
+    fn config_text(b in text_or_bytes(config_bases())) {
+        let text = String::from_utf8_lossy(&b);
+        let _ = config::parse_file(&text, None);
+    }
+
+    #[test]
+    fn web_config_text(b in text_or_bytes(web_bases())) {
+        let text = String::from_utf8_lossy(&b);
+        if let Ok(f) = config::parse_yaml::<webconfig::WebConfigFile>(&text, None) {
+            // Validation without bcrypt work: hashes are checked for shape only when users
+            // are few, which these inputs are.
+            let _ = webconfig::build(f, None, Path::new("/nonexistent"));
+        }
+    }
+
+    #[test]
+    fn accept_headers(s in "\\PC{0,200}", t in "[a-z/*;=., 0-9q-]{0,120}") {
+        let _ = server::negotiate_format(Some(&s));
+        let _ = server::negotiate_format(Some(&t));
+        let _ = server::accepts_gzip(Some(&s));
+        let _ = server::accepts_gzip(Some(&t));
+    }
+
+    #[test]
+    fn basic_auth_headers(b in proptest::collection::vec(any::<u8>(), 0..900), s in "Basic [A-Za-z0-9+/=]{0,700}") {
+        let mut buf = [0u8; webconfig::MAX_CREDENTIALS];
+        for h in [&b[..], s.as_bytes()] {
+            if let Some((u, p)) = webconfig::decode_basic_auth(h, &mut buf) {
+                prop_assert!(u.len() + p.len() < webconfig::MAX_CREDENTIALS);
+            }
+        }
+    }
+
+    #[test]
+    fn query_strings(s in "[a-z%0-9A-F=&+.~_-]{0,300}", u in "\\PC{0,100}") {
+        for q in [&s, &u] {
+            if let Ok(pairs) = server::parse_query(q) {
+                prop_assert!(pairs.len() <= q.len());
+            }
+            let _ = server::check_query(Some(q), "/x", &["target", "window"]);
+        }
+    }
+
+    #[test]
+    fn small_values(s in "\\PC{0,40}", d in "[0-9.]{0,6}(ns|us|ms|s|m|h|µs){0,1}[0-9.]{0,4}[a-z]{0,2}") {
+        let _ = webconfig::parse_go_duration(&s);
+        let _ = webconfig::parse_go_duration(&d);
+        let _ = config::parse_duration(&s);
+        let _ = config::parse_listen_address(&s);
+        let _ = parse_pid(&s);
+        let _ = parse_btime(&s);
+    }
+}
+
+fn web_bases() -> Vec<Vec<u8>> {
+    let hash = bcrypt::hash("pw", 4).unwrap();
+    vec![
+        format!("basic_auth_users:\n  alice: '{hash}'\n  bob: '{hash}'\n").into_bytes(),
+        b"http_server_config:\n  http2: false\n  headers:\n    X-Frame-Options: deny\n    X-Content-Type-Options: nosniff\n    Strict-Transport-Security: max-age=1\nrate_limit:\n  interval: 1s\n  burst: 10\n".to_vec(),
+        b"tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.pem\n  min_version: TLS12\n  max_version: TLS13\n  cipher_suites: [TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256]\n  curve_preferences: [X25519]\n  client_allowed_sans: [a.example]\n".to_vec(),
+    ]
+}
+
+/// Every file of the cgroup fixture trees (v1, v2, hybrid) and every `/proc/PID/cgroup`.
+fn cgroup_texts() -> Vec<Vec<u8>> {
+    fn walk(dir: &Path, out: &mut Vec<Vec<u8>>) {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() && !p.is_symlink() {
+                walk(&p, out);
+            } else if let Ok(b) = std::fs::read(&p) {
+                if !b.is_empty() && b.len() < 64 * 1024 {
+                    out.push(b);
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cgroup"),
+        &mut out,
+    );
+    out.extend(fixtures("cgroup"));
+    out.sort();
+    out.dedup();
+    out
+}
+
+proptest! {
+    #![proptest_config(cases(2000))]
+    /// Every cgroup parser on every kind of cgroup text, mutated.
+    #[test]
+    fn cgroup_files(b in text_or_bytes(cgroup_texts()), other in "\\PC{0,30}") {
+        use sidewatch::source::cgroup::{self as cg, psi, v1, v2};
+        let t = String::from_utf8_lossy(&b);
+        let t = t.as_ref();
+        let _ = psi::parse_pressure(t);
+        let _ = v2::parse_memory_stat(t);
+        let _ = v2::parse_memory_events(t);
+        let _ = v2::parse_cpu_stat(t);
+        let _ = v2::parse_cpu_max(t);
+        let _ = v2::parse_io_stat(t);
+        let _ = cg::parse_u64(t);
+        let _ = cg::parse_limit(t);
+        let _ = cg::parse_flat_keyed(t);
+        let _ = cg::parse_cpu_list(t);
+        let _ = cg::parse_cgroup_mounts(t);
+        let _ = cg::parse_proc_cgroup(t);
+        let _ = v1::parse_limit_in_bytes(t);
+        let _ = v1::parse_memory_stat(t);
+        let _ = v1::parse_oom_control(t);
+        let _ = v1::parse_cpuacct_stat(t);
+        let _ = v1::parse_cpu_stat(t);
+        let _ = v1::parse_quota(t, &other);
+        let _ = v1::parse_quota(&other, t);
+        let _ = v1::parse_blkio(t);
+    }
+}
