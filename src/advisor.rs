@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use crate::history::ring::{CpuHistogram, OomEvent, Signal, Slot, float};
 use crate::history::trend::LeakVerdict;
-use crate::units::{go_g4, humanize1024};
+use crate::units::{go_g4, human_bytes};
 
 const MIB: f64 = 1024.0 * 1024.0;
 
@@ -199,7 +199,7 @@ pub struct Recommendation {
 }
 
 fn size(b: f64) -> String {
-    format!("{}B", humanize1024(b))
+    human_bytes(b)
 }
 
 fn cores(c: f64) -> String {
@@ -798,7 +798,7 @@ mod tests {
         assert!(
             r.advice[2]
                 .text
-                .contains("peaked at 89 % of the 450MiB memory limit"),
+                .contains("peaked at 89 % of the 450 MiB memory limit"),
             "{}",
             r.advice[2].text
         );
@@ -836,8 +836,8 @@ mod tests {
         assert_eq!(
             texts,
             vec![
-                "The post-collection memory floor rose steadily by 120MiB over the last 6h (20MiB/h): a leak is suspected; at this rate it reaches the limit in 5h 2m.",
-                "The memory limit (2GiB) is 4.3× the recommended 480MiB: lower it to free capacity on the node."
+                "The post-collection memory floor rose steadily by 120 MiB over the last 6h (20 MiB/h): a leak is suspected; at this rate it reaches the limit in 5h 2m.",
+                "The memory limit (2 GiB) is 4.3× the recommended 480 MiB: lower it to free capacity on the node."
             ]
         );
     }

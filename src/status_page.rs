@@ -12,7 +12,7 @@ use crate::history::ring::Signal;
 use crate::history::{Sparklines, TargetView};
 use crate::rules::RulesSnapshot;
 use crate::sample::{Snapshot, TargetSample};
-use crate::units::{go_g4, humanize1024};
+use crate::units::{go_g4, human_bytes};
 
 /// Escapes text for HTML element content and quoted attribute values.
 pub fn escape(s: &str) -> String {
@@ -31,11 +31,26 @@ pub fn escape(s: &str) -> String {
 }
 
 fn size(b: f64) -> String {
-    // humanize1024 writes "500Mi"; a space and "B" read better on a page.
-    let h = humanize1024(b).replacen("ki", "Ki", 1);
-    match h.find(|c: char| c.is_ascii_alphabetic()) {
-        Some(i) => format!("{} {}B", &h[..i], &h[i..]),
-        None => format!("{h} B"),
+    human_bytes(b)
+}
+
+/// Three significant digits, for the sparklines' captions: `43.9 MiB`, `512 MiB`.
+fn size3(b: f64) -> String {
+    let mut v = b;
+    let mut unit = "B";
+    for u in ["KiB", "MiB", "GiB", "TiB"] {
+        if v.abs() < 1024.0 {
+            break;
+        }
+        v /= 1024.0;
+        unit = u;
+    }
+    if v.abs() >= 100.0 || unit == "B" {
+        format!("{v:.0} {unit}")
+    } else if v.abs() >= 10.0 {
+        format!("{v:.1} {unit}")
+    } else {
+        format!("{v:.2} {unit}")
     }
 }
 
@@ -69,14 +84,14 @@ main{display:grid;grid-template-columns:repeat(auto-fill,minmax(560px,1fr));gap:
 .bar{height:5px;background:#e5e7eb;border-radius:3px;margin-top:3px;overflow:hidden}\
 .bar i{display:block;height:100%;background:#2563eb}.bar i.hot{background:#dc2626}\
 .sparks{display:grid;grid-template-columns:repeat(4,1fr);gap:8px;margin-bottom:6px}\
-.sparks figure{margin:0}.sparks figcaption{font-size:11px;color:#6b7280;display:flex;justify-content:space-between}\
+.sparks figure{margin:0;min-width:0}.sparks figcaption{font-size:11px;color:#6b7280;display:flex;justify-content:space-between;gap:4px;white-space:nowrap;overflow:hidden}\
 svg.spark{width:100%;height:34px;display:block;background:#f9fafb;border-radius:4px}\
 svg.spark path{fill:none;stroke:#2563eb;stroke-width:1.5;vector-effect:non-scaling-stroke}\
 svg.spark line{stroke:#dc2626;stroke-dasharray:3 2;vector-effect:non-scaling-stroke}\
 h3{font-size:12px;text-transform:uppercase;letter-spacing:.04em;color:#4b5563;margin:10px 0 4px}\
 ul{margin:0;padding-left:18px}li{margin:2px 0}\
 table{border-collapse:collapse;width:100%;font-size:13px}td,th{text-align:left;padding:2px 6px 2px 0}th{font-weight:500;color:#6b7280}\
-td.n{text-align:right;font-variant-numeric:tabular-nums}\
+.n{text-align:right;font-variant-numeric:tabular-nums}\
 pre{background:#111827;color:#e5e7eb;padding:6px 10px;border-radius:6px;font-size:12px;margin:4px 0;overflow:auto}\
 .none{color:#6b7280}\
 @media (max-width:640px){main{grid-template-columns:1fr}.figs{grid-template-columns:repeat(3,1fr)}.sparks{grid-template-columns:repeat(2,1fr)}}";
@@ -158,15 +173,21 @@ fn spark_figure(
     let present = values.iter().flatten().copied();
     let range = match (present.clone().reduce(f64::min), present.reduce(f64::max)) {
         (Some(lo), Some(hi)) if lo == hi => fmt(lo),
-        (Some(lo), Some(hi)) => format!("{}–{}", fmt(lo), fmt(hi)),
+        (Some(lo), Some(hi)) => {
+            let (lo, hi) = (fmt(lo), fmt(hi));
+            // "43.4 MiB–57.2 MiB" reads as "43.4–57.2 MiB".
+            match (lo.split_once(' '), hi.split_once(' ')) {
+                (Some((l, lu)), Some((_, hu))) if lu == hu => format!("{l}–{hi}"),
+                _ => format!("{lo}–{hi}"),
+            }
+        }
         _ => "—".into(),
     };
     let span = human_duration(s.span_seconds);
     let label = format!("{title} over the last {span}: {range}");
     format!(
-        "<figure><figcaption><span>{} · {}</span><span>{}</span></figcaption>{}</figure>",
+        "<figure><figcaption><span>{}</span><span>{}</span></figcaption>{}</figure>",
         escape(title),
-        escape(&span),
         escape(&range),
         sparkline(values, &label, reference)
     )
@@ -259,9 +280,13 @@ fn figures(out: &mut String, t: &TargetSample, h: Option<&TargetView>) {
 fn sparks(out: &mut String, h: &TargetView) {
     let s = &h.sparklines;
     let limit = h.latest.and_then(|p| p.memory_limit_bytes());
-    out.push_str("<div class=\"sparks\">");
+    let _ = write!(
+        out,
+        "<h3>Last {}</h3><div class=\"sparks\">",
+        escape(&human_duration(s.span_seconds))
+    );
     out.push_str(&spark_figure(s, Signal::CpuCores, "CPU", cores, None));
-    out.push_str(&spark_figure(s, Signal::WorkingSet, "Memory", size, limit));
+    out.push_str(&spark_figure(s, Signal::WorkingSet, "Memory", size3, limit));
     out.push_str(&spark_figure(
         s,
         Signal::Threads,
@@ -281,9 +306,9 @@ fn sparks(out: &mut String, h: &TargetView) {
 
 fn trends(out: &mut String, h: &TargetView) {
     let tr = &h.trends;
-    out.push_str("<h3>Trends</h3><table><tr><th>growth</th>");
+    out.push_str("<h3>Trends</h3><table><tr><th>growth over</th>");
     for w in &tr.memory {
-        let _ = write!(out, "<th>{}</th>", escape(&w.window));
+        let _ = write!(out, "<th class=\"n\">{}</th>", escape(&w.window));
     }
     out.push_str("</tr>");
     let row = |out: &mut String,
@@ -466,9 +491,12 @@ fn card(
         labels_line(t)
     );
     figures(out, t, h);
-    if let Some(h) = h {
-        sparks(out, h);
-        trends(out, h);
+    match h {
+        Some(h) if !h.raw.is_empty() => {
+            sparks(out, h);
+            trends(out, h);
+        }
+        _ => out.push_str("<p class=\"none\">No samples yet: the target has not been found.</p>"),
     }
     alerts(out, &t.name, rs);
     slos(out, &t.name, rs);
@@ -490,19 +518,20 @@ pub fn render(s: &Snapshot) -> String {
     });
     let up = s.targets.iter().filter(|t| t.up).count();
     let mut out = String::with_capacity(4096 + 8192 * s.targets.len());
+    let n = s.targets.len();
+    let plural = |k: usize| if k == 1 { "" } else { "s" };
+    let updated = rfc3339(s.timestamp_seconds);
     let _ = write!(
         out,
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><meta http-equiv=\"refresh\" content=\"30\"><title>sidewatch · {up}/{} up{}</title><style>{CSS}</style></head><body><header><h1>sidewatch</h1><span class=\"meta\">{up} of {} target{} up · {firing} alert{} firing · updated <time datetime=\"{2}\">{2}</time> · v{} </span><span class=\"meta\"><a href=\"/metrics\">metrics</a> · <a href=\"/api/v1/targets\">targets</a> · <a href=\"/api/v1/alerts\">alerts</a> · <a href=\"/api/v1/recommendations\">recommendations</a></span></header><main>",
-        s.targets.len(),
-        if firing > 0 {
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><meta http-equiv=\"refresh\" content=\"30\"><title>sidewatch · {up}/{n} up{title_firing}</title><style>{CSS}</style></head><body><header><h1>sidewatch</h1><span class=\"meta\">{up} of {n} target{} up · {firing} alert{} firing · updated <time datetime=\"{updated}\">{updated}</time> · v{}</span><span class=\"meta\"><a href=\"/metrics\">metrics</a> · <a href=\"/api/v1/targets\">targets</a> · <a href=\"/api/v1/alerts\">alerts</a> · <a href=\"/api/v1/recommendations\">recommendations</a></span></header><main>",
+        plural(n),
+        plural(firing),
+        escape(s.version),
+        title_firing = if firing > 0 {
             format!(", {firing} firing")
         } else {
             String::new()
         },
-        rfc3339(s.timestamp_seconds),
-        if s.targets.len() == 1 { "" } else { "s" },
-        if firing == 1 { "" } else { "s" },
-        escape(s.version),
     );
     if s.targets.is_empty() {
         out.push_str("<p>No targets configured.</p>");
@@ -551,5 +580,9 @@ mod tests {
         assert_eq!(cores(0.1234), "123m");
         assert_eq!(cores(2.5), "2.5");
         assert_eq!(pct(0.4167), "41.7 %");
+        assert_eq!(size3(43.894 * 1048576.0), "43.9 MiB");
+        assert_eq!(size3(512.0 * 1048576.0), "512 MiB");
+        assert_eq!(size3(1.5 * 1073741824.0), "1.50 GiB");
+        assert_eq!(size3(900.0), "900 B");
     }
 }

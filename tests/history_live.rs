@@ -192,4 +192,332 @@ slos: []
         )
         .unwrap();
     assert!(lim > vm_rss_bytes(leak.pid()) as f64 * 0.9, "{lim}");
+
+    // The JSON API: the leak's evidence, samples newest first, stats, errors.
+    let json = |path: &str| {
+        let r = d.get(path);
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+        assert_eq!(r.header("content-type"), Some("application/json"));
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(v["status"], "success");
+        v["data"].clone()
+    };
+    let tr = json("/api/v1/trends?target=leak");
+    assert_eq!(tr["leak"]["suspected"], true);
+    assert_eq!(tr["leak"]["window"], "9s");
+    let evidence: Vec<&str> = tr["leak"]["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .collect();
+    assert_eq!(evidence.len(), 3);
+    assert!(
+        evidence.iter().all(|e| e.contains("(holds)")),
+        "{evidence:?}"
+    );
+    let w9 = &tr["memory_working_set_bytes"][2];
+    assert_eq!(w9["window"], "9s");
+    assert_eq!(w9["source"], "raw");
+    assert_eq!(w9["covered"], true);
+    // 12 segments; the oldest may be empty while the data reaches back 90 % of the window.
+    assert!(w9["floors"].as_array().unwrap().len() >= 9);
+    let st = json("/api/v1/trends?target=steady");
+    assert_eq!(st["leak"]["suspected"], false);
+    let samples = json("/api/v1/samples?target=steady&limit=5");
+    let ts: Vec<f64> = samples["samples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["timestamp"].as_f64().unwrap())
+        .collect();
+    assert_eq!(ts.len(), 5);
+    assert!(ts.windows(2).all(|w| w[0] > w[1]), "newest first: {ts:?}");
+    let rss_now = vm_rss_bytes(steady.pid()) as f64;
+    assert_eq!(
+        samples["samples"][0]["memory_rss_bytes"].as_f64(),
+        Some(rss_now)
+    );
+    let stats = json("/api/v1/stats?target=steady");
+    let s1h = &stats["windows"]["1h"]["signals"]["memory_rss_bytes"];
+    assert_eq!(s1h["max"].as_f64(), Some(rss_now));
+    assert_eq!(s1h["p50"].as_f64(), Some(rss_now));
+    assert!(s1h["samples"].as_u64().unwrap() >= 80);
+    let targets = json("/api/v1/targets");
+    assert_eq!(targets[0]["name"], "leak");
+    assert_eq!(targets[0]["memoryLeakSuspected"], true);
+    assert_eq!(targets[1]["memoryLeakSuspected"], false);
+    let recs = json("/api/v1/recommendations?target=steady");
+    assert_eq!(recs["status"], "ok");
+    assert_eq!(recs["memoryRequest"]["rule"], "far_below_floor");
+    assert!(recs["yaml"].as_str().unwrap().starts_with("resources:\n"));
+    for (path, error) in [
+        (
+            "/api/v1/stats?target=nope",
+            "unknown target \"nope\"; targets: \"leak\", \"steady\"",
+        ),
+        (
+            "/api/v1/samples?target=leak&limit=99999",
+            "limit must be a whole number from 1 to 3600, got \"99999\"",
+        ),
+        (
+            "/api/v1/trends?window=1h",
+            "unknown query parameter \"window\" for /api/v1/trends; allowed: target",
+        ),
+    ] {
+        let r = d.get(path);
+        assert_eq!(r.status, 400, "{path}");
+        assert_eq!(r.header("content-type"), Some("application/json"));
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(v["error"], error);
+    }
+}
+
+/// A child with `threads` extra threads holding `mib` MiB, leaking `leak_mib_s` MiB/s.
+fn worker(mib: u32, threads: u32, leak_mib_s: f64) -> Proc {
+    python(&format!(
+        "\
+import threading, time
+ev = threading.Event()
+for _ in range({threads}):
+    threading.Thread(target=ev.wait, daemon=True).start()
+base = b'z' * ({mib} * 1024 * 1024)
+kept = []
+t0 = time.monotonic()
+print('ready', flush=True)
+while True:
+    want = int((time.monotonic() - t0) * {leak_mib_s} * 4)
+    while len(kept) < want:
+        kept.append(b'w' * (256 * 1024))
+    time.sleep(0.05)
+"
+    ))
+}
+
+fn chromium(args: &[&str]) -> std::process::Output {
+    let bin = require_tool("chromium", "chromium");
+    let profile = tempfile::tempdir().unwrap();
+    let mut p = spawn(
+        Command::new(bin)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--hide-scrollbars",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    );
+    let mut stdout = Vec::new();
+    let mut out = p.child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        std::io::Read::read_to_end(&mut out, &mut stdout).unwrap();
+        stdout
+    });
+    let status = p
+        .wait_timeout(Duration::from_secs(60))
+        .expect("chromium did not finish within 60 s");
+    let stdout = reader.join().unwrap();
+    let mut stderr = Vec::new();
+    std::io::Read::read_to_end(p.child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    std::process::Output {
+        status,
+        stdout,
+        stderr,
+    }
+}
+
+/// The text of the first `<dd data-signal="NAME">` after `from` in `dom`.
+fn figure<'a>(dom: &'a str, from: usize, name: &str) -> &'a str {
+    let key = format!("data-signal=\"{name}\">");
+    let at = from + dom[from..].find(&key).unwrap() + key.len();
+    &dom[at..at + dom[at..].find('<').unwrap()]
+}
+
+fn threads_of(pid: i32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn the_status_page_renders_in_a_real_browser() {
+    let api = worker(60, 3, 0.0);
+    let batch = worker(30, 12, 2.0);
+    let odd = worker(10, 0, 0.0);
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("no-cgroupfs");
+    std::fs::create_dir(&empty).unwrap();
+    let hostile = "web<b>&\"x\"";
+    let cfg = config(
+        dir.path(),
+        &format!(
+            "interval: 200ms
+cgroupfs: {}
+targets:
+  - {{name: api, pid: {}, labels: {{namespace: shop, pod: api-7d9f8-x2x4q}}}}
+  - {{name: batch, pid: {}, labels: {{namespace: shop, pod: batch-0}}}}
+  - name: '{hostile}'
+    pid: {}
+    labels: {{note: '<script>alert(1)</script>'}}
+  - {{name: gone, pid_file: {}/none.pid}}
+history:
+  trend_windows: [3s, 6s]
+  min_history: 4s
+rules:
+  - {{alert: BatchThreads, signal: threads, op: '>', value: 10, severity: warning, targets: [batch]}}
+  - {{alert: GoneDown, signal: target_up, op: '<', value: 1, severity: critical, targets: [gone]}}
+slos:
+  - {{name: threads, signal: threads, op: '<', value: 12, objective: 99%, window: 1h}}
+",
+            empty.display(),
+            api.pid(),
+            batch.pid(),
+            odd.pid(),
+            dir.path().display()
+        ),
+    );
+    let d = Daemon::start(&["--config", cfg.to_str().unwrap()]);
+    // Recommendations after 4 s of history, trends once 90 % of 6 s are covered.
+    d.wait_until(Duration::from_secs(30), |d| {
+        let m = d.metrics();
+        m.get(
+            "sidewatch_recommendation_memory_limit_bytes",
+            &[("target", "batch")],
+        )
+        .is_some()
+            && m.get(
+                "sidewatch_memory_growth_bytes_per_second",
+                &[("target", "batch"), ("window", "6s")],
+            )
+            .is_some()
+    });
+    let url = format!("http://{}/", d.addr);
+    let page = d.get("/");
+    assert_eq!(page.status, 200);
+    assert_eq!(
+        page.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    let size = page.body.len();
+    let gz = http(d.addr, "GET", "/", &[("Accept-Encoding", "gzip")])
+        .body
+        .len();
+
+    let out = chromium(&["--dump-dom", &url]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dom = String::from_utf8(out.stdout).unwrap();
+    let m = d.metrics();
+    // Every target has its card, its name (escaped: no markup from user input) and its SVGs.
+    for name in ["api", "batch", "web&lt;b&gt;&amp;\"x\"", "gone"] {
+        assert!(
+            dom.contains(&format!("<span class=\"name\">{name}</span>")),
+            "{name} missing from the DOM"
+        );
+    }
+    assert!(!dom.contains("<script>alert(1)</script>"));
+    assert!(!dom.contains("<b>&amp;"));
+    assert!(dom.contains("note=&lt;script&gt;alert(1)&lt;/script&gt;"));
+    let cards: Vec<usize> = dom
+        .match_indices("<section class=\"card\"")
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(cards.len(), 4);
+    for (i, w) in cards.iter().enumerate() {
+        let end = cards.get(i + 1).copied().unwrap_or(dom.len());
+        let card = &dom[*w..end];
+        if i < 3 {
+            assert_eq!(card.matches("<svg").count(), 4, "card {i}: four sparklines");
+            assert!(
+                card.contains("<path d=\"M"),
+                "card {i} has a drawn sparkline"
+            );
+        } else {
+            assert!(card.contains("badge down"), "gone is down");
+        }
+    }
+    // Values: threads exactly as the kernel counts them, memory as /metrics reports it.
+    for (name, p, card) in [("api", &api, cards[0]), ("batch", &batch, cards[1])] {
+        assert_eq!(
+            figure(&dom, card, "threads"),
+            threads_of(p.pid()).to_string(),
+            "{name} threads"
+        );
+        let shown = figure(&dom, card, "memory_working_set_bytes");
+        let (num, unit) = shown.split_once(' ').unwrap();
+        assert_eq!(unit, "MiB", "{name}: {shown}");
+        let shown_bytes: f64 = num.parse::<f64>().unwrap() * 1048576.0;
+        let rss = m
+            .get(
+                "sidewatch_process_resident_memory_bytes",
+                &[("target", name)],
+            )
+            .unwrap();
+        assert!(
+            (shown_bytes - rss).abs() < 0.05 * rss,
+            "{name}: page {shown}, metrics {rss}"
+        );
+    }
+    // Firing alerts, SLO budgets and recommendations are on the page.
+    assert!(dom.contains("<b>BatchThreads</b>"));
+    assert!(dom.contains("<b>GoneDown</b>"));
+    assert!(dom.contains("SLO error budgets"));
+    assert!(dom.contains("Recommendation</h3><table>"));
+    assert!(dom.contains("resources:\n  requests:"));
+
+    let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let png = artifacts.join("status-page.png");
+    let _ = std::fs::remove_file(&png);
+    let out = chromium(&[
+        &format!("--screenshot={}", png.display()),
+        "--window-size=1280,900",
+        &url,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bytes = std::fs::read(&png).unwrap();
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    assert!(
+        bytes.len() > 20_000,
+        "a screenshot of a blank page? {} B",
+        bytes.len()
+    );
+    // The whole page too, for people looking at the artefacts.
+    let full = artifacts.join("status-page-full.png");
+    let out = chromium(&[
+        &format!("--screenshot={}", full.display()),
+        "--window-size=1280,1700",
+        &url,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!(
+        "status page: {size} B ({gz} B gzipped) for 4 targets; screenshot {} ({} B)",
+        png.display(),
+        bytes.len()
+    );
 }

@@ -379,33 +379,36 @@ impl TargetHistory {
         let oldest = self.raw.oldest().map_or(now, |p| p.t);
         let span = (now - oldest).clamp(0.0, 3600.0);
         let start = now - span;
+        // About two ticks a bucket at most, so a short history still draws a connected line
+        // (an empty bucket is a gap: the target was down).
+        let points = self.raw.iter().filter(|p| p.t >= start).count();
+        let buckets = points.div_ceil(2).clamp(1, SPARK_POINTS);
         let mut out = Sparklines {
             span_seconds: span,
-            series: Signal::ALL.map(|_| vec![None; SPARK_POINTS]),
+            series: Signal::ALL.map(|_| vec![None; buckets]),
         };
-        let mut sums = [[(0.0f64, 0u32); SPARK_POINTS]; 5];
+        let mut cpu_sums = vec![(0.0f64, 0u32); buckets];
         for p in self.raw.iter().filter(|p| p.t >= start) {
             let k = if span > 0.0 {
-                (((p.t - start) / span * SPARK_POINTS as f64) as usize).min(SPARK_POINTS - 1)
+                (((p.t - start) / span * buckets as f64) as usize).min(buckets - 1)
             } else {
-                SPARK_POINTS - 1
+                buckets - 1
             };
             for s in Signal::ALL {
                 let Some(v) = p.get(s) else { continue };
-                let i = s.index();
                 if s == Signal::CpuCores {
-                    sums[i][k].0 += v;
-                    sums[i][k].1 += 1;
+                    cpu_sums[k].0 += v;
+                    cpu_sums[k].1 += 1;
                 } else {
-                    let cell = &mut out.series[i][k];
+                    let cell = &mut out.series[s.index()][k];
                     *cell = Some(cell.map_or(v, |c: f64| c.max(v)));
                 }
             }
         }
-        let cpu = Signal::CpuCores.index();
-        for (k, (sum, n)) in sums[cpu].iter().enumerate() {
+        let cpu = &mut out.series[Signal::CpuCores.index()];
+        for (cell, (sum, n)) in cpu.iter_mut().zip(&cpu_sums) {
             if *n > 0 {
-                out.series[cpu][k] = Some(sum / f64::from(*n));
+                *cell = Some(sum / f64::from(*n));
             }
         }
         out
@@ -501,8 +504,8 @@ fn float_opt(v: f32) -> Option<f64> {
     (!v.is_nan()).then_some(f64::from(v))
 }
 
-/// Last-hour series for the status page: [`SPARK_POINTS`] buckets per signal (indexed by
-/// [`Signal::index`]), CPU as the bucket's mean, the others as its maximum.
+/// Last-hour series for the status page: up to [`SPARK_POINTS`] buckets per signal (indexed
+/// by [`Signal::index`]), CPU as the bucket's mean, the others as its maximum.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sparklines {
     pub span_seconds: f64,

@@ -191,7 +191,7 @@ pub fn leak_verdict(t: &WindowTrend) -> Option<LeakVerdict> {
     let second_half = (rise > 0.0).then(|| (last - mid) / rise);
     let growth = t.growth_per_second;
 
-    let size = |b: f64| format!("{}B", crate::units::humanize1024(b));
+    let size = crate::units::human_bytes;
     let ok = |b: bool| if b { "holds" } else { "fails" };
     let c1 = growth.is_some_and(|g| g > 0.0) && rise >= needed;
     let c2 = rising >= rising_needed && largest_fall <= allowed_fall;
