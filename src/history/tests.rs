@@ -321,3 +321,4 @@ fn memory_is_bounded_after_fourteen_days() {
         "{before} → {after}"
     );
 }
+
