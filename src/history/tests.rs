@@ -321,4 +321,3 @@ fn memory_is_bounded_after_fourteen_days() {
         "{before} → {after}"
     );
 }
-
