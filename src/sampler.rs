@@ -1,5 +1,6 @@
 //! The tick: discover targets → read procfs → add per-process deltas to the targets' counters →
-//! build a [`Snapshot`] → render and publish it. Runs on its own blocking thread.
+//! evaluate rules → record history (and compute its views) → build a [`Snapshot`] → render and
+//! publish it. Runs on its own blocking thread.
 //!
 //! Counter accounting: each process is tracked by identity (pid, start time). Its first
 //! observation contributes its whole value (it counts from its start); later ticks add the

@@ -93,7 +93,7 @@ fn day_of(t: f64) -> u32 {
 fn main_cgroup(s: &TargetSample) -> Option<&CgroupSample> {
     s.cgroups
         .iter()
-        .filter(|c| c.memory_working_set_bytes.is_some())
+        .filter(|c| c.live && c.memory_working_set_bytes.is_some())
         .max_by_key(|c| c.memory_working_set_bytes)
         .or_else(|| s.cgroups.first())
 }
@@ -112,8 +112,10 @@ pub struct TargetHistory {
     /// (time, user + system CPU seconds) of the previous tick while up.
     prev_cpu: Option<(f64, f64)>,
     prev_t: Option<f64>,
-    /// Last OOM kill counter, limit and working set seen (also while down).
+    /// Last OOM kill counter, limit and working set seen (also while down), and which cgroups
+    /// the counter summed (with `cgroup_labels`, a changed set is a new baseline, not kills).
     last_oom: Option<u64>,
+    last_oom_paths: u64,
     last_limit: Option<f64>,
     last_working_set: Option<f64>,
 }
@@ -132,6 +134,7 @@ impl TargetHistory {
             prev_cpu: None,
             prev_t: None,
             last_oom: None,
+            last_oom_paths: 0,
             last_limit: None,
             last_working_set: None,
         }
@@ -206,8 +209,16 @@ impl TargetHistory {
             .iter()
             .filter_map(|c| c.oom_kills)
             .fold(None, |a: Option<u64>, v| Some(a.unwrap_or(0) + v));
+        let paths = {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            for c in s.cgroups.iter().filter(|c| c.oom_kills.is_some()) {
+                c.path.hash(&mut h);
+            }
+            h.finish()
+        };
         if let (Some(prev), Some(cur)) = (self.last_oom, oom) {
-            if cur > prev {
+            if cur > prev && paths == self.last_oom_paths {
                 if self.ooms.len() == OOM_EVENTS {
                     self.ooms.pop_front();
                 }
@@ -221,6 +232,7 @@ impl TargetHistory {
         }
         if oom.is_some() {
             self.last_oom = oom;
+            self.last_oom_paths = paths;
         }
         while self
             .ooms

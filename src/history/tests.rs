@@ -115,6 +115,14 @@ fn an_oom_kill_is_recorded_with_the_limit_in_force_even_while_down() {
             working_set_bytes: Some(500.0 * MIB),
         }]
     );
+    // With cgroup_labels, a cgroup joining the sum is a new baseline, not OOM kills.
+    let mut s2 = with_cgroup(sample("app", 1, 1.0), 0, limit, 4);
+    let mut other = s2.cgroups[0].clone();
+    other.path = "/app/other".into();
+    other.oom_kills = Some(7);
+    s2.cgroups.push(other);
+    h.record(T0 + 10.0, &s2, 5.0);
+    assert_eq!(h.ooms.len(), 1);
     // Forgotten after 14 days.
     h.record(
         T0 + 15.0 * 86_400.0,
