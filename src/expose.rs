@@ -5,7 +5,7 @@
 //! samples. Both bodies are also gzipped once per tick.
 
 use std::borrow::Cow;
-use std::io::Write as _;
+use std::cell::RefCell;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -491,14 +491,56 @@ pub fn openmetrics_to_text(om: &str) -> String {
     out
 }
 
+thread_local! {
+    /// The deflate state (a few hundred KiB of tables) is reused from tick to tick: building a
+    /// fresh one for every body zeroed that memory each time, and the allocator handed it back to
+    /// the kernel and faulted it in again, which cost more than the compression itself.
+    static DEFLATE: RefCell<flate2::Compress> =
+        RefCell::new(flate2::Compress::new(flate2::Compression::fast(), false));
+}
+
+/// Gzip (RFC 1952) of `body`: a 10-byte header, raw deflate, CRC-32 and length. Level 1
+/// ("fast"): on an exposition body it is about 3.5 times quicker than the default level 6 and
+/// ~15 % larger (6.7 kB of text: 1.68 kB against 1.47 kB), and it runs every tick.
 pub fn gzip(body: &[u8]) -> Bytes {
-    let mut enc = flate2::write::GzEncoder::new(
-        Vec::with_capacity(body.len() / 4),
-        flate2::Compression::default(),
-    );
-    // Writing to a Vec cannot fail.
-    let _ = enc.write_all(body);
-    Bytes::from(enc.finish().unwrap_or_default())
+    let mut out = Vec::with_capacity(body.len() / 3 + 64);
+    // No file name or time; XFL 4 = fastest algorithm; OS "unknown" (RFC 1952).
+    out.extend_from_slice(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 4, 255]);
+    let deflated = DEFLATE.with_borrow_mut(|z| {
+        z.reset();
+        let start = z.total_in();
+        loop {
+            out.reserve(1024);
+            // compress_vec writes into spare capacity only; `consumed` tracks the input taken.
+            let consumed = usize::try_from(z.total_in() - start).unwrap_or(body.len());
+            match z.compress_vec(
+                &body[consumed.min(body.len())..],
+                &mut out,
+                flate2::FlushCompress::Finish,
+            ) {
+                Ok(flate2::Status::StreamEnd) => return true,
+                Ok(_) => {}
+                Err(e) => {
+                    // Not expected with in-memory buffers; start afresh next time.
+                    tracing::error!(error = %e, "gzip failed; using a fresh encoder");
+                    *z = flate2::Compress::new(flate2::Compression::fast(), false);
+                    return false;
+                }
+            }
+        }
+    });
+    if !deflated {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        // Writing to a Vec cannot fail.
+        let _ = std::io::Write::write_all(&mut enc, body);
+        return Bytes::from(enc.finish().unwrap_or_default());
+    }
+    let mut crc = flate2::Crc::new();
+    crc.update(body);
+    out.extend_from_slice(&crc.sum().to_le_bytes());
+    // ISIZE is the input length modulo 2^32 (RFC 1952).
+    out.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    Bytes::from(out)
 }
 
 /// Renders every body a scrape may ask for.
@@ -532,13 +574,47 @@ mod tests {
         );
     }
 
+    fn gunzip(z: &[u8]) -> Vec<u8> {
+        use std::io::Read;
+        // GzDecoder checks the header, the CRC-32 and the length.
+        let mut d = flate2::read::GzDecoder::new(z);
+        let mut out = Vec::new();
+        d.read_to_end(&mut out).unwrap();
+        assert!(d.header().is_some());
+        out
+    }
+
     #[test]
     fn gzip_round_trips() {
-        use std::io::Read;
-        let z = gzip(b"hello hello hello");
-        let mut d = flate2::read::GzDecoder::new(&z[..]);
-        let mut s = String::new();
-        d.read_to_string(&mut s).unwrap();
-        assert_eq!(s, "hello hello hello");
+        assert_eq!(gunzip(&gzip(b"hello hello hello")), b"hello hello hello");
+        assert_eq!(gunzip(&gzip(b"")), b"");
+        // Incompressible and longer than the first output reservation: the loop grows the output.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let noise: Vec<u8> = (0..100_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        assert_eq!(gunzip(&gzip(&noise)), noise);
+    }
+
+    #[test]
+    fn gzip_state_is_reset_between_bodies() {
+        let a = b"# HELP a A.\n# TYPE a gauge\na 1\n".repeat(50);
+        let b = b"# HELP b B.\n# TYPE b counter\nb_total 2\n".repeat(70);
+        let (za, zb) = (gzip(&a), gzip(&b));
+        assert_eq!(gunzip(&zb), b);
+        assert_eq!(gunzip(&za), a);
+        // Same input, same bytes, whatever came before.
+        assert_eq!(gzip(&a), za);
+        assert!(
+            za.len() < a.len() / 5,
+            "compressed to {} of {}",
+            za.len(),
+            a.len()
+        );
     }
 }

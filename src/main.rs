@@ -328,13 +328,23 @@ fn main() -> ExitCode {
 }
 
 fn init_logging(level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(format!("sidewatch={level},warn"))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("sidewatch=info,warn"));
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::prelude::*;
+    // sidewatch's own events at LEVEL, other crates' at warn. A static target filter rather
+    // than EnvFilter: EnvFilter compiles regular expressions to parse its directives, which
+    // costs a few hundred KiB of resident memory for the life of the daemon.
+    let level: LevelFilter = level.parse().unwrap_or(LevelFilter::INFO);
+    let filter = Targets::new()
+        .with_target("sidewatch", level)
+        .with_default(LevelFilter::WARN);
     tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        // The target filter below decides; the formatter's own default would stop at info.
+        .with_max_level(LevelFilter::TRACE)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
+        .finish()
+        .with(filter)
         .init();
 }
 

@@ -208,19 +208,7 @@ fn read_stat(
     failures: &mut Vec<ReadFailure>,
     report_gone: bool,
 ) -> Option<StatFigures> {
-    let handle = match reader.open(pid) {
-        Ok(h) => h,
-        Err(error) => {
-            if report_gone || !error.is_not_found() {
-                failures.push(ReadFailure {
-                    source: Source::Stat,
-                    error,
-                });
-            }
-            return None;
-        }
-    };
-    match handle.stat() {
+    match reader.stat(pid) {
         Ok(s) => Some(s),
         Err(f) => {
             if report_gone || !f.error.is_not_found() {

@@ -7,6 +7,7 @@ mod common;
 
 use std::path::Path;
 use std::process::{Command, Output};
+use std::time::Duration;
 
 use common::*;
 
@@ -371,4 +372,37 @@ fn unreadable_figures_are_absent_and_counted() {
         m.get("sidewatch_read_errors_total", &[("source", "status")]),
         Some(0.0)
     );
+}
+
+#[test]
+fn log_level_filters_sidewatch_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("app.pid");
+    // Not a pid: every tick logs a read failure at debug level.
+    std::fs::write(&pid_file, "garbage\n").unwrap();
+    let pid_file = pid_file.to_str().unwrap();
+    let logged = |level: &str| {
+        let d = Daemon::start(&[
+            "--pid-file",
+            pid_file,
+            "--interval",
+            "100ms",
+            "--log.level",
+            level,
+        ]);
+        let mut lines = Vec::new();
+        d.wait_until(Duration::from_secs(10), |d| {
+            lines.extend(d.drain_log());
+            d.metrics().get("sidewatch_ticks_total", &[]).unwrap_or(0.0) >= 3.0
+        });
+        std::thread::sleep(Duration::from_millis(100));
+        lines.extend(d.drain_log());
+        lines.join("\n")
+    };
+    let debug = logged("debug");
+    assert!(debug.contains("read failed"), "{debug}");
+    assert!(debug.contains("pid_file"), "{debug}");
+    let info = logged("info");
+    assert!(!info.contains("read failed"), "{info}");
+    assert!(!info.contains("DEBUG"), "{info}");
 }

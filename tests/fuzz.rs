@@ -15,7 +15,10 @@ mod common;
 use std::path::Path;
 
 use proptest::prelude::*;
-use sidewatch::source::proc::{ProcReader, parse_btime, parse_pid, parse_proc_file};
+use sidewatch::source::proc::{
+    ProcReader, parse_btime, parse_io, parse_pid, parse_proc_file, parse_schedstat_run_delay,
+    parse_stat, parse_status,
+};
 use sidewatch::{config, server, webconfig};
 
 fn cases(n: u32) -> ProptestConfig {
@@ -102,19 +105,53 @@ macro_rules! fuzz_proc_file {
     };
 }
 
-fuzz_proc_file!(proc_stat, procfs::process::Stat, "stat");
-fuzz_proc_file!(proc_status, procfs::process::Status, "status");
-fuzz_proc_file!(proc_io, procfs::process::Io, "io");
 fuzz_proc_file!(proc_limits, procfs::process::Limits, "limits");
-fuzz_proc_file!(proc_schedstat, procfs::process::Schedstat, "schedstat");
 fuzz_proc_file!(
     proc_smaps_rollup,
     procfs::process::SmapsRollup,
     "smaps_rollup"
 );
 
+// The per-tick files are parsed by sidewatch's own parsers (src/source/proc.rs).
+macro_rules! fuzz_own_parser {
+    ($name:ident, $parse:path, $file:expr) => {
+        proptest! {
+            #![proptest_config(cases(1500))]
+            #[test]
+            fn $name(b in text_or_bytes(fixtures($file))) {
+                let _ = $parse(&b);
+            }
+        }
+    };
+}
+
+fuzz_own_parser!(proc_stat, parse_stat, "stat");
+fuzz_own_parser!(proc_status, parse_status, "status");
+fuzz_own_parser!(proc_io, parse_io, "io");
+fuzz_own_parser!(proc_schedstat, parse_schedstat_run_delay, "schedstat");
+
 #[test]
 fn the_parsers_still_read_every_fixture() {
+    for b in fixtures("stat") {
+        assert!(parse_stat(&b).is_some(), "{}", String::from_utf8_lossy(&b));
+    }
+    for b in fixtures("status") {
+        assert!(
+            parse_status(&b).is_some(),
+            "{}",
+            String::from_utf8_lossy(&b)
+        );
+    }
+    for b in fixtures("io") {
+        assert!(parse_io(&b).is_some(), "{}", String::from_utf8_lossy(&b));
+    }
+    for b in fixtures("schedstat") {
+        assert!(
+            parse_schedstat_run_delay(&b).is_some(),
+            "{}",
+            String::from_utf8_lossy(&b)
+        );
+    }
     for (file, n) in [
         ("stat", fixtures("stat").len()),
         ("io", fixtures("io").len()),

@@ -1,14 +1,23 @@
 //! procfs readers: one `ProcReader` per procfs root (`/proc` live, a fixture tree in tests).
 //!
-//! Parsing is the `procfs` crate's (`Stat`, `Status`, `Io`, `Limits`, `Schedstat`, `SmapsRollup`);
-//! this module is the thin file layer that opens `<root>/<pid>`, reads each file once, and turns
-//! every outcome into a typed value: a figure that could not be read is `None` plus a
-//! [`ReadFailure`] naming the source, never a zero. Units are in the field names.
+//! This module is the file layer and the parsers of the per-tick files. It opens `<root>/<pid>`
+//! once, reads each file relative to that directory with one `openat`, reads until a short read
+//! into a reused buffer, and parses only the figures sidewatch reports, without allocating
+//! (`stat`, `status`, `io`, `schedstat`): these run for every watched process every tick, and for
+//! every process on the host when a target matches by comm, exe or cmdline, so their cost is the
+//! tick's cost. The files read once per process (`limits`, `smaps_rollup`) are parsed by the
+//! `procfs` crate. Every outcome is a typed value: a figure that could not be read is `None` plus
+//! a [`ReadFailure`] naming the source, never a zero. Units are in the field names.
 
+use std::cell::RefCell;
+use std::io::Read as _;
+use std::os::fd::{AsFd as _, OwnedFd};
 use std::path::{Path, PathBuf};
 
+use nix::fcntl::{OFlag, openat};
+use nix::sys::stat::Mode;
 use procfs::ProcError;
-use procfs::process::{LimitValue, Process};
+use procfs::process::{LimitValue, Limits, SmapsRollup};
 
 /// Identity of a process: a reused pid has a different start time, so it is a new process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
@@ -125,27 +134,6 @@ pub enum ReadError {
 }
 
 impl ReadError {
-    fn from_proc(err: ProcError, fallback: &Path) -> Self {
-        match err {
-            ProcError::NotFound(p) => ReadError::NotFound(p.unwrap_or_else(|| fallback.into())),
-            ProcError::PermissionDenied(p) => {
-                ReadError::PermissionDenied(p.unwrap_or_else(|| fallback.into()))
-            }
-            ProcError::Incomplete(p) => ReadError::Other {
-                path: p.unwrap_or_else(|| fallback.into()),
-                reason: "incomplete contents".into(),
-            },
-            ProcError::Io(e, p) => ReadError::Other {
-                path: p.unwrap_or_else(|| fallback.into()),
-                reason: e.to_string(),
-            },
-            other => ReadError::Other {
-                path: fallback.into(),
-                reason: other.to_string(),
-            },
-        }
-    }
-
     pub fn is_not_found(&self) -> bool {
         matches!(self, ReadError::NotFound(_))
     }
@@ -217,15 +205,36 @@ impl ProcReader {
         Ok(pids)
     }
 
+    /// Reads `<root>/<pid>/stat` without opening the process directory first: discovery reads
+    /// the stat of every process on the host, most of which it then ignores, and this saves an
+    /// `openat` and a `close` for each.
+    pub fn stat(&self, pid: i32) -> Result<StatFigures, ReadFailure> {
+        let path = self.root.join(format!("{pid}/stat"));
+        let fail = |error| ReadFailure {
+            source: Source::Stat,
+            error,
+        };
+        let mut f = std::fs::File::open(&path).map_err(|e| fail(io_error(&path, e)))?;
+        BUFFER.with_borrow_mut(|buf| match read_whole(&mut f, buf) {
+            Ok(n) => parse_stat(&buf[..n]).ok_or_else(|| fail(malformed(path.clone()))),
+            Err(e) => Err(fail(io_error(&path, e))),
+        })
+    }
+
     /// Opens `<root>/<pid>`; every later read of this handle is relative to that directory, so a
     /// pid reused mid-tick cannot mix two processes' files.
     pub fn open(&self, pid: i32) -> Result<ProcHandle<'_>, ReadError> {
         let path = self.root.join(pid.to_string());
-        let process =
-            Process::new_with_root(path.clone()).map_err(|e| ReadError::from_proc(e, &path))?;
+        let dir = openat(
+            nix::fcntl::AT_FDCWD,
+            &path,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| io_error(&path, e.into()))?;
         Ok(ProcHandle {
             reader: self,
-            process,
+            dir,
             path,
         })
     }
@@ -234,70 +243,104 @@ impl ProcReader {
 /// An open `<root>/<pid>` directory.
 pub struct ProcHandle<'r> {
     reader: &'r ProcReader,
-    process: Process,
+    dir: OwnedFd,
     path: PathBuf,
 }
 
-impl ProcHandle<'_> {
-    /// Reads one file of this process (relative to the open directory) and parses it with the
-    /// `procfs` parser, after [`parse_proc_file`]'s checks.
-    fn read_parsed<T: procfs::FromRead>(&self, file: &str) -> Result<T, ProcError> {
-        use procfs::ProcErrorExt as _;
-        use std::io::Read as _;
-        let f = self.process.open_relative(file)?;
-        let mut buf = Vec::with_capacity(2048);
-        f.take(MAX_PROC_FILE_BYTES)
-            .read_to_end(&mut buf)
-            .map_err(|e| ProcError::from(e).error_path(&self.path.join(file)))?;
-        parse_proc_file(file, &buf).map_err(|e| e.error_path(&self.path.join(file)))
-    }
+thread_local! {
+    /// The read buffer of this thread, reused for every file (only `cmdline` outgrows it).
+    static BUFFER: RefCell<Vec<u8>> = RefCell::new(vec![0; 4096]);
+}
 
-    fn failure(&self, source: Source, file: &str, err: ProcError) -> ReadFailure {
-        ReadFailure {
-            source,
-            error: ReadError::from_proc(err, &self.path.join(file)),
+/// Reads all of `file` into the start of `buf`, growing it as needed; returns the length.
+/// Every per-process procfs file sidewatch reads is generated whole by the kernel (seq_file
+/// `single_open`, or a direct copy for `cmdline`), so a read that does not fill the buffer is the
+/// end: no extra read for end of file. On a regular file (a fixture tree) a short read is the end
+/// of the file too.
+fn read_whole(file: &mut std::fs::File, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+    let mut len = 0;
+    loop {
+        match file.read(&mut buf[len..]) {
+            Ok(0) => return Ok(len),
+            Ok(n) => {
+                len += n;
+                if len < buf.len() {
+                    return Ok(len);
+                }
+                let grown = buf.len() * 2;
+                buf.resize(grown, 0);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
+    }
+}
+
+/// Why a file's content could not be parsed.
+fn malformed(path: PathBuf) -> ReadError {
+    ReadError::Other {
+        path,
+        reason: "unexpected content".into(),
+    }
+}
+
+impl ProcHandle<'_> {
+    /// Reads `<pid>/<file>` and hands its bytes to `parse`; `None` from `parse` is malformed
+    /// content. The path is built only when something failed.
+    fn read<T>(
+        &self,
+        source: Source,
+        file: &str,
+        parse: impl FnOnce(&[u8]) -> Option<T>,
+    ) -> Result<T, ReadFailure> {
+        let fail = |error| ReadFailure { source, error };
+        let opened = openat(
+            self.dir.as_fd(),
+            file,
+            OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        );
+        let mut f = match opened {
+            Ok(fd) => std::fs::File::from(fd),
+            Err(e) => return Err(fail(io_error(&self.path.join(file), e.into()))),
+        };
+        BUFFER.with_borrow_mut(|buf| match read_whole(&mut f, buf) {
+            Ok(n) => parse(&buf[..n]).ok_or_else(|| fail(malformed(self.path.join(file)))),
+            Err(e) => Err(fail(io_error(&self.path.join(file), e))),
+        })
     }
 
     pub fn stat(&self) -> Result<StatFigures, ReadFailure> {
-        let s = self
-            .read_parsed::<procfs::process::Stat>("stat")
-            .map_err(|e| self.failure(Source::Stat, "stat", e))?;
-        Ok(StatFigures {
-            identity: Identity {
-                pid: s.pid,
-                starttime_ticks: s.starttime,
-            },
-            ppid: s.ppid,
-            comm: s.comm,
-            state: s.state,
-            cpu_user_ticks: s.utime,
-            cpu_system_ticks: s.stime,
-            minor_faults: s.minflt,
-            major_faults: s.majflt,
-            threads: u64::try_from(s.num_threads).unwrap_or(0),
-            virtual_memory_bytes: s.vsize,
-        })
+        self.read(Source::Stat, "stat", parse_stat)
     }
 
     /// `cmdline` arguments; empty for kernel threads and zombies.
     pub fn cmdline(&self) -> Result<Vec<String>, ReadFailure> {
-        self.process
-            .cmdline()
-            .map_err(|e| self.failure(Source::Cmdline, "cmdline", e))
+        self.read(Source::Cmdline, "cmdline", |b| {
+            let text = std::str::from_utf8(b).ok()?;
+            Some(
+                text.split('\0')
+                    .filter(|a| !a.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+            )
+        })
     }
 
     pub fn exe(&self) -> Result<PathBuf, ReadFailure> {
-        self.process
-            .exe()
-            .map_err(|e| self.failure(Source::Exe, "exe", e))
+        nix::fcntl::readlinkat(self.dir.as_fd(), "exe")
+            .map(PathBuf::from)
+            .map_err(|e| ReadFailure {
+                source: Source::Exe,
+                error: io_error(&self.path.join("exe"), e.into()),
+            })
     }
 
     /// Soft limit on open files; `None` when unlimited.
     pub fn max_fds_soft(&self) -> Result<Option<u64>, ReadFailure> {
-        let limits = self
-            .read_parsed::<procfs::process::Limits>("limits")
-            .map_err(|e| self.failure(Source::Limits, "limits", e))?;
+        let limits = self.read(Source::Limits, "limits", |b| {
+            parse_proc_file::<Limits>("limits", b).ok()
+        })?;
         Ok(match limits.max_open_files.soft_limit {
             LimitValue::Value(v) => Some(v),
             LimitValue::Unlimited => None,
@@ -305,20 +348,20 @@ impl ProcHandle<'_> {
     }
 
     pub fn open_fds(&self) -> Result<u64, ReadFailure> {
-        let dir = self.path.join("fd");
         let fail = |e| ReadFailure {
             source: Source::Fd,
-            error: io_error(&dir, e),
+            error: io_error(&self.path.join("fd"), e),
         };
         if self.reader.live_procfs {
             // Linux >= 6.2 reports the number of open fds as the size of `fd/`.
-            let size = std::fs::metadata(&dir).map_err(fail)?.len();
-            if size > 0 {
-                return Ok(size);
+            let st = nix::sys::stat::fstatat(self.dir.as_fd(), "fd", nix::fcntl::AtFlags::empty())
+                .map_err(|e| fail(e.into()))?;
+            if st.st_size > 0 {
+                return Ok(st.st_size as u64);
             }
         }
         // Count only numeric names: not `.`/`..`, nor a fixture's `.keep` file.
-        std::fs::read_dir(&dir)
+        std::fs::read_dir(self.path.join("fd"))
             .map(|d| {
                 d.filter_map(Result::ok)
                     .filter(|e| {
@@ -334,32 +377,34 @@ impl ProcHandle<'_> {
     /// Reads the per-tick files other than `stat`. Each failure is reported, not fatal.
     pub fn figures(&self, with_smaps: bool, failures: &mut Vec<ReadFailure>) -> ProcessFigures {
         let mut f = ProcessFigures::default();
-        match self.read_parsed::<procfs::process::Status>("status") {
+        match self.read(Source::Status, "status", parse_status) {
             Ok(s) => {
-                f.resident_memory_bytes = s.vmrss.map(kib);
-                f.swap_bytes = s.vmswap.map(kib);
+                f.resident_memory_bytes = s.vm_rss_kib.map(kib);
+                f.swap_bytes = s.vm_swap_kib.map(kib);
                 f.voluntary_context_switches = s.voluntary_ctxt_switches;
                 f.involuntary_context_switches = s.nonvoluntary_ctxt_switches;
             }
-            Err(e) => failures.push(self.failure(Source::Status, "status", e)),
+            Err(e) => failures.push(e),
         }
-        match self.read_parsed::<procfs::process::Io>("io") {
-            Ok(io) => {
-                f.io_read_bytes = Some(io.read_bytes);
-                f.io_write_bytes = Some(io.write_bytes);
+        match self.read(Source::Io, "io", parse_io) {
+            Ok((read, write)) => {
+                f.io_read_bytes = Some(read);
+                f.io_write_bytes = Some(write);
             }
-            Err(e) => failures.push(self.failure(Source::Io, "io", e)),
+            Err(e) => failures.push(e),
         }
-        match self.read_parsed::<procfs::process::Schedstat>("schedstat") {
-            Ok(s) => f.cpu_wait_nanoseconds = Some(s.run_delay),
-            Err(e) => failures.push(self.failure(Source::Schedstat, "schedstat", e)),
+        match self.read(Source::Schedstat, "schedstat", parse_schedstat_run_delay) {
+            Ok(ns) => f.cpu_wait_nanoseconds = Some(ns),
+            Err(e) => failures.push(e),
         }
         match self.open_fds() {
             Ok(n) => f.open_fds = Some(n),
             Err(e) => failures.push(e),
         }
         if with_smaps {
-            match self.read_parsed::<procfs::process::SmapsRollup>("smaps_rollup") {
+            match self.read(Source::SmapsRollup, "smaps_rollup", |b| {
+                parse_proc_file::<SmapsRollup>("smaps_rollup", b).ok()
+            }) {
                 Ok(r) => {
                     f.proportional_memory_bytes = r
                         .memory_map_rollup
@@ -367,15 +412,137 @@ impl ProcHandle<'_> {
                         .filter_map(|m| m.extension.map.get("Pss").copied())
                         .reduce(|a, b| a + b);
                 }
-                Err(e) => failures.push(self.failure(Source::SmapsRollup, "smaps_rollup", e)),
+                Err(e) => failures.push(e),
             }
         }
         f
     }
 }
 
-/// Largest per-process file read (smaps_rollup and status are a few KiB).
-const MAX_PROC_FILE_BYTES: u64 = 256 * 1024;
+// ---------------------------------------------------------------------------------------------
+// Parsers of the per-tick files: bytes in, figures out, no allocation but `comm`.
+
+/// Parses a decimal `u64` that makes up all of `b`.
+fn parse_u64(b: &[u8]) -> Option<u64> {
+    if b.is_empty() || b.len() > 20 {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for &c in b {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
+    }
+    Some(v)
+}
+
+fn parse_i64(b: &[u8]) -> Option<i64> {
+    match b.split_first() {
+        Some((b'-', rest)) => i64::try_from(parse_u64(rest)?).ok().map(|v| -v),
+        _ => i64::try_from(parse_u64(b)?).ok(),
+    }
+}
+
+fn trim(b: &[u8]) -> &[u8] {
+    b.trim_ascii()
+}
+
+/// `/proc/<pid>/stat`: `pid (comm) state ppid ...`. The comm may hold spaces and parentheses, so
+/// it ends at the last `)`.
+pub fn parse_stat(b: &[u8]) -> Option<StatFigures> {
+    let b = trim(b);
+    let open = b.iter().position(|&c| c == b'(')?;
+    let close = b.iter().rposition(|&c| c == b')')?;
+    if close < open {
+        return None;
+    }
+    let pid = i32::try_from(parse_i64(trim(&b[..open]))?).ok()?;
+    let comm = String::from_utf8_lossy(&b[open + 1..close]).into_owned();
+    // Fields 3 (state) to 23 (vsize), numbered as in proc(5).
+    let mut f: [&[u8]; 21] = [&[]; 21];
+    let mut rest = b.get(close + 2..)?.split(|&c| c == b' ');
+    for slot in &mut f {
+        *slot = rest.next()?;
+    }
+    let field = |n: usize| f[n - 3];
+    let state = char::from(*field(3).first()?);
+    let ppid = i32::try_from(parse_i64(field(4))?).ok()?;
+    let minor_faults = parse_u64(field(10))?;
+    let major_faults = parse_u64(field(12))?;
+    let cpu_user_ticks = parse_u64(field(14))?;
+    let cpu_system_ticks = parse_u64(field(15))?;
+    let threads = u64::try_from(parse_i64(field(20))?).unwrap_or(0);
+    let starttime_ticks = parse_u64(field(22))?;
+    let virtual_memory_bytes = parse_u64(field(23))?;
+    Some(StatFigures {
+        identity: Identity {
+            pid,
+            starttime_ticks,
+        },
+        ppid,
+        comm,
+        state,
+        cpu_user_ticks,
+        cpu_system_ticks,
+        minor_faults,
+        major_faults,
+        threads,
+        virtual_memory_bytes,
+    })
+}
+
+/// The figures of `/proc/<pid>/status` sidewatch reports; absent lines stay `None` (kernel
+/// threads and zombies have no `VmRSS`).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StatusFigures {
+    pub vm_rss_kib: Option<u64>,
+    pub vm_swap_kib: Option<u64>,
+    pub voluntary_ctxt_switches: Option<u64>,
+    pub nonvoluntary_ctxt_switches: Option<u64>,
+}
+
+/// `/proc/<pid>/status`: `Key:\tvalue[ kB]` lines. A wanted line whose value is not a number is
+/// malformed content.
+pub fn parse_status(b: &[u8]) -> Option<StatusFigures> {
+    let mut s = StatusFigures::default();
+    for line in b.split(|&c| c == b'\n') {
+        let Some(colon) = line.iter().position(|&c| c == b':') else {
+            continue;
+        };
+        let slot = match &line[..colon] {
+            b"VmRSS" => &mut s.vm_rss_kib,
+            b"VmSwap" => &mut s.vm_swap_kib,
+            b"voluntary_ctxt_switches" => &mut s.voluntary_ctxt_switches,
+            b"nonvoluntary_ctxt_switches" => &mut s.nonvoluntary_ctxt_switches,
+            _ => continue,
+        };
+        let v = trim(&line[colon + 1..]);
+        let v = v.strip_suffix(b" kB").unwrap_or(v);
+        *slot = Some(parse_u64(trim(v))?);
+    }
+    Some(s)
+}
+
+/// `/proc/<pid>/io`: (`read_bytes`, `write_bytes`); both must be there.
+pub fn parse_io(b: &[u8]) -> Option<(u64, u64)> {
+    let (mut read, mut write) = (None, None);
+    for line in b.split(|&c| c == b'\n') {
+        if let Some(v) = line.strip_prefix(b"read_bytes:") {
+            read = Some(parse_u64(trim(v))?);
+        } else if let Some(v) = line.strip_prefix(b"write_bytes:") {
+            write = Some(parse_u64(trim(v))?);
+        }
+    }
+    Some((read?, write?))
+}
+
+/// `/proc/<pid>/schedstat`: `on_cpu_ns run_delay_ns timeslices`; the run delay.
+pub fn parse_schedstat_run_delay(b: &[u8]) -> Option<u64> {
+    let mut fields = trim(b).split(|&c| c == b' ');
+    fields.next()?;
+    parse_u64(fields.next()?)
+}
 
 /// Parses the text of a per-process file with the `procfs` parser. The kernel always writes
 /// well-formed text, but `--procfs` may point at a copy of another host's procfs or a fixture
@@ -432,6 +599,10 @@ fn kib(v: u64) -> u64 {
 }
 
 fn io_error(path: &Path, e: std::io::Error) -> ReadError {
+    // ESRCH: the process exited between opening its directory and reading this file.
+    if e.raw_os_error() == Some(nix::libc::ESRCH) {
+        return ReadError::NotFound(path.into());
+    }
     match e.kind() {
         std::io::ErrorKind::NotFound => ReadError::NotFound(path.into()),
         std::io::ErrorKind::PermissionDenied => ReadError::PermissionDenied(path.into()),

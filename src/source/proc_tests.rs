@@ -823,3 +823,122 @@ fn live_zombie_has_no_open_fds() {
     assert_eq!(h.open_fds().expect("fds"), 0);
     drop(guard);
 }
+
+// --- The hand-written parsers of the per-tick files, on odd and broken content.
+
+#[test]
+fn stat_parser_takes_the_comm_up_to_the_last_parenthesis() {
+    let line = b"42 (a) b (c)) S 1 42 42 0 -1 4194560 7 8 9 10 11 12 13 14 20 0 3 0 99 1234 100 18446744073709551615\n";
+    let s = parse_stat(line).expect("parses");
+    assert_eq!(
+        s.identity,
+        Identity {
+            pid: 42,
+            starttime_ticks: 99
+        }
+    );
+    assert_eq!(s.comm, "a) b (c)");
+    assert_eq!(s.state, 'S');
+    assert_eq!(s.ppid, 1);
+    assert_eq!((s.minor_faults, s.major_faults), (7, 9));
+    assert_eq!((s.cpu_user_ticks, s.cpu_system_ticks), (11, 12));
+    assert_eq!(s.threads, 3);
+    assert_eq!(s.virtual_memory_bytes, 1234);
+}
+
+#[test]
+fn stat_parser_rejects_broken_lines() {
+    for bad in [
+        &b""[..],
+        b"42 (sleep S 1",
+        b"42 (sleep) S 1 42",
+        b"x (sleep) S 1 42 42 0 -1 4194560 7 8 9 10 11 12 13 14 20 0 3 0 99 1234",
+        b"42 (sleep) S 1 42 42 0 -1 4194560 7 8 nine 10 11 12 13 14 20 0 3 0 99 1234",
+        b"42 (sleep) S 1 42 42 0 -1 4194560 7 8 9 10 11 12 13 14 20 0 3 0 99 99999999999999999999999",
+    ] {
+        assert_eq!(parse_stat(bad), None, "{:?}", String::from_utf8_lossy(bad));
+    }
+}
+
+#[test]
+fn status_parser_reads_only_the_wanted_lines() {
+    let text = b"Name:\tsleep\nVmRSS:\t    1234 kB\nVmSwap:\t       0 kB\nGroups:\t1 2 3\nvoluntary_ctxt_switches:\t5\nnonvoluntary_ctxt_switches:\t6\n";
+    assert_eq!(
+        parse_status(text),
+        Some(StatusFigures {
+            vm_rss_kib: Some(1234),
+            vm_swap_kib: Some(0),
+            voluntary_ctxt_switches: Some(5),
+            nonvoluntary_ctxt_switches: Some(6),
+        })
+    );
+    // A kernel thread: no memory lines, which stay absent.
+    assert_eq!(
+        parse_status(b"Name:\tkthreadd\nvoluntary_ctxt_switches:\t1\n"),
+        Some(StatusFigures {
+            voluntary_ctxt_switches: Some(1),
+            ..Default::default()
+        })
+    );
+    assert_eq!(parse_status(b"VmRSS:\tlots kB\n"), None);
+}
+
+#[test]
+fn io_and_schedstat_parsers() {
+    let io = b"rchar: 1\nwchar: 2\nsyscr: 3\nsyscw: 4\nread_bytes: 4096\nwrite_bytes: 8192\ncancelled_write_bytes: 0\n";
+    assert_eq!(parse_io(io), Some((4096, 8192)));
+    assert_eq!(parse_io(b"read_bytes: 4096\n"), None);
+    assert_eq!(parse_io(b"read_bytes: -1\nwrite_bytes: 0\n"), None);
+    assert_eq!(parse_schedstat_run_delay(b"1000 2000 3\n"), Some(2000));
+    assert_eq!(parse_schedstat_run_delay(b"1000\n"), None);
+}
+
+#[test]
+fn broken_and_long_files_of_a_tree() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let dir = root.path().join("7");
+    std::fs::create_dir(&dir).expect("mkdir");
+    std::fs::write(dir.join("stat"), "7 (x) S 1").expect("write");
+    // Longer than the 4 KiB read buffer: read whole all the same.
+    let long: Vec<String> = (0..2000).map(|i| format!("arg{i}")).collect();
+    std::fs::write(dir.join("cmdline"), long.join("\0") + "\0").expect("write");
+    let reader = ProcReader::new(root.path());
+    let h = reader.open(7).expect("open");
+    match h.stat() {
+        Err(ReadFailure {
+            source: Source::Stat,
+            error: ReadError::Other { path, reason },
+        }) => {
+            assert_eq!(path, dir.join("stat"));
+            assert_eq!(reason, "unexpected content");
+        }
+        other => panic!("expected malformed stat, got {other:?}"),
+    }
+    assert_eq!(h.cmdline().expect("cmdline"), long);
+    // The buffer stays usable for short files after growing.
+    assert!(h.stat().is_err());
+    let mut failures = Vec::new();
+    assert_eq!(h.figures(false, &mut failures), ProcessFigures::default());
+    let sources: Vec<Source> = failures.iter().map(|f| f.source).collect();
+    assert_eq!(
+        sources,
+        [Source::Status, Source::Io, Source::Schedstat, Source::Fd]
+    );
+}
+
+#[test]
+fn stat_by_pid_equals_stat_through_the_directory() {
+    let reader = fixture();
+    for pid in FIXTURE_PIDS {
+        let direct = reader.stat(pid).expect("stat by pid");
+        let via_dir = reader.open(pid).expect("open").stat().expect("stat");
+        assert_eq!(direct, via_dir, "pid {pid}");
+    }
+    match reader.stat(4_000_000) {
+        Err(ReadFailure {
+            source: Source::Stat,
+            error: ReadError::NotFound(p),
+        }) => assert_eq!(p, fixture_path("4000000/stat")),
+        other => panic!("expected NotFound, got {other:?}"),
+    }
+}

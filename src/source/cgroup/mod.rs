@@ -618,6 +618,10 @@ pub struct Place {
     pub dir: PathBuf,
     pub version: Version,
     pub inode: u64,
+    /// The directory is the mount point of its hierarchy: on the host, the root cgroup, which
+    /// has no interface files for several controllers (`pids.current`, v2 `memory.current`).
+    /// A file missing there is "not available", not a read error.
+    pub at_mount_root: bool,
 }
 
 impl Place {
@@ -846,11 +850,13 @@ impl CgroupReader {
         };
         let h = &self.hierarchies[i];
         let meta = std::fs::metadata(&dir).map_err(|e| CgroupError::io(&dir, e))?;
+        let at_mount_root = dir == h.dir;
         Ok(Some((
             Place {
                 dir,
                 version: h.version,
                 inode: meta.ino(),
+                at_mount_root,
             },
             line.path.clone(),
         )))
@@ -881,7 +887,7 @@ impl CgroupReader {
             Some(p) => f.memory = v2::read_memory(&p.dir, &mut err),
             None => err.set(missing("memory", "memory")),
         }
-        push(failures, Source::CgroupMemory, err);
+        push(failures, Source::CgroupMemory, root_ok(err, &loc.memory));
 
         let mut err = FirstError::default();
         match &loc.cpuacct {
@@ -896,14 +902,15 @@ impl CgroupReader {
             Some(p) => v2::read_cpu(&p.dir, &mut f.cpu, &mut err),
             None => {}
         }
-        push(failures, Source::CgroupCpu, err);
+        let at_root = loc.cpu.as_ref().or(loc.cpuacct.as_ref()).cloned();
+        push(failures, Source::CgroupCpu, root_ok(err, &at_root));
 
         let mut err = FirstError::default();
         match &loc.pids {
             Some(p) => f.pids = read_pids(&p.dir, &mut err),
             None => err.set(missing("pids", "pids")),
         }
-        push(failures, Source::CgroupPids, err);
+        push(failures, Source::CgroupPids, root_ok(err, &loc.pids));
 
         let mut err = FirstError::default();
         match &loc.io {
@@ -911,7 +918,7 @@ impl CgroupReader {
             Some(p) => f.io = v2::read_io(&p.dir, &mut err),
             None => err.set(missing("io", "blkio")),
         }
-        push(failures, Source::CgroupIo, err);
+        push(failures, Source::CgroupIo, root_ok(err, &loc.io));
 
         let mut err = FirstError::default();
         let expected = self.pressure_expected();
@@ -1100,6 +1107,15 @@ pub struct Figures {
     pub pressure: PressureFigures,
     /// CPUs the cgroup may run on (cpuset, else the machine's online CPUs).
     pub online_cpus: Option<u32>,
+}
+
+/// Drops a "file not found" error of a place that is its hierarchy's root (see
+/// [`Place::at_mount_root`]); every other error stays.
+fn root_ok(err: FirstError, place: &Option<Place>) -> FirstError {
+    match (err.into_inner(), place) {
+        (Some(CgroupError::NotFound(_)), Some(p)) if p.at_mount_root => FirstError::default(),
+        (e, _) => FirstError(e),
+    }
 }
 
 fn read_pids(dir: &Path, err: &mut FirstError) -> PidsFigures {

@@ -867,3 +867,55 @@ fn missing_files_are_one_error_per_source() {
     std::fs::remove_dir_all(&cg).unwrap();
     assert!(!loc.memory.as_ref().unwrap().still_exists());
 }
+
+#[test]
+fn files_missing_in_the_root_cgroup_are_not_errors() {
+    // A process in the root cgroup of a v2 host: the kernel has no memory.current, pids.current
+    // or cpu.max there. Those figures are absent, and not read errors; a missing file in a
+    // non-root cgroup stays an error (missing_files_are_one_error_per_source).
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("sys/fs/cgroup");
+    std::fs::create_dir_all(&root).unwrap();
+    for e in std::fs::read_dir(fixtures().join(V2_APP)).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), root.join(e.file_name())).unwrap();
+    }
+    for f in [
+        "memory.current",
+        "memory.max",
+        "pids.current",
+        "pids.max",
+        "cpu.max",
+    ] {
+        let _ = std::fs::remove_file(root.join(f));
+    }
+    let proc_root = dir.path().join("proc");
+    copy_tree(&fixtures().join("v2/proc"), &proc_root);
+    std::fs::write(proc_root.join(APP.to_string()).join("cgroup"), "0::/\n").unwrap();
+    let mut r = CgroupReader::new(&root, &proc_root);
+    let loc = r.locate(APP).unwrap();
+    assert_eq!(loc.path, "/");
+    let mut failures = Vec::new();
+    let f = r.read(&loc, &mut failures);
+    let shown: Vec<String> = failures.iter().map(|f| f.error.to_string()).collect();
+    assert!(shown.is_empty(), "{shown:?}");
+    assert_eq!(f.memory.usage_bytes, None);
+    assert_eq!(f.pids.current, None);
+    assert!(f.memory.rss_bytes.is_some(), "memory.stat is still read");
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let ty = e.file_type().unwrap();
+        let dest = to.join(e.file_name());
+        if ty.is_dir() {
+            copy_tree(&e.path(), &dest);
+        } else if ty.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(e.path()).unwrap(), &dest).unwrap();
+        } else {
+            std::fs::copy(e.path(), &dest).unwrap();
+        }
+    }
+}
