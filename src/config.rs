@@ -88,6 +88,34 @@ pub struct FileConfig {
     /// SLOs; absent: the built-in defaults; `[]`: none.
     #[serde(default)]
     pub slos: Option<Vec<crate::rules::Slo>>,
+    /// Trend windows and the history recommendations need.
+    #[serde(default)]
+    pub history: Option<HistoryFile>,
+}
+
+/// The `history:` section as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryFile {
+    /// Windows of the growth trends, e.g. `[15m, 1h, 6h]`.
+    #[serde(default)]
+    pub trend_windows: Option<Vec<DurationText>>,
+    /// Sampled time before a target gets recommendations, e.g. `3h`.
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    pub min_history: Option<Duration>,
+}
+
+/// A duration written in humantime syntax, for lists (errors point at the element).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DurationText(pub Duration);
+
+impl<'de> Deserialize<'de> for DurationText {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_duration(&s)
+            .map(DurationText)
+            .map_err(serde::de::Error::custom)
+    }
 }
 
 /// One named target as written in the file.
@@ -234,6 +262,8 @@ pub struct Settings {
     pub config_file: Option<PathBuf>,
     /// Rules and SLOs in force (the built-in defaults for a section the file does not have).
     pub rules: crate::rules::RuleSet,
+    /// Trend windows and the history recommendations need.
+    pub history: crate::history::HistoryConfig,
 }
 
 /// Loads the file (if any), applies overrides, validates. `env` looks up `${VAR}` in labels.
@@ -320,6 +350,7 @@ pub fn build_settings(
         file_cfg.slos.as_deref(),
         config_file,
     )?;
+    let history = validate_history(file_cfg.history.as_ref(), interval, config_file)?;
     Ok(Settings {
         interval,
         listen_address,
@@ -328,7 +359,103 @@ pub fn build_settings(
         targets,
         config_file: config_file.map(Path::to_path_buf),
         rules,
+        history,
     })
+}
+
+/// Validates the `history:` section against the interval in force.
+fn validate_history(
+    h: Option<&HistoryFile>,
+    interval: Duration,
+    file: Option<&Path>,
+) -> Result<crate::history::HistoryConfig, ConfigError> {
+    use crate::history::{MAX_MIN_HISTORY, MAX_TREND_WINDOW, MAX_TREND_WINDOWS};
+    let mut out = crate::history::HistoryConfig::default();
+    let Some(h) = h else { return Ok(out) };
+    let fmt = |d: Duration| humantime::format_duration(d).to_string();
+    if let Some(ws) = &h.trend_windows {
+        let field = |i: usize| format!("history.trend_windows[{i}]");
+        if ws.is_empty() || ws.len() > MAX_TREND_WINDOWS {
+            return Err(ConfigError::new(
+                file,
+                "history.trend_windows",
+                format!(
+                    "give 1 to {MAX_TREND_WINDOWS} windows, shortest first, e.g. [15m, 1h, 6h]; got {}",
+                    ws.len()
+                ),
+            ));
+        }
+        let segments = crate::history::trend::SEGMENTS as u32;
+        let raw_span =
+            interval.mul_f64(crate::history::ring::raw_capacity(interval.as_secs_f64()) as f64);
+        let minutes_needed = Duration::from_secs(60) * segments;
+        for (i, DurationText(w)) in ws.iter().enumerate() {
+            let w = *w;
+            if i > 0 && w <= ws[i - 1].0 {
+                return Err(ConfigError::new(
+                    file,
+                    field(i),
+                    format!(
+                        "{} is not longer than the window before it ({}); list windows shortest first, each once",
+                        fmt(w),
+                        fmt(ws[i - 1].0)
+                    ),
+                ));
+            }
+            if w > MAX_TREND_WINDOW {
+                return Err(ConfigError::new(
+                    file,
+                    field(i),
+                    format!(
+                        "{} is longer than {}, the span of the per-minute history",
+                        fmt(w),
+                        fmt(MAX_TREND_WINDOW)
+                    ),
+                ));
+            }
+            if w < interval * segments {
+                return Err(ConfigError::new(
+                    file,
+                    field(i),
+                    format!(
+                        "{} is shorter than {segments} intervals ({segments} × {} = {}): each of the {segments} segments of a window needs a tick",
+                        fmt(w),
+                        fmt(interval),
+                        fmt(interval * segments)
+                    ),
+                ));
+            }
+            if w > raw_span && w < minutes_needed {
+                return Err(ConfigError::new(
+                    file,
+                    field(i),
+                    format!(
+                        "{} can never be covered: at interval {} the raw ring holds {} of ticks, and per-minute data covers windows from {} on",
+                        fmt(w),
+                        fmt(interval),
+                        fmt(raw_span),
+                        fmt(minutes_needed)
+                    ),
+                ));
+            }
+        }
+        out.trend_windows = ws.iter().map(|d| d.0).collect();
+    }
+    if let Some(m) = h.min_history {
+        if m.is_zero() || m > MAX_MIN_HISTORY {
+            return Err(ConfigError::new(
+                file,
+                "history.min_history",
+                format!(
+                    "{} is out of range: give more than 0s and at most {} (the days the history keeps)",
+                    fmt(m),
+                    fmt(MAX_MIN_HISTORY)
+                ),
+            ));
+        }
+        out.min_history = m;
+    }
+    Ok(out)
 }
 
 /// `:9858` (all interfaces), `0.0.0.0:9858`, `127.0.0.1:9858`, `[::1]:9858`, `localhost:9858`.
@@ -353,7 +480,7 @@ static ENV_REF: std::sync::LazyLock<Regex> = std::sync::LazyLock::new(|| {
 /// Names of labels sidewatch sets itself; a constant label may not shadow them.
 pub const RESERVED_LABELS: &[&str] = &[
     "target", "mode", "kind", "pid", "comm", "source", "job", "instance", "le", "quantile",
-    "cgroup", "path", "version", "resource",
+    "cgroup", "path", "version", "resource", "window",
 ];
 
 fn validate_target(
@@ -600,6 +727,71 @@ mod tests {
         assert!(e.reason.contains("too short"));
         let e = settings("listen_address: nowhere\n").unwrap_err();
         assert_eq!(e.field, "listen_address");
+    }
+
+    #[test]
+    fn history_section() {
+        let s = settings(
+            "interval: 1s\nhistory:\n  trend_windows: [30s, 2m, 10m]\n  min_history: 20m\n",
+        )
+        .unwrap();
+        assert_eq!(
+            s.history.trend_windows,
+            vec![
+                Duration::from_secs(30),
+                Duration::from_secs(120),
+                Duration::from_secs(600)
+            ]
+        );
+        assert_eq!(s.history.min_history, Duration::from_secs(1200));
+        let s = settings("targets: []\n").unwrap();
+        assert_eq!(s.history, crate::history::HistoryConfig::default());
+
+        let e = settings("history:\n  trend_windows: [15m, fast]\n").unwrap_err();
+        assert_eq!(e.field, "history.trend_windows[1]");
+        assert_eq!(e.line, Some(2));
+        assert!(
+            e.reason.contains("invalid duration \"fast\""),
+            "{}",
+            e.reason
+        );
+        let e = settings("history:\n  trend_window: [15m]\n").unwrap_err();
+        assert_eq!(e.field, "history.trend_window");
+        assert!(e.reason.contains("unknown field"), "{}", e.reason);
+        let e = settings("history:\n  trend_windows: [1h, 15m]\n").unwrap_err();
+        assert_eq!(e.field, "history.trend_windows[1]");
+        assert_eq!(
+            e.reason,
+            "15m is not longer than the window before it (1h); list windows shortest first, each once"
+        );
+        let e = settings("history:\n  trend_windows: [15m, 2d]\n").unwrap_err();
+        assert_eq!(e.field, "history.trend_windows[1]");
+        assert_eq!(
+            e.reason,
+            "2days is longer than 1day, the span of the per-minute history"
+        );
+        let e = settings("interval: 10s\nhistory:\n  trend_windows: [1m]\n").unwrap_err();
+        assert_eq!(e.field, "history.trend_windows[0]");
+        assert_eq!(
+            e.reason,
+            "1m is shorter than 12 intervals (12 × 10s = 2m): each of the 12 segments of a window needs a tick"
+        );
+        let e = settings("interval: 100ms\nhistory:\n  trend_windows: [10m]\n").unwrap_err();
+        assert_eq!(
+            e.reason,
+            "10m can never be covered: at interval 100ms the raw ring holds 6m of ticks, and per-minute data covers windows from 12m on"
+        );
+        let e = settings("history:\n  trend_windows: []\n").unwrap_err();
+        assert_eq!(e.field, "history.trend_windows");
+        let e = settings("history:\n  min_history: 15d\n").unwrap_err();
+        assert_eq!(e.field, "history.min_history");
+        assert!(
+            e.reason.starts_with("15days is out of range"),
+            "{}",
+            e.reason
+        );
+        let e = settings("targets:\n  - {name: a, comm: x, labels: {window: y}}\n").unwrap_err();
+        assert_eq!(e.field, "targets[0].labels.window");
     }
 
     #[test]

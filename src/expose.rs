@@ -286,6 +286,7 @@ impl Collector for SnapshotCollector {
         }
         cgroup::encode(s, &mut enc)?;
         crate::rules::view::encode(s.rules.as_ref(), &mut enc)?;
+        crate::history::view::encode(s.history.as_deref(), &mut enc)?;
 
         // --- About sidewatch itself.
         let mut build = Family::new(
@@ -546,7 +547,11 @@ pub fn gzip(body: &[u8]) -> Bytes {
 pub fn publish(snapshot: &Snapshot) -> Published {
     let om = render_openmetrics(Arc::new(snapshot.clone()));
     let text = openmetrics_to_text(&om);
+    let page = crate::status_page::render(snapshot);
     Published {
+        status_page_gzip: gzip(page.as_bytes()),
+        status_page: Bytes::from(page),
+        history: snapshot.history.clone(),
         text_gzip: gzip(text.as_bytes()),
         openmetrics_gzip: gzip(om.as_bytes()),
         text: Bytes::from(text),

@@ -4,12 +4,15 @@
 //!
 //! Data flow (one module a stage): `config` → `target` (discovery) → `source` (readers) →
 //! `sampler` (accounting, snapshot) → `expose` (rendering) → `state` (published bodies) →
-//! `server` (HTTP).
+//! `server` (HTTP). Beside the rules, `history` keeps fixed-size rings per target (trends, leak
+//! verdict) and `advisor` turns them into request and limit recommendations.
 
 #![forbid(unsafe_code)]
 
+pub mod advisor;
 pub mod config;
 pub mod expose;
+pub mod history;
 pub mod promgen;
 pub mod rules;
 pub mod sample;
@@ -17,6 +20,7 @@ pub mod sampler;
 pub mod server;
 pub mod source;
 pub mod state;
+pub mod status_page;
 pub mod target;
 pub mod units;
 pub mod webconfig;

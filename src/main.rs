@@ -563,6 +563,7 @@ fn daemon(opts: Opts, wrap: Option<(Vec<String>, String)>) -> anyhow::Result<Exi
         let mut sampler = Sampler::new(ProcReader::new(&settings.procfs), settings.targets.clone(), shared.clone())
             .with_cgroups(CgroupReader::new(&settings.cgroupfs, &settings.procfs));
         sampler.set_rules(settings.rules.clone());
+        sampler.set_history(settings.history.clone(), settings.interval);
         let interval = settings.interval;
         let sampler_thread = std::thread::Builder::new()
             .name("sampler".into())
@@ -792,6 +793,7 @@ impl<'a> Reloader<'a> {
                     targets: s.targets.clone(),
                     interval: s.interval,
                     rules: s.rules.clone(),
+                    history: s.history.clone(),
                 });
                 self.current = s;
                 true

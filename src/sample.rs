@@ -150,6 +150,10 @@ pub struct Snapshot {
     /// Alert states and SLO figures of this tick; absent when no rules engine runs (`once`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rules: Option<crate::rules::RulesSnapshot>,
+    /// History views of this tick (trends, recommendations, sparklines, JSON); absent when no
+    /// history is kept (`once`).
+    #[serde(skip)]
+    pub history: Option<std::sync::Arc<crate::history::HistoryViews>>,
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! The tick: discover targets → read procfs → add per-process deltas to the targets' counters →
-//! build a [`Snapshot`] → render and publish it. Runs on its own blocking thread.
+//! evaluate rules → record history (and compute its views) → build a [`Snapshot`] → render and
+//! publish it. Runs on its own blocking thread.
 //!
 //! Counter accounting: each process is tracked by identity (pid, start time). Its first
 //! observation contributes its whole value (it counts from its start); later ticks add the
@@ -271,6 +272,7 @@ pub enum Control {
         targets: Vec<TargetSpec>,
         interval: Duration,
         rules: crate::rules::RuleSet,
+        history: crate::history::HistoryConfig,
     },
     Shutdown,
 }
@@ -290,6 +292,8 @@ pub struct Sampler {
     shared: Arc<Shared>,
     /// Evaluates rules and SLOs each tick once [`Sampler::set_rules`] was called.
     rules: Option<crate::rules::RulesEngine>,
+    /// Keeps history, trends and recommendations once [`Sampler::set_history`] was called.
+    history: Option<crate::history::HistoryStore>,
 }
 
 impl Sampler {
@@ -310,6 +314,15 @@ impl Sampler {
             tick_duration: HistogramValues::new(&TICK_BUCKETS),
             shared,
             rules: None,
+            history: None,
+        }
+    }
+
+    /// Starts (or reconfigures) the history; the rings of every kept target stay.
+    pub fn set_history(&mut self, config: crate::history::HistoryConfig, interval: Duration) {
+        match &mut self.history {
+            Some(h) => h.reconfigure(config, interval),
+            None => self.history = Some(crate::history::HistoryStore::new(config, interval)),
         }
     }
 
@@ -369,6 +382,10 @@ impl Sampler {
             .rules
             .as_mut()
             .map(|e| e.evaluate(timestamp_seconds, &targets));
+        let history = self
+            .history
+            .as_mut()
+            .map(|h| h.update(timestamp_seconds, &targets));
         let exporter = match read_self(&self.live) {
             Ok(f) => Some(f),
             Err(e) => {
@@ -400,6 +417,7 @@ impl Sampler {
             version: VERSION,
             revision: REVISION,
             rules,
+            history,
         }
     }
 
@@ -433,9 +451,11 @@ impl Sampler {
                         targets,
                         interval: i,
                         rules,
+                        history,
                     }) => {
                         self.set_targets(targets);
                         self.set_rules(rules);
+                        self.set_history(history, i);
                         if i != interval {
                             interval = i;
                             self.shared.set_interval(i);

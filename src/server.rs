@@ -154,7 +154,85 @@ fn respond(
     r
 }
 
-const LANDING: &str = "<!doctype html><html><head><meta charset=\"utf-8\"><title>sidewatch</title></head><body><h1>sidewatch</h1><p>A Prometheus exporter for the processes of one application.</p><ul><li><a href=\"/metrics\">/metrics</a></li><li><a href=\"/healthz\">/healthz</a></li><li><a href=\"/readyz\">/readyz</a></li></ul></body></html>\n";
+/// The status page loads nothing and runs no script: a policy that forbids everything else.
+pub const STATUS_PAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/// The JSON views of the rules engine, which take no query parameters.
+const RULES_API: [&str; 3] = ["/api/v1/alerts", "/api/v1/slos", "/api/v1/rules"];
+
+fn not_ready() -> Response<Full<Bytes>> {
+    respond(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "text/plain; charset=utf-8",
+        "not ready: the first sample has not been taken yet\n",
+    )
+}
+
+/// The status page the last tick rendered, gzipped when the client accepts it.
+fn status_page(shared: &Shared, accept_encoding: Option<&str>) -> Response<Full<Bytes>> {
+    let Some(p) = shared.published() else {
+        return not_ready();
+    };
+    let gzip = accepts_gzip(accept_encoding);
+    let body = if gzip {
+        p.status_page_gzip.clone()
+    } else {
+        p.status_page.clone()
+    };
+    let mut r = respond(StatusCode::OK, "text/html; charset=utf-8", body);
+    let hs = r.headers_mut();
+    hs.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(STATUS_PAGE_CSP),
+    );
+    hs.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    hs.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    if gzip {
+        hs.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    r
+}
+
+/// The `/api/v1/` routes: the rules engine's bodies as published, or a selection of the
+/// history's published views (its query parameters validated; a bad one is a 400).
+fn api<B>(req: &Request<B>, path: &str, shared: &Shared) -> Response<Full<Bytes>> {
+    let Some(p) = shared.published() else {
+        return not_ready();
+    };
+    if let Some(allowed) = crate::history::view::route_parameters(path) {
+        let params = match check_query(req.uri().query(), path, allowed) {
+            Ok(params) => params,
+            Err(e) => return bad_request(&e),
+        };
+        let Some(views) = p.history.as_deref() else {
+            return respond(
+                StatusCode::NOT_FOUND,
+                "text/plain; charset=utf-8",
+                "not found: no history is kept\n",
+            );
+        };
+        return match crate::history::view::select(views, path, &params) {
+            Some(Ok(body)) => respond(StatusCode::OK, "application/json", body),
+            Some(Err(e)) => bad_request(&e),
+            None => respond(
+                StatusCode::NOT_FOUND,
+                "text/plain; charset=utf-8",
+                "not found\n",
+            ),
+        };
+    }
+    match p.api(path) {
+        Some(body) => respond(StatusCode::OK, "application/json", body.clone()),
+        None => respond(
+            StatusCode::NOT_FOUND,
+            "text/plain; charset=utf-8",
+            "not found; try /api/v1/targets, /api/v1/samples, /api/v1/stats, /api/v1/trends, /api/v1/recommendations, /api/v1/alerts, /api/v1/slos or /api/v1/rules\n",
+        ),
+    }
+}
 
 /// Routes one request. Pure apart from the scrape counter, so it is tested without sockets.
 pub fn handle<B>(req: &Request<B>, shared: &Shared) -> Response<Full<Bytes>> {
@@ -222,22 +300,8 @@ pub fn handle<B>(req: &Request<B>, shared: &Shared) -> Response<Full<Bytes>> {
                 )
             }
         }
-        "/" => respond(StatusCode::OK, "text/html; charset=utf-8", LANDING),
-        api if api.starts_with("/api/") => match shared.published() {
-            None => respond(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "text/plain; charset=utf-8",
-                "not ready: the first sample has not been taken yet\n",
-            ),
-            Some(p) => match p.api(api) {
-                Some(body) => respond(StatusCode::OK, "application/json", body.clone()),
-                None => respond(
-                    StatusCode::NOT_FOUND,
-                    "text/plain; charset=utf-8",
-                    "not found; try /api/v1/alerts, /api/v1/slos or /api/v1/rules\n",
-                ),
-            },
-        },
+        "/" => status_page(shared, h(header::ACCEPT_ENCODING)),
+        path if path.starts_with("/api/") => api(req, path, shared),
         _ => respond(
             StatusCode::NOT_FOUND,
             "text/plain; charset=utf-8",
@@ -492,7 +556,7 @@ pub fn route<B>(req: &Request<B>, shared: &Shared, metrics_only: bool) -> Respon
         );
     }
     let readonly = req.method() == Method::GET || req.method() == Method::HEAD;
-    if readonly && PARAMETERLESS.contains(&path) {
+    if readonly && (PARAMETERLESS.contains(&path) || RULES_API.contains(&path)) {
         if let Err(e) = check_query(req.uri().query(), path, &[]) {
             return bad_request(&e);
         }
@@ -799,6 +863,9 @@ mod tests {
             openmetrics: Bytes::from_static(b"o"),
             openmetrics_gzip: Bytes::from_static(b"oz"),
             api: vec![("/api/v1/alerts", Bytes::from_static(b"{}"))],
+            history: None,
+            status_page: Bytes::from_static(b"<!doctype html>"),
+            status_page_gzip: Bytes::new(),
         });
         let r = handle(&req(Method::GET, "/metrics"), &s);
         assert_eq!(r.status(), StatusCode::OK);
@@ -848,7 +915,8 @@ mod tests {
         let s = Shared::new(Duration::from_secs(1));
         let get = |path: &str, metrics_only: bool| route(&req(Method::GET, path), &s, metrics_only);
         assert_eq!(get("/", true).status(), StatusCode::NOT_FOUND);
-        assert_eq!(get("/", false).status(), StatusCode::OK);
+        // The status page exists (503 until the first tick publishes it).
+        assert_eq!(get("/", false).status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(get("/healthz", true).status(), StatusCode::OK);
         assert_eq!(get("/nope", true).status(), StatusCode::NOT_FOUND);
         let r = get("/healthz?verbose=1", false);
@@ -875,6 +943,102 @@ mod tests {
             route(&req(Method::POST, "/metrics?x=1"), &s, false).status(),
             StatusCode::METHOD_NOT_ALLOWED
         );
+    }
+
+    #[test]
+    fn history_routes_and_status_page() {
+        use crate::history::{HistoryConfig, HistoryStore};
+        let s = Shared::new(Duration::from_secs(1));
+        let get = |path: &str| route(&req(Method::GET, path), &s, false);
+        assert_eq!(get("/").status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            get("/api/v1/stats").status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        let mut store = HistoryStore::new(HistoryConfig::default(), Duration::from_secs(1));
+        let t = crate::sample::TargetSample {
+            name: "app".into(),
+            up: true,
+            resident_memory_bytes: Some(1 << 20),
+            ..Default::default()
+        };
+        let views = store.update(1.7e9, std::slice::from_ref(&t));
+        s.publish(crate::state::Published {
+            text: Bytes::new(),
+            text_gzip: Bytes::new(),
+            openmetrics: Bytes::new(),
+            openmetrics_gzip: Bytes::new(),
+            api: vec![("/api/v1/alerts", Bytes::from_static(b"{}"))],
+            history: Some(views),
+            status_page: Bytes::from_static(b"<!doctype html><p>page</p>"),
+            status_page_gzip: crate::expose::gzip(b"<!doctype html><p>page</p>"),
+        });
+        for path in [
+            "/api/v1/targets",
+            "/api/v1/samples?target=app&limit=5",
+            "/api/v1/stats?target=app",
+            "/api/v1/trends",
+            "/api/v1/recommendations?target=app",
+        ] {
+            let r = get(path);
+            assert_eq!(r.status(), StatusCode::OK, "{path}");
+            assert_eq!(r.headers()[header::CONTENT_TYPE], "application/json");
+            let v: serde_json::Value = serde_json::from_slice(&futures_body(r)).unwrap();
+            assert_eq!(v["status"], "success", "{path}");
+        }
+        for (path, error) in [
+            (
+                "/api/v1/stats?tgt=app",
+                "unknown query parameter \"tgt\" for /api/v1/stats; allowed: target",
+            ),
+            (
+                "/api/v1/stats?target=db",
+                "unknown target \"db\"; targets: \"app\"",
+            ),
+            (
+                "/api/v1/samples?target=app&limit=0",
+                "limit must be a whole number from 1 to 3600, got \"0\"",
+            ),
+            (
+                "/api/v1/targets?target=app",
+                "unknown query parameter \"target\" for /api/v1/targets; it takes none",
+            ),
+            (
+                "/api/v1/alerts?state=firing",
+                "unknown query parameter \"state\" for /api/v1/alerts; it takes none",
+            ),
+        ] {
+            let r = get(path);
+            assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{path}");
+            assert_eq!(r.headers()[header::CONTENT_TYPE], "application/json");
+            let v: serde_json::Value = serde_json::from_slice(&futures_body(r)).unwrap();
+            assert_eq!(v["status"], "error");
+            assert_eq!(v["errorType"], "bad_data");
+            assert_eq!(v["error"], error, "{path}");
+        }
+        let r = get("/");
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(
+            r.headers()[header::CONTENT_TYPE],
+            "text/html; charset=utf-8"
+        );
+        assert_eq!(
+            r.headers()[header::CONTENT_SECURITY_POLICY],
+            STATUS_PAGE_CSP
+        );
+        assert_eq!(r.headers()[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+        assert_eq!(&futures_body(r)[..], b"<!doctype html><p>page</p>");
+        let r = handle(
+            &Request::builder()
+                .uri("/")
+                .header("accept-encoding", "gzip")
+                .body(())
+                .unwrap(),
+            &s,
+        );
+        assert_eq!(r.headers()[header::CONTENT_ENCODING], "gzip");
+        assert_eq!(get("/?x=1").status(), StatusCode::BAD_REQUEST);
+        assert_eq!(get("/api/v1/nothing").status(), StatusCode::NOT_FOUND);
     }
 
     fn futures_body(r: Response<Full<Bytes>>) -> Bytes {

@@ -88,6 +88,11 @@ pub struct Published {
     pub openmetrics_gzip: Bytes,
     /// JSON views served under `/api/v1/`: (path, body).
     pub api: Vec<(&'static str, Bytes)>,
+    /// The history views of the tick, for the history routes of `/api/v1/`.
+    pub history: Option<Arc<crate::history::HistoryViews>>,
+    /// The status page (`/`), plain and gzipped.
+    pub status_page: Bytes,
+    pub status_page_gzip: Bytes,
 }
 
 impl Published {
@@ -211,6 +216,9 @@ mod tests {
             openmetrics: Bytes::new(),
             openmetrics_gzip: Bytes::new(),
             api: Vec::new(),
+            history: None,
+            status_page: Bytes::new(),
+            status_page_gzip: Bytes::new(),
         });
         assert!(s.is_ready());
         assert!(s.is_healthy());

@@ -245,6 +245,16 @@ pub fn humanize1024(v: f64) -> String {
     format!("{}{prefix}", go_g4(v))
 }
 
+/// A size for people: binary prefixes, 4 significant digits, a space and `B`:
+/// `512 MiB`, `1.5 KiB`, `12 B`.
+pub fn human_bytes(b: f64) -> String {
+    let h = humanize1024(b).replacen("ki", "Ki", 1);
+    match h.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(i) if !h[..i].ends_with('e') => format!("{} {}B", &h[..i], &h[i..]),
+        _ => format!("{h} B"),
+    }
+}
+
 /// Prometheus's `humanizePercentage`: `0.8` → `80%`.
 pub fn humanize_percentage(v: f64) -> String {
     format!("{}%", go_g4(v * 100.0))
@@ -253,6 +263,15 @@ pub fn humanize_percentage(v: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn human_bytes_reads_well() {
+        assert_eq!(human_bytes(512.0 * 1024.0 * 1024.0), "512 MiB");
+        assert_eq!(human_bytes(1536.0), "1.5 KiB");
+        assert_eq!(human_bytes(12.0), "12 B");
+        assert_eq!(human_bytes(0.0), "0 B");
+        assert_eq!(human_bytes(-2048.0), "-2 KiB");
+    }
 
     #[test]
     fn sizes() {

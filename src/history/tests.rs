@@ -1,0 +1,331 @@
+//! Tests of the per-target history: rolling minutes, hours and days, CPU rates, OOM events,
+//! and the views (trends, leak, time to limit, recommendations) over synthetic history.
+
+#![allow(clippy::unwrap_used)]
+
+use super::*;
+use crate::sample::CgroupSample;
+
+const MIB: f64 = 1024.0 * 1024.0;
+/// 2023-11-14T22:13:20Z; minute- and hour-aligned offsets are added below.
+const T0: f64 = 1_700_000_000.0;
+
+fn sample(name: &str, rss: u64, cpu_seconds: f64) -> TargetSample {
+    let mut s = TargetSample {
+        name: name.into(),
+        up: true,
+        processes: 1,
+        primary_pid: Some(42),
+        resident_memory_bytes: Some(rss),
+        threads: Some(8),
+        open_fds: Some(20),
+        ..Default::default()
+    };
+    s.counters.cpu_user_seconds_total = Some(cpu_seconds * 0.75);
+    s.counters.cpu_system_seconds_total = Some(cpu_seconds * 0.25);
+    s
+}
+
+fn with_cgroup(mut s: TargetSample, ws: u64, limit: Option<u64>, oom: u64) -> TargetSample {
+    s.cgroups = vec![CgroupSample {
+        path: "/app".into(),
+        version: "v2",
+        live: true,
+        memory_working_set_bytes: Some(ws),
+        memory_limit_bytes: limit,
+        cpu_limit_cores: Some(2.0),
+        oom_kills: Some(oom),
+        ..Default::default()
+    }];
+    s
+}
+
+fn point(t: f64, ws: f64, cpu: f64) -> Point {
+    Point {
+        t,
+        cpu_cores: cpu as f32,
+        working_set_kib: (ws / 1024.0) as u32,
+        rss_kib: (ws / 1024.0) as u32,
+        threads: 10,
+        open_fds: 30,
+        restarts: 0,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn cpu_rate_working_set_and_limits_from_samples() {
+    let mut h = TargetHistory::new("app", 720);
+    h.record(
+        T0,
+        &with_cgroup(sample("app", 50 << 20, 10.0), 80 << 20, Some(1 << 30), 0),
+        5.0,
+    );
+    h.record(
+        T0 + 5.0,
+        &with_cgroup(sample("app", 50 << 20, 12.5), 90 << 20, Some(1 << 30), 0),
+        5.0,
+    );
+    let pts: Vec<Point> = h.raw.iter().copied().collect();
+    assert_eq!(pts.len(), 2);
+    assert!(pts[0].cpu_cores.is_nan(), "no rate at the first tick");
+    assert_eq!(pts[1].cpu_cores, 0.5);
+    assert_eq!(pts[1].get(Signal::WorkingSet), Some(90.0 * MIB));
+    assert_eq!(pts[1].get(Signal::Rss), Some(50.0 * MIB));
+    assert_eq!(pts[1].memory_limit_bytes(), Some(1024.0 * MIB));
+    assert_eq!(pts[1].cpu_limit(), Some(2.0));
+    // Without a cgroup the working set is RSS.
+    let mut h = TargetHistory::new("app", 720);
+    h.record(T0, &sample("app", 50 << 20, 1.0), 5.0);
+    assert_eq!(
+        h.raw.newest().unwrap().get(Signal::WorkingSet),
+        Some(50.0 * MIB)
+    );
+    // Down: nothing recorded, and the CPU rate starts afresh.
+    let mut down = sample("app", 0, 1.0);
+    down.up = false;
+    h.record(T0 + 5.0, &down, 5.0);
+    h.record(T0 + 10.0, &sample("app", 50 << 20, 9.0), 5.0);
+    assert_eq!(h.raw.len(), 2);
+    assert!(h.raw.newest().unwrap().cpu_cores.is_nan());
+}
+
+#[test]
+fn an_oom_kill_is_recorded_with_the_limit_in_force_even_while_down() {
+    let mut h = TargetHistory::new("app", 720);
+    let limit = Some(512 << 20);
+    h.record(
+        T0,
+        &with_cgroup(sample("app", 1, 1.0), 500 << 20, limit, 3),
+        5.0,
+    );
+    assert!(
+        h.ooms.is_empty(),
+        "kills before the first sample are not events"
+    );
+    let mut s = with_cgroup(sample("app", 1, 1.0), 0, limit, 4);
+    s.up = false;
+    h.record(T0 + 5.0, &s, 5.0);
+    assert_eq!(
+        h.ooms.iter().copied().collect::<Vec<_>>(),
+        vec![OomEvent {
+            t: T0 + 5.0,
+            kills: 1,
+            limit_bytes: Some(512.0 * MIB),
+            working_set_bytes: Some(500.0 * MIB),
+        }]
+    );
+    // With cgroup_labels, a cgroup joining the sum is a new baseline, not OOM kills.
+    let mut s2 = with_cgroup(sample("app", 1, 1.0), 0, limit, 4);
+    let mut other = s2.cgroups[0].clone();
+    other.path = "/app/other".into();
+    other.oom_kills = Some(7);
+    s2.cgroups.push(other);
+    h.record(T0 + 10.0, &s2, 5.0);
+    assert_eq!(h.ooms.len(), 1);
+    // Forgotten after 14 days.
+    h.record(
+        T0 + 15.0 * 86_400.0,
+        &with_cgroup(sample("app", 1, 1.0), 0, limit, 4),
+        5.0,
+    );
+    assert!(h.ooms.is_empty());
+}
+
+#[test]
+fn minutes_hours_and_days_roll() {
+    let mut h = TargetHistory::new("app", 720);
+    // Three hours at 5 s from an hour boundary, working set = minute number (MiB).
+    let start = (T0 / 3600.0).ceil() * 3600.0;
+    for i in 0..(3 * 720) {
+        let t = start + f64::from(i) * 5.0;
+        let minute = (f64::from(i) * 5.0 / 60.0).floor();
+        h.push(point(t, (minute + 1.0) * MIB, 0.25), 5.0);
+    }
+    assert_eq!(h.minutes.len(), 179, "the 180th minute is still open");
+    assert_eq!(h.hours.len(), 2);
+    let m0 = h.minutes.iter().next().unwrap();
+    assert_eq!(f64::from(m0.start), start);
+    assert_eq!(m0.samples, 12);
+    assert_eq!(m0.stat(Signal::WorkingSet).mean, MIB as f32);
+    let h0 = h.hours.iter().next().unwrap();
+    assert_eq!(h0.samples, 720);
+    let ws = h0.stat(Signal::WorkingSet);
+    assert_eq!((ws.min, ws.max), (MIB as f32, 60.0 * MIB as f32));
+    assert_eq!(ws.mean, 30.5 * MIB as f32);
+    // Sampled time: every tick after the first adds 5 s.
+    let sampled: f64 = h.days.iter().map(|d| d.sampled_seconds).sum();
+    assert_eq!(sampled, (3.0 * 720.0 - 1.0) * 5.0);
+    let minutes: u64 = h.days.iter().map(|d| d.cpu_minutes.total()).sum();
+    assert_eq!(minutes, 179);
+    // A tick 30 s later counts at most two intervals.
+    h.push(point(start + 3.0 * 3600.0 + 30.0, MIB, 0.25), 5.0);
+    let sampled2: f64 = h.days.iter().map(|d| d.sampled_seconds).sum();
+    assert_eq!(sampled2 - sampled, 10.0);
+}
+
+/// A target whose working set grows `rate` B/s for `hours` at a 5 s interval, with a cgroup
+/// limit of 2 GiB.
+fn leaking(rate: f64, hours: f64) -> TargetHistory {
+    let mut h = TargetHistory::new("app", 720);
+    let n = (hours * 720.0) as usize;
+    for i in 0..n {
+        let t = T0 + i as f64 * 5.0;
+        let mut p = point(t, 300.0 * MIB + rate * (t - T0), 0.2);
+        p.memory_limit_kib = 2 * 1024 * 1024;
+        h.push(p, 5.0);
+    }
+    h
+}
+
+fn view_of(h: &TargetHistory, config: &HistoryConfig) -> TargetView {
+    let now = h.raw.newest().unwrap().t;
+    h.view(now, &sample("app", 1, 1.0), config)
+}
+
+#[test]
+fn trends_use_raw_points_then_minutes_and_find_the_leak() {
+    let rate = 10.0 * MIB / 3600.0; // 10 MiB an hour
+    let h = leaking(rate, 7.0);
+    let v = view_of(&h, &HistoryConfig::default());
+    let t = &v.trends;
+    let sources: Vec<&str> = t.memory.iter().map(|w| w.source).collect();
+    assert_eq!(sources, vec!["raw", "raw", "minutes"]);
+    assert!(t.memory.iter().all(|w| w.covered));
+    for w in &t.memory {
+        let g = w.growth_per_second.unwrap();
+        assert!(
+            (g - rate).abs() < 0.01 * rate,
+            "{}: {g} vs {rate}",
+            w.window
+        );
+    }
+    let leak = t.leak.as_ref().unwrap();
+    assert_eq!(leak.window, "6h");
+    assert!(leak.suspected, "{:#?}", leak.evidence);
+    // Time to the 2 GiB limit from the current working set at the fastest window's rate.
+    let ws = 300.0 * MIB + rate * (7.0 * 3600.0 - 5.0);
+    let ttl = t.time_to_limit_seconds.unwrap();
+    let want = (2048.0 * MIB - ws) / rate;
+    assert!((ttl - want).abs() < 0.01 * want, "{ttl} vs {want}");
+    // Flat threads and fds.
+    assert!(t.threads.iter().all(|w| w.growth_per_second == Some(0.0)));
+    assert!(t.open_fds.iter().all(|w| w.growth_per_second == Some(0.0)));
+    // Recommendations after 7 h, which span midnight UTC (T0 + 6,400 s): two daily peaks.
+    let r = &v.recommendation;
+    assert_eq!(r.status, "ok");
+    let kib = |b: f64| (b / 1024.0).floor() * 1024.0;
+    let peak1 = kib(300.0 * MIB + rate * 6395.0);
+    let peak2 = kib(ws);
+    let peaks: Vec<f64> = r.basis.daily_peaks.iter().map(|d| d.bytes).collect();
+    assert_eq!(peaks, vec![peak1, peak2]);
+    assert_eq!(r.basis.daily_peaks[0].day, "2023-11-14");
+    let p90 = peak1 + 0.9 * (peak2 - peak1);
+    let req = r.memory_request.as_ref().unwrap();
+    assert!(
+        (req.exact - p90 * 1.15).abs() < 1e-3,
+        "{} vs {}",
+        req.exact,
+        p90 * 1.15
+    );
+    assert_eq!(req.value, (p90 * 1.15 / MIB).ceil() * MIB);
+    assert_eq!(
+        r.memory_limit.as_ref().unwrap().value,
+        (peak2 * 1.2 / MIB).ceil() * MIB
+    );
+    let cpu = r.cpu_request.as_ref().unwrap();
+    assert!(
+        (0.2 * 1.15..0.2 * 1.15 * 1.05).contains(&cpu.exact),
+        "{}",
+        cpu.exact
+    );
+    assert_eq!(r.current.memory_limit_bytes, Some(2048.0 * MIB));
+    assert!(r.advice.iter().any(|a| a.rule == "memory_leak"));
+    assert!(r.advice.iter().any(|a| a.rule == "memory_limit_oversized"));
+    // 1 h stats from raw ticks, 24 h from minutes.
+    let ws1h = v.stats_1h[Signal::WorkingSet.index()].1.unwrap();
+    assert_eq!(ws1h.samples, 721);
+    assert_eq!(ws1h.max, kib(ws));
+    let ws24 = v.stats_24h[Signal::WorkingSet.index()].1.unwrap();
+    assert_eq!(ws24.samples, 421, "7 h from :13:20 touch 421 minutes");
+    assert_eq!(ws24.min, 300.0 * MIB);
+}
+
+#[test]
+fn not_enough_history_and_uncovered_windows_before_three_hours() {
+    let h = leaking(1000.0, 0.5);
+    let v = view_of(&h, &HistoryConfig::default());
+    assert_eq!(v.recommendation.status, "not_enough_history");
+    let covered: Vec<bool> = v.trends.memory.iter().map(|w| w.covered).collect();
+    assert_eq!(covered, vec![true, false, false]);
+    assert_eq!(v.trends.leak.as_ref().unwrap().window, "15m");
+    // A shorter min_history from the config.
+    let config = HistoryConfig {
+        min_history: Duration::from_secs(600),
+        ..Default::default()
+    };
+    assert_eq!(view_of(&h, &config).recommendation.status, "ok");
+}
+
+#[test]
+fn a_flat_target_has_no_leak_and_no_time_to_limit() {
+    let h = leaking(0.0, 2.0);
+    let v = view_of(&h, &HistoryConfig::default());
+    assert_eq!(v.trends.leak.as_ref().map(|l| l.suspected), Some(false));
+    assert_eq!(v.trends.time_to_limit_seconds, None);
+    assert_eq!(v.trends.memory[0].growth_per_second, Some(0.0));
+}
+
+#[test]
+fn sparklines_cover_the_last_hour() {
+    let h = leaking(1000.0, 2.0);
+    let v = view_of(&h, &HistoryConfig::default());
+    let s = &v.sparklines;
+    assert_eq!(s.span_seconds, 3600.0);
+    let ws = s.get(Signal::WorkingSet);
+    assert_eq!(ws.len(), SPARK_POINTS);
+    assert!(ws.iter().all(Option::is_some));
+    assert!(ws.windows(2).all(|w| w[0] <= w[1]));
+    assert!(
+        s.get(Signal::CpuCores)
+            .iter()
+            .all(|c| *c == Some(f64::from(0.2_f32)))
+    );
+}
+
+#[test]
+fn the_store_follows_the_target_list() {
+    let mut store = HistoryStore::new(HistoryConfig::default(), Duration::from_secs(5));
+    store.record(T0, &[sample("a", 1 << 20, 1.0), sample("b", 1 << 20, 1.0)]);
+    store.record(
+        T0 + 5.0,
+        &[sample("b", 1 << 20, 1.0), sample("c", 1 << 20, 1.0)],
+    );
+    let names: Vec<&str> = store.targets().iter().map(|t| t.name()).collect();
+    assert_eq!(names, vec!["b", "c"]);
+    assert_eq!(store.targets()[0].raw.len(), 2, "b kept its history");
+    assert_eq!(store.targets()[1].raw.len(), 1);
+    store.reconfigure(HistoryConfig::default(), Duration::from_secs(60));
+    assert_eq!(store.targets()[0].raw.capacity(), ring::RAW_MIN_POINTS);
+}
+
+#[test]
+fn memory_is_bounded_after_fourteen_days() {
+    // One target, 15 days at a 5 s interval: every ring is full and stays at its bound.
+    let mut h = TargetHistory::new("app", ring::raw_capacity(5.0));
+    let before = h.heap_bytes();
+    for i in 0..(15 * 17_280) {
+        h.push(point(T0 + f64::from(i) * 5.0, 300.0 * MIB, 0.1), 5.0);
+    }
+    assert_eq!(h.minutes.len(), MINUTE_SLOTS);
+    assert_eq!(h.hours.len(), HOUR_SLOTS);
+    assert_eq!(h.days.len(), DAY_SLOTS);
+    let after = h.heap_bytes();
+    let bound = max_heap_bytes_per_target(Duration::from_secs(5));
+    assert!(after <= bound, "{after} > {bound}");
+    // The fixed rings were preallocated: only the raw chunks grew.
+    assert!(
+        after - before <= h.raw.max_heap_bytes(),
+        "{before} → {after}"
+    );
+}
