@@ -263,10 +263,15 @@ fn live_cgroup_v1_memory_and_cpu() {
         throttled1 >= throttled0 + 5.0,
         "throttled periods did not rise: {throttled0} -> {throttled1}"
     );
-    // Busy at the quota: about the whole limit used in the busiest tick.
-    let most = ratios.iter().copied().fold(0.0, f64::max);
+    // Busy at the quota: about the whole limit used in a typical tick. The median, not the
+    // maximum: CFS lets a fresh busy cgroup run past its quota until the first throttle, so the
+    // first tick's rate can read well above 1.
+    let mut sorted = ratios.clone();
+    sorted.sort_by(f64::total_cmp);
+    assert!(!sorted.is_empty(), "no cpu utilization ratio was reported");
+    let median = sorted[sorted.len() / 2];
     assert!(
-        (0.5..=1.5).contains(&most),
+        (0.5..=1.5).contains(&median),
         "cpu utilization ratios {ratios:?}"
     );
     let throttled_s = m
