@@ -62,29 +62,6 @@ fn once(case: (&str, &str, &str), extra: &[&str]) -> String {
     String::from_utf8(o.stdout).unwrap()
 }
 
-/// Lines about sidewatch itself vary from run to run; the golden files hold `<varies>`.
-fn mask_varying(body: &str) -> String {
-    body.lines()
-        .map(|l| {
-            let varying = l.starts_with("process_")
-                || l.starts_with("sidewatch_tick_duration_seconds")
-                || l.starts_with("sidewatch_build_info{")
-                || l.starts_with("sidewatch_config_last_reload_success_timestamp_seconds");
-            match l.rsplit_once(' ') {
-                Some((series, _)) if varying => {
-                    let series = if l.starts_with("sidewatch_build_info{") {
-                        "sidewatch_build_info{<varies>}"
-                    } else {
-                        series
-                    };
-                    format!("{series} <varies>\n")
-                }
-                _ => format!("{l}\n"),
-            }
-        })
-        .collect()
-}
-
 #[test]
 fn golden_bodies_of_the_cgroup_fixtures() {
     let mut differ = Vec::new();
@@ -377,24 +354,6 @@ fn json_carries_the_rule_signals() {
     assert!(b["cpu_limit_cores"].is_null());
 }
 
-fn check_with(cmd: &Path, args: &[&str], body: &str) -> Output {
-    let mut child = Command::new(cmd)
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(body.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
-
 #[test]
 fn promtool_and_the_openmetrics_parser_accept_every_cgroup_body() {
     let promtool = require_tool("promtool", "prometheus");
@@ -402,7 +361,7 @@ fn promtool_and_the_openmetrics_parser_accept_every_cgroup_body() {
     let script = "import sys\nfrom prometheus_client.openmetrics.parser import text_string_to_metric_families as p\nfams = list(p(sys.stdin.read()))\nprint(sum(len(f.samples) for f in fams))\n";
     for case in CASES {
         let text = once(case, &[]);
-        let o = check_with(&promtool, &["check", "metrics"], &text);
+        let o = run_with_stdin(&promtool, &["check", "metrics"], text.as_bytes());
         assert!(
             o.status.success() && o.stdout.is_empty() && o.stderr.is_empty(),
             "{}: promtool check metrics: {} {}",
@@ -411,7 +370,7 @@ fn promtool_and_the_openmetrics_parser_accept_every_cgroup_body() {
             String::from_utf8_lossy(&o.stderr)
         );
         let om = once(case, &["--openmetrics"]);
-        let o = check_with(python, &["-c", script], &om);
+        let o = run_with_stdin(python, &["-c", script], om.as_bytes());
         assert!(
             o.status.success(),
             "{}: the OpenMetrics parser (python3-prometheus-client) rejected the body: {}",

@@ -171,29 +171,6 @@ fn golden_config() -> String {
         .into_owned()
 }
 
-/// Lines about sidewatch itself vary from run to run; the golden file holds `<varies>`.
-fn mask_varying(body: &str) -> String {
-    body.lines()
-        .map(|l| {
-            let varying = l.starts_with("process_")
-                || l.starts_with("sidewatch_tick_duration_seconds")
-                || l.starts_with("sidewatch_build_info{")
-                || l.starts_with("sidewatch_config_last_reload_success_timestamp_seconds");
-            match (varying, l.rsplit_once(' ')) {
-                (true, Some((series, _))) if !l.starts_with('#') => {
-                    let series = if l.starts_with("sidewatch_build_info{") {
-                        "sidewatch_build_info{<varies>}"
-                    } else {
-                        series
-                    };
-                    format!("{series} <varies>\n")
-                }
-                _ => format!("{l}\n"),
-            }
-        })
-        .collect()
-}
-
 #[test]
 fn golden_exposition_of_the_fixture_tree() {
     let body = once_fixture(&["--config", &golden_config()]);
@@ -217,21 +194,7 @@ fn promtool_accepts_the_text_format() {
         once_fixture(&["--config", &golden_config()]),
         once_fixture(&["--pid", &std::process::id().to_string(), "--smaps"]),
     ] {
-        let mut child = Command::new(&promtool)
-            .args(["check", "metrics"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(body.as_bytes())
-            .unwrap();
-        let o = child.wait_with_output().unwrap();
+        let o = run_with_stdin(&promtool, &["check", "metrics"], body.as_bytes());
         assert!(
             o.status.success() && o.stdout.is_empty() && o.stderr.is_empty(),
             "promtool check metrics: {} {}\n{body}",
@@ -257,21 +220,7 @@ fn strict_openmetrics_parser_accepts_the_openmetrics_format() {
     let body = once_fixture(&["--config", &golden_config(), "--openmetrics"]);
     assert!(body.ends_with("# EOF\n"));
     let script = "import sys\nfrom prometheus_client.openmetrics.parser import text_string_to_metric_families as p\nfams = list(p(sys.stdin.read()))\nprint(len(fams), sum(len(f.samples) for f in fams))\n";
-    let mut child = Command::new(python)
-        .args(["-c", script])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(body.as_bytes())
-        .unwrap();
-    let o = child.wait_with_output().unwrap();
+    let o = run_with_stdin(python, &["-c", script], body.as_bytes());
     assert!(
         o.status.success(),
         "the OpenMetrics parser (Debian package python3-prometheus-client) rejected the body: {}\n{body}",

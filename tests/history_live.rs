@@ -629,21 +629,8 @@ impl Drop for MemoryCgroup {
 }
 
 fn check_exposition(d: &Daemon) {
-    use std::io::Write as _;
     let promtool = require_tool("promtool", "prometheus");
-    let mut p = Command::new(promtool)
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    p.stdin
-        .take()
-        .unwrap()
-        .write_all(&d.get("/metrics").body)
-        .unwrap();
-    let out = p.wait_with_output().unwrap();
+    let out = run_with_stdin(promtool, &["check", "metrics"], &d.get("/metrics").body);
     assert!(
         out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
         "promtool check metrics: {}{}",
@@ -657,15 +644,7 @@ fn check_exposition(d: &Daemon) {
         &[("Accept", "application/openmetrics-text; version=1.0.0")],
     );
     let script = "import sys\nfrom prometheus_client.openmetrics.parser import text_string_to_metric_families as p\nnames = {f.name for f in p(sys.stdin.read())}\nprint(' '.join(sorted(n for n in names if 'growth' in n or 'leak' in n or 'limit_seconds' in n or 'time_to' in n or 'recommendation' in n)))\n";
-    let mut p = Command::new("/usr/bin/python3")
-        .args(["-c", script])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    p.stdin.take().unwrap().write_all(&om.body).unwrap();
-    let out = p.wait_with_output().unwrap();
+    let out = run_with_stdin("/usr/bin/python3", &["-c", script], &om.body);
     assert!(
         out.status.success(),
         "the OpenMetrics parser (python3-prometheus-client) rejected the body: {}",

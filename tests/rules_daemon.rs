@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::io::Write as _;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -123,19 +122,7 @@ fn rules_run_in_the_daemon_and_survive_a_reload() {
 
     // promtool accepts the body with alert and SLO families.
     let promtool = require_tool("promtool", "prometheus");
-    let mut p = Command::new(promtool)
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    p.stdin
-        .take()
-        .unwrap()
-        .write_all(&d.get("/metrics").body)
-        .unwrap();
-    let out = p.wait_with_output().unwrap();
+    let out = run_with_stdin(promtool, &["check", "metrics"], &d.get("/metrics").body);
     assert!(
         out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
         "{}{}",

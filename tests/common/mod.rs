@@ -342,3 +342,44 @@ pub fn prom_query(prom: SocketAddr, q: &str) -> serde_json::Value {
     assert_eq!(r.status, 200, "{}", r.text());
     serde_json::from_slice(&r.body).expect("json")
 }
+
+/// Runs `cmd ARGS` with `stdin` as its standard input and collects its output (promtool, the
+/// OpenMetrics parser).
+pub fn run_with_stdin(
+    cmd: impl AsRef<std::ffi::OsStr>,
+    args: &[&str],
+    stdin: &[u8],
+) -> std::process::Output {
+    let mut child = Command::new(cmd)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// Lines about sidewatch itself vary from run to run; golden files hold `<varies>` there.
+pub fn mask_varying(body: &str) -> String {
+    body.lines()
+        .map(|l| {
+            let varying = l.starts_with("process_")
+                || l.starts_with("sidewatch_tick_duration_seconds")
+                || l.starts_with("sidewatch_build_info{")
+                || l.starts_with("sidewatch_config_last_reload_success_timestamp_seconds");
+            match l.rsplit_once(' ') {
+                Some((series, _)) if varying => {
+                    let series = if l.starts_with("sidewatch_build_info{") {
+                        "sidewatch_build_info{<varies>}"
+                    } else {
+                        series
+                    };
+                    format!("{series} <varies>\n")
+                }
+                _ => format!("{l}\n"),
+            }
+        })
+        .collect()
+}
