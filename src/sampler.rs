@@ -331,7 +331,7 @@ impl Sampler {
         match &mut self.rules {
             Some(engine) => engine.reconfigure(set),
             None => {
-                let cpus = crate::source::cpus::online_cpus(self.reader.root());
+                let cpus = self.reader.online_cpus();
                 self.rules = Some(crate::rules::RulesEngine::new(set, cpus.map(f64::from)));
             }
         }

@@ -2,5 +2,4 @@
 //! exposition.
 
 pub mod cgroup;
-pub mod cpus;
 pub mod proc;

@@ -152,6 +152,7 @@ pub struct ProcReader {
     root: PathBuf,
     ticks_per_second: u64,
     boot_time_seconds: Option<u64>,
+    online_cpus: Option<u32>,
     /// A live procfs gives the fd count as the size of `fd/` (Linux ≥ 6.2); a fixture tree on a
     /// normal filesystem does not, so count entries there.
     live_procfs: bool,
@@ -160,14 +161,15 @@ pub struct ProcReader {
 impl ProcReader {
     pub fn new(root: impl Into<PathBuf>) -> Self {
         let root = root.into();
-        let boot_time_seconds = std::fs::read_to_string(root.join("stat"))
-            .ok()
-            .and_then(|t| parse_btime(&t));
+        let stat = std::fs::read_to_string(root.join("stat")).ok();
+        let boot_time_seconds = stat.as_deref().and_then(parse_btime);
+        let online_cpus = stat.as_deref().and_then(parse_online_cpus);
         let live_procfs = is_procfs(&root);
         ProcReader {
             root,
             ticks_per_second: procfs::ticks_per_second().max(1),
             boot_time_seconds,
+            online_cpus,
             live_procfs,
         }
     }
@@ -182,6 +184,11 @@ impl ProcReader {
 
     pub fn boot_time_seconds(&self) -> Option<u64> {
         self.boot_time_seconds
+    }
+
+    /// CPUs online on the host when the reader was made (the `cpuN` lines of `<root>/stat`).
+    pub fn online_cpus(&self) -> Option<u32> {
+        self.online_cpus
     }
 
     /// Seconds since the epoch at which a process started, when the boot time is known.
@@ -592,6 +599,17 @@ pub fn parse_btime(stat: &str) -> Option<u64> {
     stat.lines()
         .find_map(|l| l.strip_prefix("btime "))
         .and_then(|v| v.trim().parse().ok())
+}
+
+/// Online CPUs of the whole machine: the `cpuN` lines of `/proc/stat` (it lists online CPUs
+/// only); `None` when there are none.
+pub fn parse_online_cpus(stat: &str) -> Option<u32> {
+    let n = stat
+        .lines()
+        .filter_map(|l| l.split_whitespace().next()?.strip_prefix("cpu"))
+        .filter(|id| id.parse::<u32>().is_ok())
+        .count();
+    u32::try_from(n).ok().filter(|n| *n > 0)
 }
 
 fn kib(v: u64) -> u64 {

@@ -942,3 +942,15 @@ fn stat_by_pid_equals_stat_through_the_directory() {
         other => panic!("expected NotFound, got {other:?}"),
     }
 }
+
+#[test]
+fn online_cpus_of_the_fixture_and_odd_stat_text() {
+    // Moved from the former source::cpus module, which parsed the same lines a second time.
+    assert_eq!(ProcReader::new(FIXTURE_ROOT).online_cpus(), Some(2));
+    assert_eq!(parse_online_cpus("cpu  1 2 3\nintr 5\n"), None);
+    assert_eq!(
+        parse_online_cpus("cpu  1\ncpu0 1\ncpu3 1\ncpufreq x\n"),
+        Some(2)
+    );
+    assert_eq!(ProcReader::new("/nonexistent").online_cpus(), None);
+}

@@ -212,16 +212,6 @@ pub fn parse_cpu_list(text: &str) -> Result<u32, ParseError> {
     Ok(n)
 }
 
-/// Online CPUs of the whole machine: the `cpuN` lines of `/proc/stat` (it lists online CPUs only).
-pub fn count_stat_cpus(proc_stat: &str) -> Option<u32> {
-    let n = proc_stat
-        .lines()
-        .filter_map(|l| l.split_whitespace().next()?.strip_prefix("cpu"))
-        .filter(|id| id.parse::<u32>().is_ok())
-        .count();
-    u32::try_from(n).ok().filter(|n| *n > 0)
-}
-
 // ---------------------------------------------------------------------------------------------
 // The file layer
 
@@ -670,7 +660,7 @@ impl CgroupReader {
         let psi_kernel = std::fs::read_to_string(procfs.join("pressure/cpu")).is_ok();
         let host_cpus = std::fs::read_to_string(procfs.join("stat"))
             .ok()
-            .and_then(|t| count_stat_cpus(&t));
+            .and_then(|t| crate::source::proc::parse_online_cpus(&t));
         let r = Self::with_mounts(
             root,
             procfs,

@@ -75,8 +75,11 @@ fn cpu_lists() {
     assert_eq!(parse_cpu_list("\n"), Ok(0));
     assert!(parse_cpu_list("3-1").is_err());
     assert!(parse_cpu_list("a").is_err());
-    assert_eq!(count_stat_cpus(&text("hybrid/proc/stat")), Some(2));
-    assert_eq!(count_stat_cpus("intr 1 2\n"), None);
+    assert_eq!(
+        crate::source::proc::parse_online_cpus(&text("hybrid/proc/stat")),
+        Some(2)
+    );
+    assert_eq!(crate::source::proc::parse_online_cpus("intr 1 2\n"), None);
 }
 
 // ---------------------------------------------------------------------------------------------
