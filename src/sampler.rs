@@ -116,8 +116,7 @@ impl Tracker {
                         source: Source::Status,
                         error,
                     });
-                    None.into_iter().for_each(drop::<()>);
-                    self.account_stat_only(old, m, &mut next);
+                    next.insert(id, self.account_stat(old, m));
                     continue;
                 }
             };
@@ -228,16 +227,6 @@ impl Tracker {
         p.minor_faults = p.minor_faults.max(st.minor_faults);
         p.major_faults = p.major_faults.max(st.major_faults);
         p
-    }
-
-    fn account_stat_only(
-        &self,
-        old: Option<&Prev>,
-        m: &Member,
-        next: &mut HashMap<Identity, Prev>,
-    ) {
-        let p = self.account_stat(old, m);
-        next.insert(m.stat.identity, p);
     }
 
     fn counter_values(&self, reader: &ProcReader) -> TargetCounterValues {
@@ -365,8 +354,8 @@ impl Sampler {
             .map(|d| d.as_secs_f64())
             .unwrap_or(0.0);
         let mut failures = Vec::new();
-        let specs: Vec<TargetSpec> = self.trackers.iter().map(|t| t.spec.clone()).collect();
-        let members = self.discovery.discover(&self.reader, &specs, &mut failures);
+        let specs = self.trackers.iter().map(|t| &t.spec);
+        let members = self.discovery.discover(&self.reader, specs, &mut failures);
         let mut targets = Vec::with_capacity(self.trackers.len());
         for (tracker, members) in self.trackers.iter_mut().zip(&members) {
             let mut s = tracker.update(&self.reader, members, &mut failures);

@@ -101,15 +101,21 @@ pub struct Discovery {
 
 impl Discovery {
     /// Returns, for each target in order, its members this tick. Reads that fail are pushed to
-    /// `failures` (a process that vanished before it was selected is not a failure).
-    pub fn discover(
+    /// `failures` (a process that vanished before it was selected is not a failure). Takes the
+    /// targets by reference (a slice, or the sampler's trackers' specs) so a tick copies none.
+    pub fn discover<'t, I>(
         &mut self,
         reader: &ProcReader,
-        targets: &[TargetSpec],
+        targets: I,
         failures: &mut Vec<ReadFailure>,
-    ) -> Vec<Vec<Member>> {
+    ) -> Vec<Vec<Member>>
+    where
+        I: IntoIterator<Item = &'t TargetSpec>,
+        I::IntoIter: Clone,
+    {
+        let targets = targets.into_iter();
         let self_pid = own_pid(reader.root());
-        let scan = targets.iter().any(TargetSpec::needs_scan);
+        let scan = targets.clone().any(TargetSpec::needs_scan);
         let mut table: HashMap<i32, StatFigures> = HashMap::new();
         if scan {
             match reader.pids() {
@@ -129,7 +135,7 @@ impl Discovery {
                 }),
             }
         }
-        let mut out = Vec::with_capacity(targets.len());
+        let mut out = Vec::with_capacity(targets.size_hint().0);
         let mut seen_ids: HashSet<(Identity, String)> = HashSet::new();
         for t in targets {
             let mut roots: Vec<i32> = Vec::new();
