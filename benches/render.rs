@@ -19,14 +19,14 @@ fn render(c: &mut Criterion) {
         common::golden_targets(),
         shared,
     );
-    let snap = sampler.tick();
-    let om = expose::render_openmetrics(Arc::new(snap.clone()));
+    let snap = Arc::new(sampler.tick());
+    let om = expose::render_openmetrics(Arc::clone(&snap));
     let mut g = c.benchmark_group("expose");
     g.bench_function("publish (render, text, gzip x2)", |b| {
-        b.iter(|| black_box(expose::publish(black_box(&snap))))
+        b.iter(|| black_box(expose::publish(black_box(Arc::clone(&snap)))))
     });
     g.bench_function("render_openmetrics", |b| {
-        b.iter(|| black_box(expose::render_openmetrics(Arc::new(snap.clone()))))
+        b.iter(|| black_box(expose::render_openmetrics(Arc::clone(&snap))))
     });
     g.bench_function("openmetrics_to_text", |b| {
         b.iter(|| black_box(expose::openmetrics_to_text(black_box(&om))))

@@ -544,10 +544,10 @@ pub fn gzip(body: &[u8]) -> Bytes {
 }
 
 /// Renders every body a scrape may ask for.
-pub fn publish(snapshot: &Snapshot) -> Published {
-    let om = render_openmetrics(Arc::new(snapshot.clone()));
+pub fn publish(snapshot: Arc<Snapshot>) -> Published {
+    let om = render_openmetrics(Arc::clone(&snapshot));
     let text = openmetrics_to_text(&om);
-    let page = crate::status_page::render(snapshot);
+    let page = crate::status_page::render(&snapshot);
     Published {
         status_page_gzip: gzip(page.as_bytes()),
         status_page: Bytes::from(page),

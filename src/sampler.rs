@@ -413,7 +413,7 @@ impl Sampler {
     /// Tick, render, publish.
     pub fn tick_and_publish(&mut self) {
         let snap = self.tick();
-        self.shared.publish(expose::publish(&snap));
+        self.shared.publish(expose::publish(Arc::new(snap)));
     }
 
     /// Runs ticks every `interval` until told to shut down. Missed ticks are skipped, not
