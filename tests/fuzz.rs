@@ -16,8 +16,8 @@ use std::path::Path;
 
 use proptest::prelude::*;
 use sidewatch::source::proc::{
-    ProcReader, parse_btime, parse_io, parse_pid, parse_proc_file, parse_schedstat_run_delay,
-    parse_stat, parse_status,
+    ProcReader, parse_btime, parse_io, parse_max_open_files_soft, parse_pid, parse_proc_file,
+    parse_schedstat_run_delay, parse_stat, parse_status,
 };
 use sidewatch::{config, server, webconfig};
 
@@ -129,6 +129,24 @@ fuzz_own_parser!(proc_stat, parse_stat, "stat");
 fuzz_own_parser!(proc_status, parse_status, "status");
 fuzz_own_parser!(proc_io, parse_io, "io");
 fuzz_own_parser!(proc_schedstat, parse_schedstat_run_delay, "schedstat");
+fuzz_own_parser!(proc_limits_fd_soft, parse_max_open_files_soft, "limits");
+
+proptest! {
+    #![proptest_config(cases(1500))]
+    /// The fd soft limit read every tick agrees with the `procfs` crate's parser wherever both
+    /// read the text.
+    #[test]
+    fn fd_limit_agrees_with_the_procfs_parser(b in text_or_bytes(fixtures("limits"))) {
+        let ours = parse_max_open_files_soft(&b);
+        if let (Some(ours), Ok(l)) = (ours, parse_proc_file::<procfs::process::Limits>("limits", &b)) {
+            let theirs = match l.max_open_files.soft_limit {
+                procfs::process::LimitValue::Value(v) => Some(v),
+                procfs::process::LimitValue::Unlimited => None,
+            };
+            prop_assert_eq!(ours, theirs);
+        }
+    }
+}
 
 #[test]
 fn the_parsers_still_read_every_fixture() {
@@ -144,6 +162,13 @@ fn the_parsers_still_read_every_fixture() {
     }
     for b in fixtures("io") {
         assert!(parse_io(&b).is_some(), "{}", String::from_utf8_lossy(&b));
+    }
+    for b in fixtures("limits") {
+        assert!(
+            parse_max_open_files_soft(&b).is_some(),
+            "{}",
+            String::from_utf8_lossy(&b)
+        );
     }
     for b in fixtures("schedstat") {
         assert!(

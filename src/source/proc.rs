@@ -754,10 +754,11 @@ pub fn parse_schedstat_run_delay(b: &[u8]) -> Option<u64> {
 
 /// `/proc/<pid>/limits`: the soft value of the `Max open files` line; `Some(None)` when
 /// unlimited. The columns are fixed-width (name, soft, hard, units), so the name is the line's
-/// start.
+/// start. (Of repeated lines, which the kernel never writes, the last one counts, as in the
+/// `procfs` crate.)
 pub fn parse_max_open_files_soft(b: &[u8]) -> Option<Option<u64>> {
     let line = b
-        .split(|&c| c == b'\n')
+        .rsplit(|&c| c == b'\n')
         .find_map(|l| l.strip_prefix(b"Max open files"))?;
     let soft = line.split(|&c| c == b' ').find(|f| !f.is_empty())?;
     match soft {
