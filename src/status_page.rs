@@ -688,13 +688,36 @@ mod tests {
             "{row}"
         );
         let rs = e.evaluate(base + 120.0 + 1438.0 * 60.0, std::slice::from_ref(&t));
-        let html = page(rs, vec![t]);
+        let html = page(rs, vec![t.clone()]);
         let row = slo_row(&html, "mem");
         assert!(row.contains("-9900 %"), "{row}");
         assert!(row.contains("over the 1d sampled"), "{row}");
         assert!(!row.contains("not enough data"), "{row}");
         // Every sample bad at 99 %: 100× the budget rate over 5m, 1h and 6h.
         assert_eq!(row.matches("100×").count(), 3, "{row}");
+        // A 1h SLO covered whole: the budget over the last hour; its ring cannot hold 6h.
+        let f = crate::config::parse_file(
+            "rules: []\nslos:\n  - {name: hour, signal: memory_rss_bytes, op: '<', value: 1GiB, objective: 99%, window: 1h}\n",
+            None,
+        )
+        .unwrap();
+        let set = crate::rules::RuleSet::from_config(f.rules.as_deref(), f.slos.as_deref(), None)
+            .unwrap();
+        let mut e = crate::rules::RulesEngine::new(set, None);
+        let mut rs = Default::default();
+        for m in 0..=60 {
+            rs = e.evaluate(base + f64::from(m) * 60.0, std::slice::from_ref(&t));
+        }
+        let html = page(rs, vec![t]);
+        let row = slo_row(&html, "hour");
+        assert!(
+            row.contains("100 % <span class=\"sub\">over the last 1h</span>"),
+            "{row}"
+        );
+        assert!(
+            row.contains("not enough data yet (1h of 6h sampled)"),
+            "{row}"
+        );
     }
 
     #[test]
