@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use crate::history::ring::{CpuHistogram, OomEvent, Signal, Slot, float};
 use crate::history::trend::LeakVerdict;
-use crate::units::{go_g4, human_bytes};
+use crate::units::{go_g4, human_bytes, human_duration};
 
 const MIB: f64 = 1024.0 * 1024.0;
 
@@ -40,11 +40,17 @@ pub const LIMIT_SHARE: f64 = 0.8;
 pub const CPU_LIMIT_SHARE: f64 = 0.8;
 /// Advice fires when a level is exceeded in at least this share of the minutes.
 pub const ADVICE_SHARE: f64 = 0.2;
+/// The advice rules read the last 24 hours.
+pub const DAY_SECONDS: f64 = 86_400.0;
 
 /// The last 24 hours as the advice rules read them, from per-minute means.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DayFigures {
+    /// The part of the 24 h the history covers (time since the first sample, at most 24 h):
+    /// right after start the advice speaks of the span sampled, not of the last 24 h.
+    pub covered_seconds: f64,
+    pub window_seconds: f64,
     pub threads_minutes: usize,
     pub threads_minutes_over_objective: usize,
     pub threads_peak: Option<f64>,
@@ -57,9 +63,38 @@ pub struct DayFigures {
     pub restarts: u64,
 }
 
-/// Reads the advice figures from the per-minute slots of the last 24 hours (oldest first).
-pub fn day_figures<'a>(slots: impl IntoIterator<Item = &'a Slot>) -> DayFigures {
-    let mut d = DayFigures::default();
+impl DayFigures {
+    /// `the last 24 h`, or `the 2m sampled` while the history covers less.
+    fn span(&self) -> String {
+        if self.covered_seconds >= self.window_seconds {
+            "the last 24 h".into()
+        } else {
+            format!("the {} sampled", human_duration(self.covered_seconds))
+        }
+    }
+
+    /// `the minutes of the last 24 h`, or `the 3 minutes sampled` (`n` minutes with a value)
+    /// while the history covers less.
+    fn minutes(&self, n: usize) -> String {
+        if self.covered_seconds >= self.window_seconds {
+            "the minutes of the last 24 h".into()
+        } else {
+            format!("the {n} minute{} sampled", if n == 1 { "" } else { "s" })
+        }
+    }
+}
+
+/// Reads the advice figures from the per-minute slots of the last 24 hours (oldest first);
+/// `covered_seconds`: the part of the 24 h the history covers.
+pub fn day_figures<'a>(
+    slots: impl IntoIterator<Item = &'a Slot>,
+    covered_seconds: f64,
+) -> DayFigures {
+    let mut d = DayFigures {
+        covered_seconds: covered_seconds.clamp(0.0, DAY_SECONDS),
+        window_seconds: DAY_SECONDS,
+        ..Default::default()
+    };
     let mut first_restarts = None;
     let mut last_restarts = None;
     for s in slots {
@@ -236,23 +271,6 @@ pub fn rfc3339(t: f64) -> String {
     match std::time::Duration::try_from_secs_f64(t) {
         Ok(d) => humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + d).to_string(),
         Err(_) => String::new(),
-    }
-}
-
-/// A duration in words: `3h 12m`, `45s`.
-pub fn human_duration(secs: f64) -> String {
-    let s = secs.max(0.0).round() as u64;
-    let (d, h, m, sec) = (s / 86_400, s % 86_400 / 3600, s % 3600 / 60, s % 60);
-    let parts: Vec<String> = [(d, "d"), (h, "h"), (m, "m"), (sec, "s")]
-        .iter()
-        .filter(|(v, _)| *v > 0)
-        .map(|(v, u)| format!("{v}{u}"))
-        .take(2)
-        .collect();
-    if parts.is_empty() {
-        "0s".into()
-    } else {
-        parts.join(" ")
     }
 }
 
@@ -482,8 +500,9 @@ pub fn advise(input: &AdvisorInput, r: &Recommendation) -> Vec<Advice> {
         out.push(Advice {
             rule: "threads_over_1000",
             text: format!(
-                "Threads were above 1,000 in {} of the minutes of the last 24 h (peak {}). The guides' objective is below 1,000: look for a thread leak or an unbounded pool.",
+                "Threads were above 1,000 in {} of {} (peak {}). The guides' objective is below 1,000: look for a thread leak or an unbounded pool.",
                 percent(s),
+                d.minutes(d.threads_minutes),
                 thousands(d.threads_peak.unwrap_or(0.0))
             ),
         });
@@ -494,8 +513,9 @@ pub fn advise(input: &AdvisorInput, r: &Recommendation) -> Vec<Advice> {
         out.push(Advice {
             rule: "memory_over_300MiB",
             text: format!(
-                "The working set was above 300 MiB in {} of the minutes of the last 24 h (peak {}). The guides' objective is below 300 MiB: check caches and heap sizing, or set a memory SLO that fits this service.",
+                "The working set was above 300 MiB in {} of {} (peak {}). The guides' objective is below 300 MiB: check caches and heap sizing, or set a memory SLO that fits this service.",
                 percent(s),
+                d.minutes(d.memory_minutes),
                 size(d.memory_peak_bytes.unwrap_or(0.0))
             ),
         });
@@ -510,9 +530,10 @@ pub fn advise(input: &AdvisorInput, r: &Recommendation) -> Vec<Advice> {
             out.push(Advice {
                 rule: "memory_near_limit",
                 text: format!(
-                    "The working set peaked at {} of the {} memory limit in the last 24 h; the guides say stay below 80 %. Raise the limit{rec} or reduce memory use.",
+                    "The working set peaked at {} of the {} memory limit in {}; the guides say stay below 80 %. Raise the limit{rec} or reduce memory use.",
                     percent(peak / limit),
-                    size(limit)
+                    size(limit),
+                    d.span()
                 ),
             });
         }
@@ -523,9 +544,10 @@ pub fn advise(input: &AdvisorInput, r: &Recommendation) -> Vec<Advice> {
         out.push(Advice {
             rule: "cpu_near_limit",
             text: format!(
-                "CPU use was above 80 % of the {} limit in {} of the minutes of the last 24 h: the container is likely throttled. Raise the CPU limit or remove it.",
+                "CPU use was above 80 % of the {} limit in {} of {}: the container is likely throttled. Raise the CPU limit or remove it.",
                 input.cpu_limit_cores.map_or("CPU".into(), cores),
-                percent(s)
+                percent(s),
+                d.minutes(d.cpu_minutes)
             ),
         });
     }
@@ -547,9 +569,10 @@ pub fn advise(input: &AdvisorInput, r: &Recommendation) -> Vec<Advice> {
         out.push(Advice {
             rule: "restarts",
             text: format!(
-                "The main process restarted {} time{} in the last 24 h: check its exit reason (OOM kills, crashes, failed probes).",
+                "The main process restarted {} time{} in {}: check its exit reason (OOM kills, crashes, failed probes).",
                 d.restarts,
-                if d.restarts == 1 { "" } else { "s" }
+                if d.restarts == 1 { "" } else { "s" },
+                d.span()
             ),
         });
     }
@@ -766,7 +789,7 @@ mod tests {
                 )
             })
             .collect();
-        let d = day_figures(&slots);
+        let d = day_figures(&slots, DAY_SECONDS);
         assert_eq!(d.threads_minutes_over_objective, 25);
         assert_eq!(d.memory_minutes_over_objective, 30);
         assert_eq!(d.cpu_minutes_over_limit_share, 50);
@@ -802,12 +825,40 @@ mod tests {
             "{}",
             r.advice[2].text
         );
+        // The same minutes right after start (1h 40m sampled): the advice states that span.
+        i.day = day_figures(&slots, 6000.0);
+        let texts: Vec<String> = recommend(&i).advice.into_iter().map(|a| a.text).collect();
+        for (k, want) in [
+            (
+                0,
+                "Threads were above 1,000 in 25 % of the 100 minutes sampled (peak 1,500).",
+            ),
+            (
+                1,
+                "The working set was above 300 MiB in 30 % of the 100 minutes sampled (peak",
+            ),
+            (
+                2,
+                "The working set peaked at 89 % of the 450 MiB memory limit in the 1h 40m sampled;",
+            ),
+            (
+                3,
+                "CPU use was above 80 % of the 1 cores limit in 50 % of the 100 minutes sampled:",
+            ),
+            (
+                4,
+                "The main process restarted 2 times in the 1h 40m sampled:",
+            ),
+        ] {
+            assert!(texts[k].starts_with(want), "{}", texts[k]);
+        }
+        assert!(texts.iter().all(|t| !t.contains("24 h")), "{texts:?}");
         // Under 20 % of the minutes: no advice.
         let slots: Vec<Slot> = (0..100)
             .map(|i| minute(if i < 19 { 1500.0 } else { 10.0 }, 10.0, 0.0, f32::NAN, 0))
             .collect();
         let mut i = input(&ramp(), &[400.0]);
-        i.day = day_figures(&slots);
+        i.day = day_figures(&slots, DAY_SECONDS);
         assert_eq!(i.day.cpu_minutes, 0, "no CPU limit: no CPU advice");
         assert!(recommend(&i).advice.is_empty());
     }
@@ -848,8 +899,5 @@ mod tests {
         assert_eq!(thousands(999.0), "999");
         assert_eq!(thousands(1_234_567.0), "1,234,567");
         assert_eq!(date_of_day(19_000), "2022-01-08");
-        assert_eq!(human_duration(3.0 * 3600.0 + 720.0), "3h 12m");
-        assert_eq!(human_duration(45.0), "45s");
-        assert_eq!(human_duration(0.0), "0s");
     }
 }

@@ -6,13 +6,15 @@
 //! alert annotations) is HTML-escaped: they are user input.
 
 use std::fmt::Write as _;
+use std::time::Duration;
 
-use crate::advisor::{human_duration, rfc3339, thousands};
+use crate::advisor::{rfc3339, thousands};
 use crate::history::ring::Signal;
 use crate::history::{Sparklines, TargetView};
-use crate::rules::RulesSnapshot;
+use crate::rules::slo::BURN_WINDOWS;
+use crate::rules::{RulesSnapshot, SloStatus};
 use crate::sample::{Snapshot, TargetSample};
-use crate::units::{go_g4, human_bytes};
+use crate::units::{go_g4, human_bytes, human_duration, prom_duration};
 
 /// Escapes text for HTML element content and quoted attribute values.
 pub fn escape(s: &str) -> String {
@@ -393,6 +395,45 @@ fn alerts(out: &mut String, name: &str, rs: Option<&RulesSnapshot>) {
     out.push_str("</ul>");
 }
 
+/// What the page says instead of a figure whose window the samples do not cover yet.
+fn not_enough_data(covered_seconds: f64, window: &str) -> String {
+    format!(
+        "<span class=\"sub\">not enough data yet ({} of {} sampled)</span>",
+        escape(&human_duration(covered_seconds)),
+        escape(window)
+    )
+}
+
+/// The budget cells (figure and bar): withheld until the covered span is meaningful
+/// (`slo::Coverage::budget_meaningful`), then labelled with that span.
+fn budget_cells(s: &SloStatus) -> String {
+    // The window is validated at load (1h..90d); a Duration holds it.
+    let window =
+        Duration::try_from_secs_f64(s.window_seconds).map_or_else(|_| "?".into(), prom_duration);
+    let budget = match s.error_budget_remaining {
+        _ if !s.error_budget_meaningful => {
+            return format!(
+                "<td colspan=\"2\">{}</td>",
+                not_enough_data(s.covered_seconds, &window)
+            );
+        }
+        None => return "<td class=\"n\">—</td><td></td>".into(),
+        Some(b) => b,
+    };
+    let span = if s.covered_seconds < s.window_seconds {
+        format!("over the {} sampled", human_duration(s.covered_seconds))
+    } else {
+        format!("over the last {window}")
+    };
+    format!(
+        "<td class=\"n\">{} <span class=\"sub\">{}</span></td><td style=\"width:25%\"><div class=\"bar\"><i{} style=\"width:{:.1}%\"></i></div></td>",
+        pct(budget),
+        escape(&span),
+        if budget < 0.25 { " class=\"hot\"" } else { "" },
+        budget.clamp(0.0, 1.0) * 100.0
+    )
+}
+
 fn slos(out: &mut String, name: &str, rs: Option<&RulesSnapshot>) {
     let list: Vec<_> = rs
         .map(|r| r.slos.iter().filter(|s| s.target == name).collect())
@@ -400,28 +441,28 @@ fn slos(out: &mut String, name: &str, rs: Option<&RulesSnapshot>) {
     if list.is_empty() {
         return;
     }
-    out.push_str("<h3>SLO error budgets</h3><table><tr><th>SLO</th><th>objective</th><th>budget left</th><th></th><th>burn 1h</th></tr>");
+    out.push_str("<h3>SLO error budgets</h3><table><tr><th>SLO</th><th>objective</th><th>budget left</th><th></th>");
+    for (w, _) in BURN_WINDOWS {
+        let _ = write!(out, "<th class=\"n\">burn {w}</th>");
+    }
+    out.push_str("</tr>");
     for s in list {
-        let budget = s.error_budget_remaining;
-        let burn = s
-            .burn_rates
-            .iter()
-            .find(|(w, _)| *w == "1h")
-            .and_then(|(_, r)| *r);
         let _ = write!(
             out,
-            "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td style=\"width:30%\"><div class=\"bar\"><i{} style=\"width:{:.1}%\"></i></div></td><td class=\"n\">{}</td></tr>",
+            "<tr><td>{}</td><td class=\"n\">{}</td>{}",
             escape(&s.slo),
             pct(s.objective),
-            budget.map_or("—".into(), pct),
-            if budget.is_some_and(|b| b < 0.25) {
-                " class=\"hot\""
-            } else {
-                ""
-            },
-            budget.unwrap_or(0.0).clamp(0.0, 1.0) * 100.0,
-            burn.map_or("—".into(), |b| format!("{}×", go_g4(b)))
+            budget_cells(s)
         );
+        for b in &s.burn_rates {
+            let cell = match b.rate {
+                _ if !b.covered => not_enough_data(s.covered_seconds, b.window),
+                Some(r) => format!("{}×", go_g4(r)),
+                None => "—".into(),
+            };
+            let _ = write!(out, "<td class=\"n\">{cell}</td>");
+        }
+        out.push_str("</tr>");
     }
     out.push_str("</table>");
 }
@@ -570,6 +611,113 @@ mod tests {
         assert!(svg.contains("aria-label=\"a&lt;b: no data yet\""), "{svg}");
         let flat = sparkline(&[Some(3.0), Some(3.0)], "x", None);
         assert!(flat.contains("M0.0,15.0L120.0,15.0"), "{flat}");
+    }
+
+    /// The SLO row of `slo` in the page.
+    fn slo_row<'a>(html: &'a str, slo: &str) -> &'a str {
+        let start = html.find(&format!("<tr><td>{slo}</td>")).unwrap();
+        &html[start..start + html[start..].find("</tr>").unwrap()]
+    }
+
+    fn page(rules: crate::rules::RulesSnapshot, targets: Vec<TargetSample>) -> String {
+        render(&Snapshot {
+            timestamp_seconds: 1_700_000_000.0,
+            targets,
+            read_errors: Vec::new(),
+            ticks_total: 0,
+            tick_duration_seconds: crate::sample::HistogramValues::new(&[1.0]),
+            scrapes_total: 0,
+            config_last_reload_successful: true,
+            config_last_reload_success_timestamp_seconds: 0.0,
+            exporter: None,
+            version: "test",
+            revision: "test",
+            rules: Some(rules),
+            history: None,
+        })
+    }
+
+    /// Two minutes after start, a 30-day SLO whose every sample is bad shows no budget
+    /// percentage (it would be -9900 %) but the span sampled; a day later, the budget over the
+    /// day sampled.
+    #[test]
+    fn slo_budget_is_withheld_until_the_span_sampled_is_meaningful() {
+        let f = crate::config::parse_file(
+            "rules: []\nslos:\n  - {name: mem, signal: memory_rss_bytes, op: '<', value: 100MiB, objective: 99%, window: 30d}\n",
+            None,
+        )
+        .unwrap();
+        let set = crate::rules::RuleSet::from_config(f.rules.as_deref(), f.slos.as_deref(), None)
+            .unwrap();
+        let mut e = crate::rules::RulesEngine::new(set, None);
+        let t = TargetSample {
+            name: "app".into(),
+            up: true,
+            resident_memory_bytes: Some(150 << 20),
+            ..Default::default()
+        };
+        let base = 1_700_000_040.0;
+        let mut rs = Default::default();
+        for i in 0..=120 {
+            rs = e.evaluate(base + f64::from(i), std::slice::from_ref(&t));
+        }
+        let html = page(rs, vec![t.clone()]);
+        let row = slo_row(&html, "mem");
+        assert!(
+            row.contains("not enough data yet (2m of 30d sampled)"),
+            "{row}"
+        );
+        assert!(
+            row.contains("not enough data yet (2m of 5m sampled)"),
+            "{row}"
+        );
+        assert!(
+            row.contains("not enough data yet (2m of 1h sampled)"),
+            "{row}"
+        );
+        assert_eq!(row.matches('%').count(), 1, "only the objective: {row}");
+        // Shown from 24 h sampled (10 % of 30 days is more), labelled with its span.
+        let mut rs = Default::default();
+        for m in 1..=1437 {
+            rs = e.evaluate(base + 120.0 + f64::from(m) * 60.0, std::slice::from_ref(&t));
+        }
+        let html = page(rs, vec![t.clone()]);
+        let row = slo_row(&html, "mem");
+        assert!(
+            row.contains("not enough data yet (23h 59m of 30d sampled)"),
+            "{row}"
+        );
+        let rs = e.evaluate(base + 120.0 + 1438.0 * 60.0, std::slice::from_ref(&t));
+        let html = page(rs, vec![t.clone()]);
+        let row = slo_row(&html, "mem");
+        assert!(row.contains("-9900 %"), "{row}");
+        assert!(row.contains("over the 1d sampled"), "{row}");
+        assert!(!row.contains("not enough data"), "{row}");
+        // Every sample bad at 99 %: 100× the budget rate over 5m, 1h and 6h.
+        assert_eq!(row.matches("100×").count(), 3, "{row}");
+        // A 1h SLO covered whole: the budget over the last hour; its ring cannot hold 6h.
+        let f = crate::config::parse_file(
+            "rules: []\nslos:\n  - {name: hour, signal: memory_rss_bytes, op: '<', value: 1GiB, objective: 99%, window: 1h}\n",
+            None,
+        )
+        .unwrap();
+        let set = crate::rules::RuleSet::from_config(f.rules.as_deref(), f.slos.as_deref(), None)
+            .unwrap();
+        let mut e = crate::rules::RulesEngine::new(set, None);
+        let mut rs = Default::default();
+        for m in 0..=60 {
+            rs = e.evaluate(base + f64::from(m) * 60.0, std::slice::from_ref(&t));
+        }
+        let html = page(rs, vec![t]);
+        let row = slo_row(&html, "hour");
+        assert!(
+            row.contains("100 % <span class=\"sub\">over the last 1h</span>"),
+            "{row}"
+        );
+        assert!(
+            row.contains("not enough data yet (1h of 6h sampled)"),
+            "{row}"
+        );
     }
 
     #[test]

@@ -255,6 +255,23 @@ pub fn human_bytes(b: f64) -> String {
     }
 }
 
+/// A duration for people, its two largest units: `3h 12m`, `45s`, `1d`.
+pub fn human_duration(secs: f64) -> String {
+    let s = secs.max(0.0).round() as u64;
+    let (d, h, m, sec) = (s / 86_400, s % 86_400 / 3600, s % 3600 / 60, s % 60);
+    let parts: Vec<String> = [(d, "d"), (h, "h"), (m, "m"), (sec, "s")]
+        .iter()
+        .filter(|(v, _)| *v > 0)
+        .map(|(v, u)| format!("{v}{u}"))
+        .take(2)
+        .collect();
+    if parts.is_empty() {
+        "0s".into()
+    } else {
+        parts.join(" ")
+    }
+}
+
 /// Prometheus's `humanizePercentage`: `0.8` → `80%`.
 pub fn humanize_percentage(v: f64) -> String {
     format!("{}%", go_g4(v * 100.0))
@@ -271,6 +288,15 @@ mod tests {
         assert_eq!(human_bytes(12.0), "12 B");
         assert_eq!(human_bytes(0.0), "0 B");
         assert_eq!(human_bytes(-2048.0), "-2 KiB");
+    }
+
+    #[test]
+    fn human_durations() {
+        assert_eq!(human_duration(3.0 * 3600.0 + 720.0), "3h 12m");
+        assert_eq!(human_duration(45.0), "45s");
+        assert_eq!(human_duration(0.0), "0s");
+        assert_eq!(human_duration(86_400.0), "1d");
+        assert_eq!(human_duration(86_340.0), "23h 59m");
     }
 
     #[test]

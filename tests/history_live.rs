@@ -336,6 +336,24 @@ fn chromium(args: &[&str]) -> std::process::Output {
     }
 }
 
+/// Seconds in a duration as the page writes it: `45s`, `1m 3s`.
+fn seconds(text: &str) -> f64 {
+    text.split(' ')
+        .map(|part| {
+            let (n, unit) = part.split_at(part.len() - 1);
+            let n: f64 = n
+                .parse()
+                .unwrap_or_else(|_| panic!("not a duration: {text}"));
+            n * match unit {
+                "s" => 1.0,
+                "m" => 60.0,
+                "h" => 3600.0,
+                _ => panic!("not a duration: {text}"),
+            }
+        })
+        .sum()
+}
+
 /// The text of the first `<dd data-signal="NAME">` after `from` in `dom`.
 fn figure<'a>(dom: &'a str, from: usize, name: &str) -> &'a str {
     let key = format!("data-signal=\"{name}\">");
@@ -391,6 +409,7 @@ slos:
             dir.path().display()
         ),
     );
+    let started = Instant::now();
     let d = Daemon::start(&["--config", cfg.to_str().unwrap()]);
     // Recommendations after 4 s of history, trends once 90 % of 6 s are covered.
     d.wait_until(Duration::from_secs(30), |d| {
@@ -418,7 +437,9 @@ slos:
         .body
         .len();
 
+    let before_dump = started.elapsed().as_secs_f64();
     let out = chromium(&["--dump-dom", &url]);
+    let after_dump = started.elapsed().as_secs_f64();
     assert!(
         out.status.success(),
         "{}",
@@ -476,6 +497,35 @@ slos:
             "{name}: page {shown}, metrics {rss}"
         );
     }
+    // Seconds after start, the budget of the 1h SLO (shown from 6 min sampled) is withheld and
+    // the page says how long was sampled: within the time this test waited for the page.
+    let batch_card = &dom[cards[1]..cards[2]];
+    let table = &batch_card[batch_card.find("SLO error budgets").unwrap()..];
+    let row = &table[table.find("<tr><td>threads</td>").unwrap()..];
+    let row = &row[..row.find("</tr>").unwrap()];
+    let key = "not enough data yet (";
+    let at = row
+        .find(key)
+        .unwrap_or_else(|| panic!("budget shown: {row}"))
+        + key.len();
+    let shown = seconds(&row[at..at + row[at..].find(" of 1h sampled)").unwrap()]);
+    assert!(
+        (before_dump - 3.0..=after_dump + 0.5).contains(&shown),
+        "page: {shown} s sampled; the test waited {before_dump:.1}..{after_dump:.1} s: {row}"
+    );
+    assert_eq!(row.matches('%').count(), 1, "only the objective: {row}");
+    // The JSON gives the figures with the span they cover.
+    let slos: serde_json::Value = serde_json::from_str(&d.get("/api/v1/slos").text()).unwrap();
+    let batch_slo = slos["data"]["slos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["target"] == "batch")
+        .unwrap();
+    let covered = batch_slo["coveredSeconds"].as_f64().unwrap();
+    assert!(covered >= shown - 0.5 && covered <= started.elapsed().as_secs_f64());
+    assert_eq!(batch_slo["errorBudgetMeaningful"], false);
+    assert!(batch_slo["errorBudgetRemaining"].is_number(), "{batch_slo}");
     // Firing alerts, SLO budgets and recommendations are on the page.
     assert!(dom.contains("<b>BatchThreads</b>"));
     assert!(dom.contains("<b>GoneDown</b>"));

@@ -112,6 +112,8 @@ pub struct TargetHistory {
     /// (time, user + system CPU seconds) of the previous tick while up.
     prev_cpu: Option<(f64, f64)>,
     prev_t: Option<f64>,
+    /// The first point's time: the start of the span the history covers.
+    first_t: Option<f64>,
     /// Last OOM kill counter, limit and working set seen (also while down), and which cgroups
     /// the counter summed (with `cgroup_labels`, a changed set is a new baseline, not kills).
     last_oom: Option<u64>,
@@ -133,6 +135,7 @@ impl TargetHistory {
             ooms: VecDeque::with_capacity(OOM_EVENTS),
             prev_cpu: None,
             prev_t: None,
+            first_t: None,
             last_oom: None,
             last_oom_paths: 0,
             last_limit: None,
@@ -287,6 +290,7 @@ impl TargetHistory {
             .prev_t
             .map_or(0.0, |prev| (p.t - prev).clamp(0.0, 2.0 * interval));
         self.prev_t = Some(p.t);
+        self.first_t.get_or_insert(p.t);
         let ws = p.get(Signal::WorkingSet);
         if let Some(d) = self.day_mut(day_of(p.t)) {
             d.sampled_seconds += dt;
@@ -482,7 +486,7 @@ impl TargetHistory {
             oom_events: self.ooms.iter().copied().collect(),
             memory_limit_bytes: limit_now,
             cpu_limit_cores: latest.and_then(|p| p.cpu_limit()),
-            day: advisor::day_figures(&day_minutes),
+            day: advisor::day_figures(&day_minutes, self.first_t.map_or(0.0, |f| now - f)),
             leak: trends.leak.clone(),
             time_to_limit_seconds: trends.time_to_limit_seconds,
         };

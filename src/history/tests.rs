@@ -132,6 +132,55 @@ fn an_oom_kill_is_recorded_with_the_limit_in_force_even_while_down() {
     assert!(h.ooms.is_empty());
 }
 
+/// Two minutes after the first sample: the advice states the span sampled, not "the last 24 h",
+/// and the recommendations JSON says how much of the 24 h the figures cover.
+#[test]
+fn advice_right_after_start_states_the_span_sampled() {
+    let mut h = TargetHistory::new("app", 720);
+    let base = T0 + 40.0; // a minute boundary
+    // 121 ticks a second apart: minute 0 (threads 1,500), minute 1, and 1 tick of minute 2.
+    let mut last = sample("app", 50 << 20, 0.0);
+    for i in 0..=120 {
+        last = sample("app", 50 << 20, f64::from(i) * 0.01);
+        last.threads = Some(if i < 60 { 1500 } else { 8 });
+        h.record(base + f64::from(i), &last, 1.0);
+    }
+    let v = h.view(base + 120.0, &last, &HistoryConfig::default());
+    let threads = v
+        .recommendation
+        .advice
+        .iter()
+        .find(|a| a.rule == "threads_over_1000")
+        .unwrap();
+    assert!(
+        threads
+            .text
+            .starts_with("Threads were above 1,000 in 33 % of the 3 minutes sampled (peak 1,500)."),
+        "{}",
+        threads.text
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&view::TargetJson::render(&v).recommendations).unwrap();
+    assert_eq!(json["last24h"]["coveredSeconds"], 120.0);
+    assert_eq!(json["last24h"]["windowSeconds"], 86_400.0);
+    // A day later (one tick a minute), the window is covered: "of the last 24 h".
+    for m in 1..=1440 {
+        last = sample("app", 50 << 20, 2.0 + f64::from(m));
+        last.threads = Some(if m % 2 == 0 { 1500 } else { 8 });
+        h.record(base + 120.0 + f64::from(m) * 60.0, &last, 60.0);
+    }
+    let now = base + 120.0 + 1440.0 * 60.0;
+    let v = h.view(now, &last, &HistoryConfig::default());
+    let json: serde_json::Value =
+        serde_json::from_slice(&view::TargetJson::render(&v).recommendations).unwrap();
+    assert_eq!(json["last24h"]["coveredSeconds"], 86_400.0);
+    let text = &v.recommendation.advice[0].text;
+    assert!(
+        text.contains("% of the minutes of the last 24 h (peak 1,500)"),
+        "{text}"
+    );
+}
+
 #[test]
 fn minutes_hours_and_days_roll() {
     let mut h = TargetHistory::new("app", 720);

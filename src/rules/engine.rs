@@ -47,8 +47,22 @@ pub struct SloStatus {
     pub window_good: u64,
     pub window_total: u64,
     pub error_budget_remaining: Option<f64>,
-    /// (window label, burn rate) for 5m, 1h, 6h.
-    pub burn_rates: Vec<(&'static str, Option<f64>)>,
+    /// Time since the first sample, at most the window: the span the figures cover.
+    pub covered_seconds: f64,
+    /// Whether that span is long enough to show the budget ([`slo::Coverage::budget_meaningful`]).
+    pub error_budget_meaningful: bool,
+    /// For 5m, 1h, 6h.
+    pub burn_rates: Vec<BurnRate>,
+}
+
+/// The burn rate over one window.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BurnRate {
+    /// `5m`, `1h`, `6h`.
+    pub window: &'static str,
+    pub rate: Option<f64>,
+    /// Whether the covered span holds the whole window.
+    pub covered: bool,
 }
 
 /// What the rules engine publishes with a tick.
@@ -276,6 +290,7 @@ impl RulesEngine {
                 continue;
             };
             let (window_good, window_total) = st.ring.window_counts();
+            let coverage = st.coverage(now, s.window.as_secs_f64());
             out.slos.push(SloStatus {
                 slo: s.name.clone(),
                 target: target.to_string(),
@@ -291,11 +306,17 @@ impl RulesEngine {
                     window_total,
                     s.objective,
                 ),
+                covered_seconds: coverage.covered_seconds,
+                error_budget_meaningful: coverage.budget_meaningful(),
                 burn_rates: slo::BURN_WINDOWS
                     .iter()
                     .map(|(label, minutes)| {
                         let (g, t) = st.ring.recent_counts(*minutes);
-                        (*label, slo::burn_rate(g, t, s.objective))
+                        BurnRate {
+                            window: label,
+                            rate: slo::burn_rate(g, t, s.objective),
+                            covered: coverage.covers_minutes(*minutes),
+                        }
                     })
                     .collect(),
             });
@@ -428,10 +449,66 @@ mod tests {
         assert_eq!((s.window_good, s.window_total), (20, 40));
         // Error ratio 0.5 against a 10 % budget: burning 5×, 4 budgets overspent.
         assert!((s.error_budget_remaining.unwrap() - (1.0 - 5.0)).abs() < 1e-9);
-        assert_eq!(s.burn_rates[0].0, "5m");
-        assert!((s.burn_rates[0].1.unwrap() - 5.0).abs() < 1e-9);
+        assert_eq!(s.burn_rates[0].window, "5m");
+        assert!((s.burn_rates[0].rate.unwrap() - 5.0).abs() < 1e-9);
         assert_eq!(s.objective, 0.9);
         assert_eq!(s.labels, [("pod".to_string(), "p-0".to_string())]);
+    }
+
+    /// `coveredSeconds` is the time since the first sample, capped at the window; the budget is
+    /// meaningful from 10 % of a 1h window (6 min), each burn rate once its window is covered.
+    #[test]
+    fn slo_json_carries_the_covered_span() {
+        let mut e = RulesEngine::new(
+            set(
+                "rules: []\nslos:\n  - {name: mem, signal: memory_rss_bytes, op: '<', value: 100MiB, objective: 99%, window: 1h}\n",
+            ),
+            None,
+        );
+        let base = 1_700_000_040.0;
+        let slo_at = |e: &mut RulesEngine, t: f64| {
+            let rs = e.evaluate(base + t, &[target("a", Some(150 * MIB))]);
+            let v: serde_json::Value = serde_json::from_slice(&view::slos_json(&rs)).unwrap();
+            v["data"]["slos"][0].clone()
+        };
+        let mut seen = Vec::new();
+        for t in (0..=400).chain((460..=7300).step_by(60)) {
+            let s = slo_at(&mut e, f64::from(t));
+            // The figures are still given, whatever the span.
+            let budget = s["errorBudgetRemaining"].as_f64().unwrap();
+            assert!((budget - (1.0 - 100.0)).abs() < 1e-9, "t={t}: {budget}");
+            seen.push((
+                t,
+                s["coveredSeconds"].clone(),
+                s["errorBudgetMeaningful"].clone(),
+                s["burnRateCovered"].clone(),
+            ));
+        }
+        let at = |t: u32| seen.iter().find(|s| s.0 == t).unwrap().clone();
+        let covered =
+            |w5: bool, w1h: bool, w6h: bool| serde_json::json!({"5m": w5, "1h": w1h, "6h": w6h});
+        assert_eq!(at(0).1, 0.0);
+        assert_eq!(at(120).1, 120.0);
+        assert_eq!(
+            (at(299).2, at(299).3),
+            (false.into(), covered(false, false, false))
+        );
+        assert_eq!(
+            (at(300).2, at(300).3),
+            (false.into(), covered(true, false, false))
+        );
+        assert_eq!(at(359).2, false);
+        assert_eq!((at(360).1, at(360).2), (360.0.into(), true.into()));
+        assert_eq!(
+            (at(3580).1, at(3580).3),
+            (3580.0.into(), covered(true, false, false))
+        );
+        // Capped at the window; a 6h burn window never covers more than the 1h SLO window.
+        assert_eq!(
+            (at(3640).1, at(3640).3),
+            (3600.0.into(), covered(true, true, false))
+        );
+        assert_eq!(at(7300).1, 3600.0);
     }
 
     #[test]

@@ -14,6 +14,6 @@ pub mod spec;
 pub mod template;
 pub mod view;
 
-pub use engine::{ActiveAlert, RulesEngine, RulesSnapshot, SloStatus};
+pub use engine::{ActiveAlert, BurnRate, RulesEngine, RulesSnapshot, SloStatus};
 pub use signal::{Signal, SignalSource, TargetSignals};
 pub use spec::{Op, RuleSet, Severity, Slo, ThresholdRule};

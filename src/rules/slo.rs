@@ -1,6 +1,7 @@
 //! SLO accounting of one (SLO, target): cumulative good/total sample counters, and a fixed-size
 //! ring of per-minute (good, total) counts over the SLO window, from which the error budget left
-//! and the burn rates over 5m, 1h and 6h are computed.
+//! and the burn rates over 5m, 1h and 6h are computed, with the span the samples cover (a
+//! budget is only meaningful once that span is long enough).
 //!
 //! Memory: one slot per minute of the window, two `u16` counts = 4 bytes a minute; a 30-day
 //! window is 43,200 slots = 168.75 KiB per SLO per target, allocated at the first sample (an SLO
@@ -110,12 +111,42 @@ pub fn burn_rate(good: u64, total: u64, objective: f64) -> Option<f64> {
     Some(error_ratio / (1.0 - objective))
 }
 
+/// The budget is meaningful once the covered span reaches this share of the SLO window...
+pub const BUDGET_MIN_WINDOW_SHARE: f64 = 0.1;
+/// ... or this many seconds (24 h: a full daily cycle), whichever is less.
+pub const BUDGET_MIN_COVERED_SECONDS: f64 = 86_400.0;
+
+/// How much of a window the samples cover. A budget extrapolated from 2 minutes of a 30-day
+/// window is not a budget, so consumers show it only when [`Coverage::budget_meaningful`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Coverage {
+    /// Time since the first sample, at most the window.
+    pub covered_seconds: f64,
+    pub window_seconds: f64,
+}
+
+impl Coverage {
+    /// At least 10 % of the window or 24 h, whichever is less (6 min of 1h, 24 h of 30d).
+    pub fn budget_meaningful(&self) -> bool {
+        let needed =
+            (BUDGET_MIN_WINDOW_SHARE * self.window_seconds).min(BUDGET_MIN_COVERED_SECONDS);
+        self.covered_seconds >= needed
+    }
+
+    /// Whether a burn-rate window of `minutes` lies wholly in the covered span.
+    pub fn covers_minutes(&self, minutes: usize) -> bool {
+        self.covered_seconds >= minutes as f64 * 60.0
+    }
+}
+
 /// Everything kept for one (SLO, target).
 #[derive(Debug, Clone)]
 pub struct SloState {
     pub samples_total: u64,
     pub good_total: u64,
     pub ring: MinuteRing,
+    /// When the first sample was counted (Unix seconds): the start of the covered span.
+    first_sample_at: Option<f64>,
 }
 
 impl SloState {
@@ -124,14 +155,26 @@ impl SloState {
             samples_total: 0,
             good_total: 0,
             ring: MinuteRing::new(window_minutes),
+            first_sample_at: None,
         }
     }
 
     /// Counts a sample at `now` (Unix seconds).
     pub fn record(&mut self, now: f64, good: bool) {
+        self.first_sample_at.get_or_insert(now);
         self.samples_total += 1;
         self.good_total += u64::from(good);
         self.ring.record(minute_of(now), good);
+    }
+
+    /// The span from the first sample to `now`, at most the window. Ticks without a value (the
+    /// target down) stay in the span: they were watched, and count neither good nor bad.
+    pub fn coverage(&self, now: f64, window_seconds: f64) -> Coverage {
+        let since = self.first_sample_at.map_or(0.0, |f| now - f);
+        Coverage {
+            covered_seconds: since.clamp(0.0, window_seconds),
+            window_seconds,
+        }
     }
 }
 
@@ -219,6 +262,40 @@ mod tests {
         r.record(100, true);
         r.record(99, false);
         assert_eq!(r.recent_counts(1), (1, 2));
+    }
+
+    #[test]
+    fn coverage_grows_with_ticks_up_to_the_window() {
+        let mut s = SloState::new(60);
+        let t0 = 1_700_000_040.0;
+        assert_eq!(s.coverage(t0, 3600.0).covered_seconds, 0.0);
+        // N ticks 5 s apart cover (N - 1) × 5 s.
+        for n in 0..73 {
+            s.record(t0 + f64::from(n) * 5.0, true);
+        }
+        let c = s.coverage(t0 + 72.0 * 5.0, 3600.0);
+        assert_eq!(c.covered_seconds, 360.0);
+        assert_eq!(s.coverage(t0 + 10_000.0, 3600.0).covered_seconds, 3600.0);
+        // A clock that went back gives no negative span.
+        assert_eq!(s.coverage(t0 - 50.0, 3600.0).covered_seconds, 0.0);
+    }
+
+    #[test]
+    fn budget_is_meaningful_from_ten_percent_of_the_window_or_a_day() {
+        let c = |covered_seconds, window_seconds| Coverage {
+            covered_seconds,
+            window_seconds,
+        };
+        assert!(!c(359.0, 3600.0).budget_meaningful());
+        assert!(c(360.0, 3600.0).budget_meaningful());
+        // 7 days: 10 % is 16.8 h.
+        assert!(!c(60_479.0, 7.0 * 86_400.0).budget_meaningful());
+        assert!(c(60_480.0, 7.0 * 86_400.0).budget_meaningful());
+        // 30 days: 24 h is less than 10 % (3 days).
+        assert!(!c(86_399.0, 30.0 * 86_400.0).budget_meaningful());
+        assert!(c(86_400.0, 30.0 * 86_400.0).budget_meaningful());
+        assert!(!c(299.0, 3600.0).covers_minutes(5));
+        assert!(c(300.0, 3600.0).covers_minutes(5));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use prometheus_client::metrics::MetricType::{Counter, Gauge};
 use prometheus_client::registry::Unit;
 use serde_json::{Value, json};
 
-use super::engine::RulesSnapshot;
+use super::engine::{BurnRate, RulesSnapshot};
 use super::spec::RuleSet;
 use crate::expose::{Family, Labels, Num};
 use crate::{promgen, units};
@@ -99,11 +99,11 @@ pub(crate) fn encode(
         if let Some(b) = s.error_budget_remaining {
             budget.push(l.clone(), Num::F(b));
         }
-        for (window, rate) in &s.burn_rates {
-            if let Some(r) = rate {
+        for b in &s.burn_rates {
+            if let Some(r) = b.rate {
                 let mut l = l.clone();
-                l.push(("window", Cow::Borrowed(*window)));
-                burn.push(l, Num::F(*r));
+                l.push(("window", Cow::Borrowed(b.window)));
+                burn.push(l, Num::F(r));
             }
         }
     }
@@ -159,17 +159,19 @@ pub fn alerts_json(rs: &RulesSnapshot) -> Bytes {
     body(json!({ "alerts": alerts }))
 }
 
-/// `/api/v1/slos`: every (SLO, target) with its counters, budget and burn rates.
+/// `/api/v1/slos`: every (SLO, target) with its counters, budget and burn rates, and the span
+/// they cover.
 pub fn slos_json(rs: &RulesSnapshot) -> Bytes {
     let slos: Vec<Value> = rs
         .slos
         .iter()
         .map(|s| {
-            let burn: serde_json::Map<String, Value> = s
-                .burn_rates
-                .iter()
-                .map(|(w, r)| (w.to_string(), json!(r)))
-                .collect();
+            let by_window = |f: fn(&BurnRate) -> Value| -> serde_json::Map<String, Value> {
+                s.burn_rates
+                    .iter()
+                    .map(|b| (b.window.to_string(), f(b)))
+                    .collect()
+            };
             json!({
                 "slo": s.slo,
                 "target": s.target,
@@ -181,7 +183,10 @@ pub fn slos_json(rs: &RulesSnapshot) -> Bytes {
                 "windowSamples": s.window_total,
                 "windowGoodSamples": s.window_good,
                 "errorBudgetRemaining": s.error_budget_remaining,
-                "burnRate": burn,
+                "coveredSeconds": s.covered_seconds,
+                "errorBudgetMeaningful": s.error_budget_meaningful,
+                "burnRate": by_window(|b| json!(b.rate)),
+                "burnRateCovered": by_window(|b| json!(b.covered)),
             })
         })
         .collect();
