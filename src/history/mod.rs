@@ -209,10 +209,12 @@ impl TargetHistory {
             .iter()
             .filter_map(|c| c.oom_kills)
             .fold(None, |a: Option<u64>, v| Some(a.unwrap_or(0) + v));
+        // Without `cgroup_labels` the counter is the target's own, whatever cgroup it moved to.
         let paths = {
             use std::hash::{Hash, Hasher};
             let mut h = std::collections::hash_map::DefaultHasher::new();
-            for c in s.cgroups.iter().filter(|c| c.oom_kills.is_some()) {
+            let summed = s.cgroups.iter().filter(|c| c.oom_kills.is_some());
+            for c in summed.filter(|_| s.cgroup_labels) {
                 c.path.hash(&mut h);
             }
             h.finish()
