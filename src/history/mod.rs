@@ -259,7 +259,9 @@ impl TargetHistory {
         };
         self.prev_cpu = cpu_total.map(|v| (now, v));
         let cg = main_cgroup(s);
+        // A shared cgroup's working set includes other processes: the target's is its RSS.
         let working_set = cg
+            .filter(|_| !s.cgroup_shared())
             .and_then(|c| c.memory_working_set_bytes)
             .or(s.resident_memory_bytes);
         let limit = cg.and_then(|c| c.memory_limit_bytes);

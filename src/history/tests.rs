@@ -91,6 +91,24 @@ fn cpu_rate_working_set_and_limits_from_samples() {
 }
 
 #[test]
+fn a_shared_cgroup_records_the_processes_own_working_set() {
+    let mut h = TargetHistory::new("app", 720);
+    let mut s = with_cgroup(sample("app", 30 << 20, 1.0), 540 << 20, Some(1 << 30), 0);
+    s.cgroups[0].shared = Some(true);
+    h.record(T0, &s, 5.0);
+    let p = h.raw.newest().unwrap();
+    assert_eq!(p.get(Signal::WorkingSet), Some(30.0 * MIB));
+    // The limit is the cgroup's: it still bounds the target.
+    assert_eq!(p.memory_limit_bytes(), Some(1024.0 * MIB));
+    s.cgroups[0].shared = Some(false);
+    h.record(T0 + 5.0, &s, 5.0);
+    assert_eq!(
+        h.raw.newest().unwrap().get(Signal::WorkingSet),
+        Some(540.0 * MIB)
+    );
+}
+
+#[test]
 fn an_oom_kill_is_recorded_with_the_limit_in_force_even_while_down() {
     let mut h = TargetHistory::new("app", 720);
     let limit = Some(512 << 20);

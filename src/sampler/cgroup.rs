@@ -105,6 +105,8 @@ pub(crate) struct CgroupTracker {
     last: Vec<Located>,
     /// Path and version of the cgroup the unlabelled counters were last read from.
     last_meta: Option<(String, &'static str)>,
+    /// Whether the target's cgroup held other processes at the last live tick (logged on change).
+    shared: Option<bool>,
 }
 
 impl CgroupTracker {
@@ -159,12 +161,26 @@ impl CgroupTracker {
             for loc in last.iter().filter_map(|l| left_behind(l, &located)) {
                 out.extend(self.catch_up(reader, &loc, counters));
             }
+            // The target's processes and sidewatch itself (the wrapper shares its cgroup).
+            let own: Vec<i32> = (target.pids.iter().copied())
+                .chain(i32::try_from(std::process::id()).ok())
+                .collect();
+            let mut foreign = 0;
             for loc in &located {
                 let figures = reader.read(loc, failures);
                 let now = Instant::now();
                 let c = self.counters_for(loc, counters);
-                out.push(self.sample(loc, &figures, &c, now, true));
+                let mut s = self.sample(loc, &figures, &c, now, true);
+                match reader.foreign_processes(loc, &own) {
+                    Ok(n) => {
+                        s.shared = Some(n > 0);
+                        foreign += n;
+                    }
+                    Err(f) => failures.push(f),
+                }
+                out.push(s);
             }
+            self.log_sharing(target, &out, foreign);
             self.last = located;
         } else if !target.up {
             // Catch up on the cgroups the target was in, every tick while they exist.
@@ -189,6 +205,30 @@ impl CgroupTracker {
         }
         self.forget_old();
         out
+    }
+
+    /// Logs when the target's cgroup starts or stops holding other processes (not every tick).
+    fn log_sharing(&mut self, target: &TargetSample, out: &[CgroupSample], foreign: usize) {
+        if out.iter().all(|c| c.shared.is_none()) {
+            return;
+        }
+        let shared = out.iter().any(|c| c.shared == Some(true));
+        let path = out.first().map_or("", |c| c.path.as_str());
+        match (self.shared, shared) {
+            (Some(true), true) | (None | Some(false), false) => {}
+            (_, true) => tracing::warn!(
+                target = %target.name,
+                cgroup = path,
+                other_processes = foreign,
+                "cgroup shared with other processes: the target's memory and CPU signals are its processes' own"
+            ),
+            (_, false) => tracing::info!(
+                target = %target.name,
+                cgroup = path,
+                "cgroup no longer shared: the target's memory and CPU signals are the cgroup's again"
+            ),
+        }
+        self.shared = Some(shared);
     }
 
     /// Accounts the counters of a cgroup the target is no longer in; its sample (no gauges) is
