@@ -505,3 +505,122 @@ fn live_oom_kill_then_restart_into_a_new_cgroup_within_one_tick() {
     drop(second);
     drop((a, b));
 }
+
+/// A process that touches `mib` MiB, says "ready", then sleeps.
+fn holding(mib: u32) -> String {
+    HOLDER.replace("16 << 20", &format!("{mib} << 20"))
+}
+
+/// The newest history sample of `target` (the memory signal rules, trends and advice use).
+fn newest_working_set(d: &Daemon, target: &str) -> Option<f64> {
+    let r = d.get(&format!("/api/v1/samples?target={target}&limit=1"));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v: serde_json::Value = serde_json::from_str(&r.text()).unwrap();
+    v["data"]["samples"][0]["memory_working_set_bytes"].as_f64()
+}
+
+fn wait_ready(p: &mut Proc) {
+    use std::io::BufRead;
+    let mut line = String::new();
+    std::io::BufReader::new(p.child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "ready");
+}
+
+/// Defect 9: the target shares a real cgroup (memory + cpuacct) with a 150 MiB hog. The cgroup
+/// figures still describe the cgroup, but the target's memory signal is its own RSS, and
+/// `sidewatch_cgroup_shared` says why; once the hog is gone the cgroup is the target's again.
+#[test]
+fn live_shared_cgroup_uses_the_targets_own_figures() {
+    let python = require_tool("python3", "python3");
+    let python = python.to_str().unwrap();
+    let hs = hierarchies();
+    let (memory, cpuacct) = (find_v1(&hs, "memory"), find_v1(&hs, "cpuacct"));
+    let name = format!("sidewatch-shared-{}", std::process::id());
+    let cg = create_cgroups(&[memory, cpuacct], &name);
+    let mem_dir = dir_in(memory, &name);
+
+    let mut app = spawn(in_cgroups(&cg, "", &[python, "-c", &holding(30)]).stdout(Stdio::piped()));
+    wait_ready(&mut app);
+    let mut hog = spawn(in_cgroups(&cg, "", &[python, "-c", &holding(150)]).stdout(Stdio::piped()));
+    wait_ready(&mut hog);
+    for p in [app.pid(), hog.pid()] {
+        wait_for_pid_in(&mem_dir.join("cgroup.procs"), p);
+        wait_for_pid_in(&dir_in(cpuacct, &name).join("cgroup.procs"), p);
+    }
+
+    let d = Daemon::start(&[
+        "--pid",
+        &app.pid().to_string(),
+        "--name",
+        "app",
+        "--interval",
+        "200ms",
+    ]);
+    let labels = [("target", "app")];
+    d.wait_until(Duration::from_secs(10), |d| {
+        d.metrics().has("sidewatch_cgroup_memory_working_set_bytes")
+            && newest_working_set(d, "app").is_some()
+    });
+    // The target's memory signal against its own VmRSS, read around the request.
+    let mut worst = 0.0_f64;
+    for _ in 0..5 {
+        let before = vm_rss_bytes(app.pid()) as f64;
+        let signal = newest_working_set(&d, "app").unwrap();
+        let after = vm_rss_bytes(app.pid()) as f64;
+        let rss = (before + after) / 2.0;
+        let cgroup_ws = d
+            .metrics()
+            .get("sidewatch_cgroup_memory_working_set_bytes", &labels)
+            .unwrap();
+        eprintln!(
+            "cgroup_live: shared: memory signal {signal} B, target VmRSS {rss} B, cgroup working set {cgroup_ws} B"
+        );
+        // The cgroup figure is the cgroup's: the hog's 150 MiB is in it.
+        assert!(
+            cgroup_ws > 150.0 * 1048576.0,
+            "cgroup working set {cgroup_ws}"
+        );
+        worst = worst.max((signal - rss).abs() / rss);
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert!(
+        worst <= 0.05,
+        "the target's memory signal differs from its own RSS by {:.1} %",
+        worst * 100.0
+    );
+    let m = d.metrics();
+    assert_eq!(m.get("sidewatch_cgroup_shared", &labels), Some(1.0));
+    let page = d.get("/").text();
+    assert!(
+        page.contains("cgroup shared with other processes: figures are the processes' own"),
+        "the status page does not say why"
+    );
+
+    // The hog goes: the cgroup is the target's alone, its working set the signal again.
+    drop(hog);
+    d.wait_until(Duration::from_secs(10), |d| {
+        d.metrics().get("sidewatch_cgroup_shared", &labels) == Some(0.0)
+    });
+    d.wait_until(Duration::from_secs(5), |d| {
+        let ws = d
+            .metrics()
+            .get("sidewatch_cgroup_memory_working_set_bytes", &labels);
+        let signal = newest_working_set(d, "app");
+        ws.is_some() && signal == ws.map(|w| (w / 1024.0).floor() * 1024.0)
+    });
+    assert!(
+        !d.get("/")
+            .text()
+            .contains("cgroup shared with other processes")
+    );
+    // One log line per change of state, not one per tick.
+    std::thread::sleep(Duration::from_millis(600));
+    let log = d.drain_log();
+    let count = |s: &str| log.iter().filter(|l| l.contains(s)).count();
+    assert_eq!(count("cgroup shared with other processes"), 1, "{log:#?}");
+    assert_eq!(count("cgroup no longer shared"), 1, "{log:#?}");
+    drop(app);
+    drop(cg);
+}
