@@ -35,6 +35,16 @@ pub struct TargetSample {
     pub cgroup_labels: bool,
 }
 
+impl TargetSample {
+    /// True when a cgroup of the target holds other processes: its figures are not the target's,
+    /// so the target's own memory and CPU signals use its processes' figures.
+    pub fn cgroup_shared(&self) -> bool {
+        self.cgroups
+            .iter()
+            .any(|c| c.live && c.shared == Some(true))
+    }
+}
+
 /// One cgroup of a target in one tick, cAdvisor's meanings. Gauges are `None` when unreadable
 /// (or, for limits, unlimited); counters are cumulative in base units and restart-proof like the
 /// process counters. These field names are rule signals: keep them stable.
@@ -46,6 +56,9 @@ pub struct CgroupSample {
     pub version: &'static str,
     /// Read this tick for a live target. False for the entry that keeps a down target's counters.
     pub live: bool,
+    /// The cgroup also holds processes that are not the target's (nor sidewatch itself), per
+    /// `cgroup.procs` of the memory and CPU hierarchies. `None`: not read (a down target).
+    pub shared: Option<bool>,
     pub memory_usage_bytes: Option<u64>,
     /// Usage − inactive file cache, floored at 0 (what the kubelet evicts and OOM decisions see).
     pub memory_working_set_bytes: Option<u64>,

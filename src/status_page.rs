@@ -236,13 +236,16 @@ fn figures(out: &mut String, t: &TargetSample, h: Option<&TargetView>) {
     let _ = write!(
         out,
         "<div style=\"grid-column:span 2\"><dt>Memory{}</dt><dd data-signal=\"memory_working_set_bytes\">{}</dd>",
-        if cg.and_then(|c| c.memory_working_set_bytes).is_some() {
+        if cg.and_then(|c| c.memory_working_set_bytes).is_some() && !t.cgroup_shared() {
             " (working set)"
         } else {
             " (RSS)"
         },
         ws.map_or("—".into(), size)
     );
+    if t.cgroup_shared() {
+        out.push_str("<span class=\"sub\" data-note=\"cgroup-shared\">cgroup shared with other processes: figures are the processes' own</span>");
+    }
     match (ws, limit) {
         (Some(w), Some(l)) if l > 0.0 => {
             let r = w / l;

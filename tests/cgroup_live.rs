@@ -59,44 +59,64 @@ fn wait_for_pid_in(path: &Path, pid: i32) {
 
 const HOLDER: &str = "import sys, time\nb = bytearray(16 << 20)\nfor i in range(0, len(b), 4096):\n    b[i] = 1\nprint('ready', flush=True)\ntime.sleep(1000)\n";
 
-#[test]
-fn live_cgroup_v1_memory_and_cpu() {
+/// Fails loudly unless the test runs as root (it creates cgroups).
+fn require_root() {
     assert!(
         // /proc/self belongs to the effective uid.
         std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").unwrap()) == 0,
         "this test creates cgroups and must run as root (CI does): run scripts/test as root or with sudo"
     );
-    let python = require_tool("python3", "python3");
-    let python = python.to_str().unwrap();
-    let hs = hierarchies();
-    let find = |c: &str| hs.iter().find(|h| h.controllers.iter().any(|x| x == c));
-    let memory = find("memory")
-        .expect("no cgroup v1 memory controller mounted: this test needs a v1 or hybrid host");
-    let cpu = find("cpu").expect("no cgroup v1 cpu controller mounted");
-    let cpuacct = find("cpuacct").expect("no cgroup v1 cpuacct controller mounted");
+}
 
-    // Create one cgroup below our own in each hierarchy we want (cpu and cpuacct may be one).
-    let name = format!("sidewatch-live-{}", std::process::id());
-    let mut wanted: Vec<&Mounted> = vec![memory, cpu, cpuacct];
-    wanted.extend(find("pids"));
-    wanted.extend(hs.iter().filter(|h| h.controllers.is_empty())); // v2 (PSI) on a hybrid host
+/// The v1 hierarchy holding `controller` (root checked first: a failure names the cause).
+fn find_v1<'a>(hs: &'a [Mounted], controller: &str) -> &'a Mounted {
+    require_root();
+    hs.iter()
+        .find(|h| h.controllers.iter().any(|x| x == controller))
+        .unwrap_or_else(|| {
+            panic!(
+                "no cgroup v1 {controller} controller mounted: this test needs a v1 or hybrid host"
+            )
+        })
+}
+
+/// Our own cgroup's child `name` in hierarchy `h`.
+fn dir_in(h: &Mounted, name: &str) -> std::path::PathBuf {
+    h.mount_point.join(h.own.trim_start_matches('/')).join(name)
+}
+
+/// Creates `name` below our own cgroup in each hierarchy (once where two are one mount).
+fn create_cgroups(hierarchies: &[&Mounted], name: &str) -> TestCgroups {
     let mut cg = TestCgroups { dirs: Vec::new() };
-    for h in wanted {
-        let d = h
-            .mount_point
-            .join(h.own.trim_start_matches('/'))
-            .join(&name);
+    for h in hierarchies {
+        let d = dir_in(h, name);
         if cg.dirs.contains(&d) {
             continue;
         }
         std::fs::create_dir(&d).unwrap_or_else(|e| panic!("mkdir {}: {e}", d.display()));
         cg.dirs.push(d);
     }
-    let dir_of = |h: &Mounted| {
-        h.mount_point
-            .join(h.own.trim_start_matches('/'))
-            .join(&name)
-    };
+    cg
+}
+
+#[test]
+fn live_cgroup_v1_memory_and_cpu() {
+    let python = require_tool("python3", "python3");
+    let python = python.to_str().unwrap();
+    let hs = hierarchies();
+    let find = |c: &str| find_v1(&hs, c);
+    let (memory, cpu, cpuacct) = (find("memory"), find("cpu"), find("cpuacct"));
+
+    // Create one cgroup below our own in each hierarchy we want (cpu and cpuacct may be one).
+    let name = format!("sidewatch-live-{}", std::process::id());
+    let mut wanted: Vec<&Mounted> = vec![memory, cpu, cpuacct];
+    wanted.extend(
+        hs.iter()
+            .find(|h| h.controllers.iter().any(|x| x == "pids")),
+    );
+    wanted.extend(hs.iter().filter(|h| h.controllers.is_empty())); // v2 (PSI) on a hybrid host
+    let mut cg = create_cgroups(&wanted, &name);
+    let dir_of = |h: &Mounted| dir_in(h, &name);
     let mem_dir = dir_of(memory);
     let cpu_dir = dir_of(cpu);
     let cpuacct_dir = dir_of(cpuacct);
@@ -344,4 +364,263 @@ fn live_cgroup_v1_memory_and_cpu() {
         );
     }
     drop(holder);
+}
+
+/// Waits for the next published tick (sidewatch_ticks_total past `after`) and returns it.
+fn next_tick(d: &Daemon, after: f64, timeout: Duration) -> (f64, Metrics) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let m = d.metrics();
+        let ticks = m.get("sidewatch_ticks_total", &[]).unwrap();
+        if ticks > after {
+            return (ticks, m);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no tick after {after} within {timeout:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn oom_kills_in(mem_dir: &Path) -> u64 {
+    std::fs::read_to_string(mem_dir.join("memory.oom_control"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("oom_kill ")?.trim().parse().ok())
+        .unwrap()
+}
+
+/// Defect 5: the application is OOM-killed in cgroup A and restarted into a new cgroup B within
+/// one tick (the pid file names the new process before sidewatch looks again). The kill, in A's
+/// memory.oom_control, must reach the target's counter although the target is never seen down.
+#[test]
+fn live_oom_kill_then_restart_into_a_new_cgroup_within_one_tick() {
+    let python = require_tool("python3", "python3");
+    let python = python.to_str().unwrap();
+    let hs = hierarchies();
+    let memory = find_v1(&hs, "memory");
+    let name = format!("sidewatch-restart-{}", std::process::id());
+    let a = create_cgroups(&[memory], &format!("{name}-a"));
+    let b = create_cgroups(&[memory], &format!("{name}-b"));
+    let (dir_a, dir_b) = (
+        dir_in(memory, &format!("{name}-a")),
+        dir_in(memory, &format!("{name}-b")),
+    );
+    std::fs::write(dir_a.join("memory.limit_in_bytes"), "67108864").unwrap();
+
+    // The first run of the application waits for a line on stdin, then allocates past A's
+    // limit; the second run is already waiting in B.
+    let mut first = spawn(
+        in_cgroups(
+            &a,
+            "echo 1000 > /proc/self/oom_score_adj;",
+            &[
+                python,
+                "-c",
+                "import sys\nsys.stdin.readline()\nx = b'a' * (256 << 20)",
+            ],
+        )
+        .stdin(Stdio::piped()),
+    );
+    let second = spawn(&mut in_cgroups(
+        &b,
+        "",
+        &[python, "-c", "import time; time.sleep(1000)"],
+    ));
+    wait_for_pid_in(&dir_a.join("cgroup.procs"), first.pid());
+    wait_for_pid_in(&dir_b.join("cgroup.procs"), second.pid());
+    let tmp = tempfile::tempdir().unwrap();
+    let pid_file = tmp.path().join("app.pid");
+    std::fs::write(&pid_file, format!("{}\n", first.pid())).unwrap();
+
+    // A long interval: the kill and the restart both happen between two ticks.
+    let d = Daemon::start(&[
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        "--name",
+        "app",
+        "--interval",
+        "3s",
+    ]);
+    let app = [("target", "app")];
+    let path_a = format!("{}/{name}-a", memory.own.trim_end_matches('/'));
+    let path_b = format!("{}/{name}-b", memory.own.trim_end_matches('/'));
+    let (ticks, m) = next_tick(&d, 0.0, Duration::from_secs(10));
+    assert_eq!(
+        m.get(
+            "sidewatch_cgroup_info",
+            &[("target", "app"), ("path", &path_a)]
+        ),
+        Some(1.0)
+    );
+    let before = m
+        .get("sidewatch_cgroup_memory_oom_kills_total", &app)
+        .unwrap();
+    assert_eq!(before, 0.0);
+    let kernel_before = oom_kills_in(&dir_a);
+
+    // Right after that tick: the kill, then the restart.
+    let (ticks, _) = next_tick(&d, ticks, Duration::from_secs(10));
+    let in_tick = Instant::now();
+    {
+        use std::io::Write as _;
+        writeln!(first.child.stdin.as_mut().unwrap()).unwrap();
+    }
+    let status = first
+        .wait_timeout(Duration::from_secs(20))
+        .expect("the first run did not end");
+    use std::os::unix::process::ExitStatusExt as _;
+    assert_eq!(status.signal(), Some(9), "not OOM-killed: {status:?}");
+    std::fs::write(&pid_file, format!("{}\n", second.pid())).unwrap();
+    let took = in_tick.elapsed();
+    assert!(
+        took < Duration::from_secs(2),
+        "kill and restart took {took:?}: not within one tick"
+    );
+    let kernel_after = oom_kills_in(&dir_a);
+    assert_eq!(kernel_after, kernel_before + 1);
+
+    let (_, m) = next_tick(&d, ticks, Duration::from_secs(10));
+    assert_eq!(m.get("sidewatch_target_up", &app), Some(1.0));
+    assert_eq!(
+        m.get(
+            "sidewatch_cgroup_info",
+            &[("target", "app"), ("path", &path_b)]
+        ),
+        Some(1.0)
+    );
+    let after = m
+        .get("sidewatch_cgroup_memory_oom_kills_total", &app)
+        .unwrap();
+    eprintln!(
+        "cgroup_live: restart within one tick ({took:?}): oom kills {before} -> {after} (kernel, cgroup A: {kernel_before} -> {kernel_after}; cgroup B: {})",
+        oom_kills_in(&dir_b)
+    );
+    assert_eq!(
+        after,
+        before + 1.0,
+        "the OOM kill in the cgroup left behind was lost"
+    );
+    drop(second);
+    drop((a, b));
+}
+
+/// A process that touches `mib` MiB, says "ready", then sleeps.
+fn holding(mib: u32) -> String {
+    HOLDER.replace("16 << 20", &format!("{mib} << 20"))
+}
+
+/// The newest history sample of `target` (the memory signal rules, trends and advice use).
+fn newest_working_set(d: &Daemon, target: &str) -> Option<f64> {
+    let r = d.get(&format!("/api/v1/samples?target={target}&limit=1"));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v: serde_json::Value = serde_json::from_str(&r.text()).unwrap();
+    v["data"]["samples"][0]["memory_working_set_bytes"].as_f64()
+}
+
+fn wait_ready(p: &mut Proc) {
+    use std::io::BufRead;
+    let mut line = String::new();
+    std::io::BufReader::new(p.child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "ready");
+}
+
+/// Defect 9: the target shares a real cgroup (memory + cpuacct) with a 150 MiB hog. The cgroup
+/// figures still describe the cgroup, but the target's memory signal is its own RSS, and
+/// `sidewatch_cgroup_shared` says why; once the hog is gone the cgroup is the target's again.
+#[test]
+fn live_shared_cgroup_uses_the_targets_own_figures() {
+    let python = require_tool("python3", "python3");
+    let python = python.to_str().unwrap();
+    let hs = hierarchies();
+    let (memory, cpuacct) = (find_v1(&hs, "memory"), find_v1(&hs, "cpuacct"));
+    let name = format!("sidewatch-shared-{}", std::process::id());
+    let cg = create_cgroups(&[memory, cpuacct], &name);
+    let mem_dir = dir_in(memory, &name);
+
+    let mut app = spawn(in_cgroups(&cg, "", &[python, "-c", &holding(30)]).stdout(Stdio::piped()));
+    wait_ready(&mut app);
+    let mut hog = spawn(in_cgroups(&cg, "", &[python, "-c", &holding(150)]).stdout(Stdio::piped()));
+    wait_ready(&mut hog);
+    for p in [app.pid(), hog.pid()] {
+        wait_for_pid_in(&mem_dir.join("cgroup.procs"), p);
+        wait_for_pid_in(&dir_in(cpuacct, &name).join("cgroup.procs"), p);
+    }
+
+    let d = Daemon::start(&[
+        "--pid",
+        &app.pid().to_string(),
+        "--name",
+        "app",
+        "--interval",
+        "200ms",
+    ]);
+    let labels = [("target", "app")];
+    d.wait_until(Duration::from_secs(10), |d| {
+        d.metrics().has("sidewatch_cgroup_memory_working_set_bytes")
+            && newest_working_set(d, "app").is_some()
+    });
+    // The target's memory signal against its own VmRSS, read around the request.
+    let mut worst = 0.0_f64;
+    for _ in 0..5 {
+        let before = vm_rss_bytes(app.pid()) as f64;
+        let signal = newest_working_set(&d, "app").unwrap();
+        let after = vm_rss_bytes(app.pid()) as f64;
+        let rss = (before + after) / 2.0;
+        let cgroup_ws = d
+            .metrics()
+            .get("sidewatch_cgroup_memory_working_set_bytes", &labels)
+            .unwrap();
+        eprintln!(
+            "cgroup_live: shared: memory signal {signal} B, target VmRSS {rss} B, cgroup working set {cgroup_ws} B"
+        );
+        // The cgroup figure is the cgroup's: the hog's 150 MiB is in it.
+        assert!(
+            cgroup_ws > 150.0 * 1048576.0,
+            "cgroup working set {cgroup_ws}"
+        );
+        worst = worst.max((signal - rss).abs() / rss);
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert!(
+        worst <= 0.05,
+        "the target's memory signal differs from its own RSS by {:.1} %",
+        worst * 100.0
+    );
+    let m = d.metrics();
+    assert_eq!(m.get("sidewatch_cgroup_shared", &labels), Some(1.0));
+    let page = d.get("/").text();
+    assert!(
+        page.contains("cgroup shared with other processes: figures are the processes' own"),
+        "the status page does not say why"
+    );
+
+    // The hog goes: the cgroup is the target's alone, its working set the signal again.
+    drop(hog);
+    d.wait_until(Duration::from_secs(10), |d| {
+        d.metrics().get("sidewatch_cgroup_shared", &labels) == Some(0.0)
+    });
+    d.wait_until(Duration::from_secs(5), |d| {
+        let ws = d
+            .metrics()
+            .get("sidewatch_cgroup_memory_working_set_bytes", &labels);
+        let signal = newest_working_set(d, "app");
+        ws.is_some() && signal == ws.map(|w| (w / 1024.0).floor() * 1024.0)
+    });
+    assert!(
+        !d.get("/")
+            .text()
+            .contains("cgroup shared with other processes")
+    );
+    // One log line per change of state, not one per tick.
+    std::thread::sleep(Duration::from_millis(600));
+    let log = d.drain_log();
+    let count = |s: &str| log.iter().filter(|l| l.contains(s)).count();
+    assert_eq!(count("cgroup shared with other processes"), 1, "{log:#?}");
+    assert_eq!(count("cgroup no longer shared"), 1, "{log:#?}");
+    drop(app);
+    drop(cg);
 }

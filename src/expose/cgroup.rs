@@ -18,6 +18,12 @@ pub(crate) fn encode(s: &Snapshot, enc: &mut DescriptorEncoder<'_>) -> Result<()
         None,
         Info,
     );
+    let mut shared = Family::new(
+        "sidewatch_cgroup_shared",
+        "1 when the target's cgroup also holds processes that are not the target's (cgroup.procs of the memory and CPU hierarchies): the cgroup figures then include them, and the target's memory and CPU signals (rules, SLOs, history) use its processes' own figures. 0 when the cgroup holds only the target.",
+        None,
+        Gauge,
+    );
     let mut usage = Family::new(
         "sidewatch_cgroup_memory_usage",
         "Memory charged to the cgroup, page cache included (memory.current / memory.usage_in_bytes).",
@@ -172,6 +178,7 @@ pub(crate) fn encode(s: &Snapshot, enc: &mut DescriptorEncoder<'_>) -> Result<()
                     Num::U(1),
                 );
             }
+            push_opt(&mut shared, &l, c.shared.map(u64::from));
             push_opt(&mut usage, &l, c.memory_usage_bytes);
             push_opt(&mut ws, &l, c.memory_working_set_bytes);
             push_opt(&mut rss, &l, c.memory_rss_bytes);
@@ -222,6 +229,7 @@ pub(crate) fn encode(s: &Snapshot, enc: &mut DescriptorEncoder<'_>) -> Result<()
     }
     for fam in [
         &info,
+        &shared,
         &usage,
         &ws,
         &rss,

@@ -212,10 +212,12 @@ impl TargetHistory {
             .iter()
             .filter_map(|c| c.oom_kills)
             .fold(None, |a: Option<u64>, v| Some(a.unwrap_or(0) + v));
+        // Without `cgroup_labels` the counter is the target's own, whatever cgroup it moved to.
         let paths = {
             use std::hash::{Hash, Hasher};
             let mut h = std::collections::hash_map::DefaultHasher::new();
-            for c in s.cgroups.iter().filter(|c| c.oom_kills.is_some()) {
+            let summed = s.cgroups.iter().filter(|c| c.oom_kills.is_some());
+            for c in summed.filter(|_| s.cgroup_labels) {
                 c.path.hash(&mut h);
             }
             h.finish()
@@ -260,7 +262,9 @@ impl TargetHistory {
         };
         self.prev_cpu = cpu_total.map(|v| (now, v));
         let cg = main_cgroup(s);
+        // A shared cgroup's working set includes other processes: the target's is its RSS.
         let working_set = cg
+            .filter(|_| !s.cgroup_shared())
             .and_then(|c| c.memory_working_set_bytes)
             .or(s.resident_memory_bytes);
         let limit = cg.and_then(|c| c.memory_limit_bytes);

@@ -91,6 +91,24 @@ fn cpu_rate_working_set_and_limits_from_samples() {
 }
 
 #[test]
+fn a_shared_cgroup_records_the_processes_own_working_set() {
+    let mut h = TargetHistory::new("app", 720);
+    let mut s = with_cgroup(sample("app", 30 << 20, 1.0), 540 << 20, Some(1 << 30), 0);
+    s.cgroups[0].shared = Some(true);
+    h.record(T0, &s, 5.0);
+    let p = h.raw.newest().unwrap();
+    assert_eq!(p.get(Signal::WorkingSet), Some(30.0 * MIB));
+    // The limit is the cgroup's: it still bounds the target.
+    assert_eq!(p.memory_limit_bytes(), Some(1024.0 * MIB));
+    s.cgroups[0].shared = Some(false);
+    h.record(T0 + 5.0, &s, 5.0);
+    assert_eq!(
+        h.raw.newest().unwrap().get(Signal::WorkingSet),
+        Some(540.0 * MIB)
+    );
+}
+
+#[test]
 fn an_oom_kill_is_recorded_with_the_limit_in_force_even_while_down() {
     let mut h = TargetHistory::new("app", 720);
     let limit = Some(512 << 20);
@@ -115,18 +133,26 @@ fn an_oom_kill_is_recorded_with_the_limit_in_force_even_while_down() {
             working_set_bytes: Some(500.0 * MIB),
         }]
     );
+    // Without cgroup_labels the counter is the target's: a kill counted as the target moved to
+    // a new cgroup (read once more in the old one) is an event.
+    let mut moved = with_cgroup(sample("app", 1, 1.0), 0, limit, 5);
+    moved.cgroups[0].path = "/app-2".into();
+    h.record(T0 + 7.0, &moved, 5.0);
+    assert_eq!(h.ooms.back().map(|o| (o.t, o.kills)), Some((T0 + 7.0, 1)));
+    assert_eq!(h.ooms.len(), 2);
     // With cgroup_labels, a cgroup joining the sum is a new baseline, not OOM kills.
-    let mut s2 = with_cgroup(sample("app", 1, 1.0), 0, limit, 4);
+    let mut s2 = with_cgroup(sample("app", 1, 1.0), 0, limit, 5);
+    s2.cgroup_labels = true;
     let mut other = s2.cgroups[0].clone();
     other.path = "/app/other".into();
     other.oom_kills = Some(7);
     s2.cgroups.push(other);
     h.record(T0 + 10.0, &s2, 5.0);
-    assert_eq!(h.ooms.len(), 1);
+    assert_eq!(h.ooms.len(), 2);
     // Forgotten after 14 days.
     h.record(
         T0 + 15.0 * 86_400.0,
-        &with_cgroup(sample("app", 1, 1.0), 0, limit, 4),
+        &with_cgroup(sample("app", 1, 1.0), 0, limit, 5),
         5.0,
     );
     assert!(h.ooms.is_empty());

@@ -162,11 +162,11 @@ impl Signal {
     pub fn metric(self) -> &'static str {
         match self {
             Signal::CpuUtilizationRatio => {
-                "sidewatch_cgroup_cpu_utilization_ratio (in-process without a cgroup: cpu_cores / online CPUs)"
+                "sidewatch_cgroup_cpu_utilization_ratio where sidewatch_cgroup_shared is not 1 (in-process without a cgroup of its own: cpu_cores / online CPUs)"
             }
             Signal::CpuCores => "rate of sidewatch_process_cpu_seconds_total (user + system)",
             Signal::MemoryWorkingSetBytes => {
-                "sidewatch_cgroup_memory_working_set_bytes, else sidewatch_process_resident_memory_bytes"
+                "sidewatch_cgroup_memory_working_set_bytes where sidewatch_cgroup_shared is not 1, else sidewatch_process_resident_memory_bytes"
             }
             Signal::MemoryRssBytes => "sidewatch_process_resident_memory_bytes",
             Signal::MemoryUtilizationRatio => "sidewatch_cgroup_memory_utilization_ratio",
@@ -218,15 +218,24 @@ impl Signal {
                 )
             )
         };
+        // A cgroup series applies where the cgroup is the target's alone (same labels but the
+        // `cgroup` label of `cgroup_labels` targets, so one shared cgroup drops them all).
+        let own = |metric: &str| {
+            format!(
+                "({} unless ignoring (cgroup) {} == 1)",
+                sel(metric, &[]),
+                sel("sidewatch_cgroup_shared", &[])
+            )
+        };
         match self {
-            Signal::CpuUtilizationRatio => sel("sidewatch_cgroup_cpu_utilization_ratio", &[]),
+            Signal::CpuUtilizationRatio => own("sidewatch_cgroup_cpu_utilization_ratio"),
             Signal::CpuCores => format!(
                 "sum without (mode) (irate({}[{IRATE_WINDOW}]))",
                 sel("sidewatch_process_cpu_seconds_total", &[])
             ),
             Signal::MemoryWorkingSetBytes => format!(
                 "({} or {})",
-                sel("sidewatch_cgroup_memory_working_set_bytes", &[]),
+                own("sidewatch_cgroup_memory_working_set_bytes"),
                 sel("sidewatch_process_resident_memory_bytes", &[])
             ),
             Signal::MemoryRssBytes => sel("sidewatch_process_resident_memory_bytes", &[]),
@@ -312,11 +321,15 @@ impl SignalSource for TargetSignals<'_> {
 }
 
 /// cgroup signals of a target: a target in several cgroups (`cgroup_labels: true`) reports the
-/// worst ratio / largest figure, and the sum of OOM kills.
+/// worst ratio / largest figure, and the sum of OOM kills. None where the process figures apply.
 fn cgroup_signal(sample: &TargetSample, signal: Signal) -> Option<f64> {
     let cg = &sample.cgroups;
     let max = |f: fn(&CgroupSample) -> Option<f64>| cg.iter().filter_map(f).reduce(f64::max);
     match signal {
+        // A cgroup holding other processes describes them too: use the target's own figures.
+        Signal::MemoryWorkingSetBytes | Signal::CpuUtilizationRatio if sample.cgroup_shared() => {
+            None
+        }
         Signal::MemoryWorkingSetBytes => max(|c| c.memory_working_set_bytes.map(|v| v as f64)),
         Signal::MemoryUtilizationRatio => max(|c| c.memory_utilization_ratio),
         Signal::CpuUtilizationRatio => max(|c| c.cpu_utilization_ratio),
@@ -385,12 +398,53 @@ mod tests {
     }
 
     #[test]
+    fn a_shared_cgroup_gives_way_to_the_process_figures() {
+        let cgroup = CgroupSample {
+            live: true,
+            shared: Some(false),
+            memory_working_set_bytes: Some(540 << 20),
+            cpu_utilization_ratio: Some(0.999),
+            memory_utilization_ratio: Some(0.5),
+            oom_kills: Some(2),
+            ..Default::default()
+        };
+        let mut t = TargetSample {
+            up: true,
+            resident_memory_bytes: Some(30 << 20),
+            cgroups: vec![cgroup],
+            ..Default::default()
+        };
+        let value = |t: &TargetSample, s: Signal| {
+            TargetSignals {
+                sample: t,
+                cpu_cores: Some(0.5),
+                online_cpus: Some(4.0),
+            }
+            .value(s)
+        };
+        assert_eq!(
+            value(&t, Signal::MemoryWorkingSetBytes),
+            Some(540.0 * 1048576.0)
+        );
+        assert_eq!(value(&t, Signal::CpuUtilizationRatio), Some(0.999));
+        t.cgroups[0].shared = Some(true);
+        assert_eq!(
+            value(&t, Signal::MemoryWorkingSetBytes),
+            Some(30.0 * 1048576.0)
+        );
+        assert_eq!(value(&t, Signal::CpuUtilizationRatio), Some(0.125));
+        // What describes the cgroup itself stays the cgroup's.
+        assert_eq!(value(&t, Signal::MemoryUtilizationRatio), Some(0.5));
+        assert_eq!(value(&t, Signal::OomKills), Some(2.0));
+    }
+
+    #[test]
     fn promql_of_signals() {
         let m = vec!["target=~\"api\"".to_string()];
         let w = Duration::from_secs(900);
         assert_eq!(
             Signal::MemoryWorkingSetBytes.promql(&m, w),
-            "(sidewatch_cgroup_memory_working_set_bytes{target=~\"api\"} or sidewatch_process_resident_memory_bytes{target=~\"api\"})"
+            "((sidewatch_cgroup_memory_working_set_bytes{target=~\"api\"} unless ignoring (cgroup) sidewatch_cgroup_shared{target=~\"api\"} == 1) or sidewatch_process_resident_memory_bytes{target=~\"api\"})"
         );
         assert_eq!(
             Signal::Restarts.promql(&[], w),

@@ -12,7 +12,8 @@
 //!
 //! When the target is down, the cgroups it was last located in are read once more each tick while
 //! they still exist (same inode): the counters then catch the final OOM kill or CPU time of the
-//! process that just died. No gauges are published for a down target.
+//! process that just died. A cgroup the target left while up (a restart into a new cgroup within
+//! one tick) is read once more the same way. No gauges are published for a down target.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -104,6 +105,8 @@ pub(crate) struct CgroupTracker {
     last: Vec<Located>,
     /// Path and version of the cgroup the unlabelled counters were last read from.
     last_meta: Option<(String, &'static str)>,
+    /// Whether the target's cgroup held other processes at the last live tick (logged on change).
+    shared: Option<bool>,
 }
 
 impl CgroupTracker {
@@ -152,25 +155,39 @@ impl CgroupTracker {
 
         let mut out = Vec::new();
         if target.up && !located.is_empty() {
+            // Cgroups left since the last tick (a restart into a new cgroup): read once more, so
+            // what happened there before the move (an OOM kill, the last CPU time) counts.
+            let last = std::mem::take(&mut self.last);
+            for loc in last.iter().filter_map(|l| left_behind(l, &located)) {
+                out.extend(self.catch_up(reader, &loc, counters));
+            }
+            // The target's processes and sidewatch itself (the wrapper shares its cgroup).
+            let own: Vec<i32> = (target.pids.iter().copied())
+                .chain(i32::try_from(std::process::id()).ok())
+                .collect();
+            let mut foreign = 0;
             for loc in &located {
                 let figures = reader.read(loc, failures);
                 let now = Instant::now();
                 let c = self.counters_for(loc, counters);
-                out.push(self.sample(loc, &figures, &c, now, true));
+                let mut s = self.sample(loc, &figures, &c, now, true);
+                match reader.foreign_processes(loc, &own) {
+                    Ok(n) => {
+                        s.shared = Some(n > 0);
+                        foreign += n;
+                    }
+                    Err(f) => failures.push(f),
+                }
+                out.push(s);
             }
+            self.log_sharing(target, &out, foreign);
             self.last = located;
         } else if !target.up {
-            // Catch up on the cgroups the target was in, while they exist.
+            // Catch up on the cgroups the target was in, every tick while they exist.
             self.last.retain(|loc| places(loc).all(Place::still_exists));
             let last = std::mem::take(&mut self.last);
             for loc in &last {
-                let figures = reader.read_counters(loc);
-                let now = Instant::now();
-                let c = self.counters_for(loc, counters);
-                let s = self.sample(loc, &figures, &c, now, false);
-                if self.labels {
-                    out.push(s);
-                }
+                out.extend(self.catch_up(reader, loc, counters));
             }
             self.last = last;
         }
@@ -188,6 +205,45 @@ impl CgroupTracker {
         }
         self.forget_old();
         out
+    }
+
+    /// Logs when the target's cgroup starts or stops holding other processes (not every tick).
+    fn log_sharing(&mut self, target: &TargetSample, out: &[CgroupSample], foreign: usize) {
+        if out.iter().all(|c| c.shared.is_none()) {
+            return;
+        }
+        let shared = out.iter().any(|c| c.shared == Some(true));
+        let path = out.first().map_or("", |c| c.path.as_str());
+        match (self.shared, shared) {
+            (Some(true), true) | (None | Some(false), false) => {}
+            (_, true) => tracing::warn!(
+                target = %target.name,
+                cgroup = path,
+                other_processes = foreign,
+                "cgroup shared with other processes: the target's memory and CPU signals are its processes' own"
+            ),
+            (_, false) => tracing::info!(
+                target = %target.name,
+                cgroup = path,
+                "cgroup no longer shared: the target's memory and CPU signals are the cgroup's again"
+            ),
+        }
+        self.shared = Some(shared);
+    }
+
+    /// Accounts the counters of a cgroup the target is no longer in; its sample (no gauges) is
+    /// reported only with `cgroup_labels` (else the counters are the target's own).
+    fn catch_up(
+        &mut self,
+        reader: &CgroupReader,
+        loc: &Located,
+        counters: &CgroupCounters,
+    ) -> Option<CgroupSample> {
+        let figures = reader.read_counters(loc);
+        let now = Instant::now();
+        let c = self.counters_for(loc, counters);
+        let s = self.sample(loc, &figures, &c, now, false);
+        self.labels.then_some(s)
     }
 
     fn counters_for<'c>(&mut self, loc: &Located, target: &'c CgroupCounters) -> Counters<'c> {
@@ -415,6 +471,28 @@ impl Counters<'_> {
             Counters::Path(c) => c,
         }
     }
+}
+
+/// The part of `old` the target has left, if any: its directories that are in none of the
+/// cgroups it is located in now and still exist (same inode). Directories it is still in are
+/// left out, so their per-tick rates are not cut short by a second reading.
+fn left_behind(old: &Located, now: &[Located]) -> Option<Located> {
+    let gone = |p: &Option<Place>| {
+        p.clone()
+            .filter(|p| p.still_exists() && !now.iter().any(|n| places(n).any(|q| q == p)))
+    };
+    let left = Located {
+        memory: gone(&old.memory),
+        cpuacct: gone(&old.cpuacct),
+        cpu: gone(&old.cpu),
+        pids: None,
+        io: gone(&old.io),
+        pressure: gone(&old.pressure),
+        cpuset: None,
+        ..old.clone()
+    };
+    let any = places(&left).next().is_some();
+    any.then_some(left)
 }
 
 fn places(loc: &Located) -> impl Iterator<Item = &Place> {
@@ -677,6 +755,39 @@ mod tests {
     }
 
     #[test]
+    fn a_cgroup_left_between_ticks_is_read_once_more() {
+        let t = Tree::new();
+        copy_tree(
+            &t.cg("/system.slice/app.service"),
+            &t.cg("/system.slice/app.service.orig"),
+        );
+        let app = "/system.slice/app.service";
+        let mut r = t.reader();
+        let counters = CgroupCounters::default();
+        let mut tr = CgroupTracker::new(false);
+        let mut failures = Vec::new();
+        let s = one(tr.update(&mut r, &up(&[APP]), &counters, &mut failures));
+        assert_eq!(s.oom_kills, Some(1));
+
+        // Within one tick: the process is OOM-killed in its cgroup and the application restarts
+        // into a new one. The target is up in the next tick, never seen down.
+        t.set(app, "memory.events", &events(2, 118));
+        let new = "/system.slice/app-2.service";
+        t.new_cgroup(new, 0, 1_000);
+        t.move_to(APP, new);
+        let s = one(tr.update(&mut r, &up(&[APP]), &counters, &mut failures));
+        assert_eq!((s.path.as_str(), s.live), (new, true));
+        assert_eq!(s.oom_kills, Some(2));
+        assert_eq!(s.memory_limit_hits, Some(118));
+
+        // Read once: later changes of the cgroup left behind are not the target's.
+        t.set(app, "memory.events", &events(5, 200));
+        let s = one(tr.update(&mut r, &up(&[APP]), &counters, &mut failures));
+        assert_eq!(s.oom_kills, Some(2));
+        assert!(failures.is_empty(), "{failures:?}");
+    }
+
+    #[test]
     fn cgroup_labels_report_each_cgroup() {
         let t = Tree::new();
         let mut r = t.reader();
@@ -696,8 +807,18 @@ mod tests {
         assert_eq!(v[1].memory_limit_bytes, None);
         // Per-path counters: the target-level ones are untouched.
         assert_eq!(counters.oom_kills.get(), None);
-        // Two processes in one cgroup: one entry.
+        // OTHER joins APP's cgroup: the cgroup it left shows its final counters once (no
+        // gauges), then two processes in one cgroup make one entry.
         t.move_to(OTHER, "/system.slice/app.service");
+        let v = tr.update(&mut r, &up(&[APP, OTHER]), &counters, &mut failures);
+        let seen: Vec<(&str, bool)> = v.iter().map(|s| (s.path.as_str(), s.live)).collect();
+        assert_eq!(
+            seen,
+            [
+                ("/system.slice/batch.service", false),
+                ("/system.slice/app.service", true)
+            ]
+        );
         let v = tr.update(&mut r, &up(&[APP, OTHER]), &counters, &mut failures);
         assert_eq!(v.len(), 1);
         assert_eq!(v[0].oom_kills, Some(1));

@@ -185,6 +185,25 @@ pub(crate) fn key(pairs: &[(&str, u64)], name: &str) -> Option<u64> {
     pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| *v)
 }
 
+/// `cgroup.procs`: the process ids of a cgroup, one a line. A process outside the reader's pid
+/// namespace shows as 0 (v2) or is left out (v1).
+pub fn parse_procs(text: &str) -> Result<Vec<i32>, ParseError> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| l.trim().parse().map_err(|_| ParseError::new(i + 1, l)))
+        .collect()
+}
+
+/// How many of a cgroup's processes (`procs`) are not in `own`. A 0 (a process sidewatch
+/// cannot see) is never one of its own.
+pub fn foreign_processes(procs: &[i32], own: &[i32]) -> usize {
+    procs
+        .iter()
+        .filter(|p| **p == 0 || !own.contains(p))
+        .count()
+}
+
 /// A CPU list (`0-3,8,10-11`, as in `cpuset.effective_cpus`): how many CPUs it names.
 pub fn parse_cpu_list(text: &str) -> Result<u32, ParseError> {
     let t = text.trim();
@@ -940,6 +959,24 @@ impl CgroupReader {
                     .and_then(|n| u32::try_from(n.get()).ok())
             });
         f
+    }
+
+    /// How many processes that are not in `own` the cgroup holds: the most that one of the
+    /// directories the memory and CPU-time figures come from holds (one on v2, two on v1).
+    pub fn foreign_processes(&self, loc: &Located, own: &[i32]) -> Result<usize, ReadFailure> {
+        let mut dirs: Vec<&Path> = Vec::new();
+        for p in [&loc.memory, &loc.cpuacct].into_iter().flatten() {
+            if !dirs.contains(&p.dir.as_path()) {
+                dirs.push(&p.dir);
+            }
+        }
+        let mut n = 0;
+        for d in dirs {
+            let procs = read_parsed(&d.join("cgroup.procs"), parse_procs)
+                .map_err(|e| failure(Source::Cgroup, e))?;
+            n = n.max(foreign_processes(&procs, own));
+        }
+        Ok(n)
     }
 
     /// Reads only the counters of a cgroup whose processes are gone (a target that is down): no

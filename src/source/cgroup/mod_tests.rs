@@ -922,3 +922,58 @@ fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
+
+#[test]
+fn cgroup_procs_and_foreign_processes() {
+    let text = text("hybrid/sys/fs/cgroup/cpuacct/sidewatch-fixture/sidecar/cgroup.procs");
+    assert_eq!(parse_procs(&text), Ok(vec![1561, SIDECAR]));
+    assert_eq!(parse_procs(""), Ok(vec![]));
+    assert_eq!(parse_procs("12\nx1\n"), Err(ParseError::new(2, "x1")));
+    assert_eq!(foreign_processes(&[1561, SIDECAR], &[SIDECAR]), 1);
+    assert_eq!(
+        foreign_processes(&[1561, SIDECAR], &[SIDECAR, 1561, APP]),
+        0
+    );
+    // A process outside our pid namespace (0) is never the target's.
+    assert_eq!(foreign_processes(&[0, SIDECAR], &[SIDECAR, 0]), 1);
+}
+
+#[test]
+fn foreign_processes_of_located_cgroups() {
+    let mut r = reader("hybrid", "sys/fs/cgroup");
+    let sidecar = r.locate(SIDECAR).unwrap();
+    assert_eq!(r.foreign_processes(&sidecar, &[SIDECAR]).unwrap(), 1);
+    assert_eq!(r.foreign_processes(&sidecar, &[SIDECAR, 1561]).unwrap(), 0);
+    let app = r.locate(APP).unwrap();
+    assert_eq!(r.foreign_processes(&app, &[APP]).unwrap(), 0);
+    assert_eq!(r.foreign_processes(&app, &[]).unwrap(), 1);
+    // v1: memory and cpuacct are two directories; either holding another process counts.
+    let tmp = tempfile::tempdir().unwrap();
+    let mem = tmp.path().join("memory");
+    let cpu = tmp.path().join("cpuacct");
+    for (d, procs) in [(&mem, "7\n"), (&cpu, "7\n8\n")] {
+        std::fs::create_dir(d).unwrap();
+        std::fs::write(d.join("cgroup.procs"), procs).unwrap();
+    }
+    let place = |dir: &Path| Place {
+        dir: dir.into(),
+        version: Version::V1,
+        inode: 0,
+        at_mount_root: false,
+    };
+    let loc = Located {
+        memory: Some(place(&mem)),
+        cpuacct: Some(place(&cpu)),
+        ..Located::default()
+    };
+    assert_eq!(r.foreign_processes(&loc, &[7]).unwrap(), 1);
+    // Unreadable: a failure naming the file.
+    std::fs::remove_file(cpu.join("cgroup.procs")).unwrap();
+    let e = r.foreign_processes(&loc, &[7]).unwrap_err();
+    assert_eq!(e.source, Source::Cgroup);
+    assert!(
+        e.error.to_string().contains("cpuacct/cgroup.procs"),
+        "{}",
+        e.error
+    );
+}
