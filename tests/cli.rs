@@ -355,3 +355,46 @@ fn log_level_filters_sidewatch_events() {
     assert!(!info.contains("read failed"), "{info}");
     assert!(!info.contains("DEBUG"), "{info}");
 }
+
+// --- Constant labels that clash with sidewatch's own label names (issue 13, defect 4).
+
+#[test]
+fn constant_labels_used_by_sidewatch_families_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("slo.yml");
+    std::fs::write(
+        &f,
+        "targets:\n  - name: api\n    comm: api\n    labels:\n      team: pay\n      slo: gold\n",
+    )
+    .unwrap();
+    let fs = f.to_str().unwrap();
+    for args in [vec!["check-config", fs], vec!["once", "--config", fs]] {
+        let o = run(&args);
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {e}");
+        assert!(e.contains(fs), "{e}");
+        assert!(e.contains("line "), "{e}");
+        assert!(e.contains("field `targets[0].labels.slo`"), "{e}");
+        assert!(
+            e.contains(
+                "label name \"slo\" is used by sidewatch's own series (family sidewatch_slo_samples_total)"
+            ),
+            "{e}"
+        );
+    }
+    // The same from a flag.
+    let me = std::process::id().to_string();
+    let o = run(&["once", "--pid", &me, "--label", "severity=high"]);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert!(
+        e.contains("--label")
+            && e.contains(
+                "label name \"severity\" is used by sidewatch's own series (family sidewatch_alert)"
+            ),
+        "{e}"
+    );
+    let o = run(&["once", "--pid", &me, "--label", "__name=x"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("starts with __"), "{}", stderr(&o));
+}

@@ -203,7 +203,7 @@ impl<'de> Deserialize<'de> for Slo {
 }
 
 /// Labels sidewatch or Prometheus set on alerts and SLO series; a rule may not set them.
-const RESERVED_RULE_LABELS: &[&str] = &[
+pub(crate) const RESERVED_RULE_LABELS: &[&str] = &[
     "alertname",
     "alertstate",
     "severity",
