@@ -14,6 +14,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 mod cgroup;
+mod notice;
 
 use crate::expose;
 use crate::sample::{HistogramValues, Snapshot, TargetCounterValues, TargetSample};
@@ -283,6 +284,8 @@ pub struct Sampler {
     rules: Option<crate::rules::RulesEngine>,
     /// Keeps history, trends and recommendations once [`Sampler::set_history`] was called.
     history: Option<crate::history::HistoryStore>,
+    /// Logs each target's found / not found state once per change.
+    notices: notice::Notices,
 }
 
 impl Sampler {
@@ -304,7 +307,16 @@ impl Sampler {
             shared,
             rules: None,
             history: None,
+            notices: notice::Notices::default(),
         }
+    }
+
+    /// The targets not found in the last tick, with the reason (what `once` reports).
+    pub fn missing_targets(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.trackers.iter().filter_map(|t| {
+            let name = t.spec.name.as_str();
+            self.notices.missing(name).map(|why| (name, why))
+        })
     }
 
     /// Starts (or reconfigures) the history; the rings of every kept target stay.
@@ -367,6 +379,8 @@ impl Sampler {
             }
             targets.push(s);
         }
+        let specs = self.trackers.iter().map(|t| &t.spec);
+        self.notices.update(specs, &targets, &failures);
         let rules = self
             .rules
             .as_mut()
