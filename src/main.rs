@@ -549,24 +549,27 @@ fn readers(s: &Settings) -> anyhow::Result<(ProcReader, CgroupReader)> {
             s.procfs.display()
         )
     })?;
-    match std::fs::metadata(&s.cgroupfs) {
-        Ok(m) if m.is_dir() => {}
-        Ok(_) => tracing::warn!(
-            "cgroupfs root {} is not a directory: no cgroup series",
-            s.cgroupfs.display()
-        ),
-        Err(e) => tracing::warn!(
-            "cgroupfs root {} {}: no cgroup series",
-            s.cgroupfs.display(),
-            if e.kind() == std::io::ErrorKind::NotFound {
-                "does not exist".to_string()
-            } else {
-                format!("cannot be read: {e}")
-            }
-        ),
-    }
     let cgroups = CgroupReader::new(&s.cgroupfs, &s.procfs);
+    if let Some(why) = cgroupfs_problem(&s.cgroupfs, &cgroups) {
+        tracing::warn!(
+            "cgroupfs root {} {why}: no cgroup series",
+            s.cgroupfs.display()
+        );
+    }
     Ok((ProcReader::new(&s.procfs), cgroups))
+}
+
+/// Why no cgroup series can come from `root`, if none can.
+fn cgroupfs_problem(root: &std::path::Path, reader: &CgroupReader) -> Option<String> {
+    match std::fs::metadata(root) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some("does not exist".into()),
+        Err(e) => Some(format!("cannot be read: {e}")),
+        Ok(m) if !m.is_dir() => Some("is not a directory".into()),
+        Ok(_) if reader.hierarchies().is_empty() => {
+            Some("holds no cgroup hierarchy of the mount table".into())
+        }
+        Ok(_) => None,
+    }
 }
 
 fn load(opts: &Opts, default_name: Option<&str>) -> Result<Settings, ConfigError> {

@@ -562,6 +562,18 @@ fn a_missing_cgroupfs_is_one_warning() {
         })
         .count();
     assert_eq!(warned, 1, "{e}");
+    // A directory that holds none of the mounted hierarchies (e.g. /host/sys for /host/sys/fs/cgroup).
+    let empty = tempfile::tempdir().unwrap();
+    let root = empty.path().display().to_string();
+    let o = run(&["once", "--pid", &me, "--cgroupfs", &root]);
+    let e = stderr(&o);
+    assert!(o.status.success(), "{e}");
+    let why = format!("cgroupfs root {root} holds no cgroup hierarchy of the mount table");
+    let warned = e
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains(&why))
+        .count();
+    assert_eq!(warned, 1, "{e}");
 }
 
 #[test]

@@ -116,3 +116,76 @@ fn pid_file_error(e: &ReadError) -> String {
         ReadError::Other { path, reason } => format!("pid file {}: {reason}", path.display()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+    use super::*;
+
+    fn spec(selector: Selector) -> TargetSpec {
+        TargetSpec {
+            name: "api".into(),
+            selector,
+            children: false,
+            smaps: false,
+            labels: Vec::new(),
+            cgroup_labels: false,
+        }
+    }
+
+    fn sample(up: bool) -> TargetSample {
+        TargetSample {
+            name: "api".into(),
+            up,
+            processes: u64::from(up),
+            primary_pid: up.then_some(7),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn reasons_name_the_selector() {
+        let m = spec(Selector::Match {
+            comm: Some("nginx".into()),
+            exe: None,
+            cmdline: Some(regex::Regex::new("-c /etc/x").unwrap()),
+        });
+        assert_eq!(
+            why_missing(&m, &[]),
+            "no process matches comm \"nginx\" and cmdline /-c /etc/x/"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.pid");
+        std::fs::write(&path, "2147483647\n").unwrap();
+        assert_eq!(
+            why_missing(&spec(Selector::PidFile(path.clone())), &[]),
+            format!(
+                "pid file {} names pid 2147483647, which is not running",
+                path.display()
+            )
+        );
+        // The tick's own failure wins over a second read.
+        let failure = ReadFailure {
+            source: Source::PidFile,
+            error: ReadError::PermissionDenied(path.clone()),
+        };
+        assert_eq!(
+            why_missing(&spec(Selector::PidFile(path.clone())), &[failure]),
+            format!("pid file {}: permission denied", path.display())
+        );
+    }
+
+    #[test]
+    fn state_follows_the_last_tick_and_forgets_removed_targets() {
+        let s = spec(Selector::Pid(7));
+        let mut n = Notices::default();
+        n.update([&s].into_iter(), &[sample(false)], &[]);
+        assert_eq!(n.missing("api"), Some("pid 7 is not running"));
+        n.update([&s].into_iter(), &[sample(true)], &[]);
+        assert_eq!(n.missing("api"), None);
+        assert_eq!(n.last.get("api"), Some(&State::Found));
+        n.update(std::iter::empty(), &[], &[]);
+        assert!(n.last.is_empty());
+    }
+}
