@@ -65,6 +65,20 @@ pub const RESERVED: &[(&str, Owner)] = &[
 
 /// Why `name` cannot be a constant label name, if it cannot.
 pub fn check_name(name: &str) -> Result<(), String> {
+    check_syntax(name)?;
+    match RESERVED.iter().find(|(n, _)| *n == name) {
+        Some((_, Owner::Family(family))) => Err(format!(
+            "label name {name:?} is used by sidewatch's own series (family {family}); pick another name"
+        )),
+        Some((_, Owner::Prometheus(why))) => {
+            Err(format!("label name {name:?} {why}; pick another name"))
+        }
+        None => Ok(()),
+    }
+}
+
+/// Why `name` is not a label name a user may set (invalid, or `__` reserved), if it is not.
+pub fn check_syntax(name: &str) -> Result<(), String> {
     let mut chars = name.chars();
     let valid = chars
         .next()
@@ -80,15 +94,7 @@ pub fn check_name(name: &str) -> Result<(), String> {
             "label name {name:?} starts with __, which Prometheus reserves for internal use"
         ));
     }
-    match RESERVED.iter().find(|(n, _)| *n == name) {
-        Some((_, Owner::Family(family))) => Err(format!(
-            "label name {name:?} is used by sidewatch's own series (family {family}); pick another name"
-        )),
-        Some((_, Owner::Prometheus(why))) => {
-            Err(format!("label name {name:?} {why}; pick another name"))
-        }
-        None => Ok(()),
-    }
+    Ok(())
 }
 
 /// Deserializes a `labels:` map, refusing a bad name while the YAML parser still knows where the
