@@ -358,7 +358,7 @@ impl Sampler {
     }
 
     /// One tick: read, account, snapshot. Failures are counted, logged at debug level, and
-    /// never stop the tick.
+    /// never stop the tick; a target found or not found is logged once per change (`notice`).
     pub fn tick(&mut self) -> Snapshot {
         let started = Instant::now();
         let timestamp_seconds = std::time::SystemTime::now()
