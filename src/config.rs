@@ -15,6 +15,8 @@ use serde::{Deserialize, Deserializer};
 
 use crate::target::{Selector, TargetSpec};
 
+pub mod labels;
+
 /// Default listen address: all interfaces, port 9858 (not used by node_exporter 9100,
 /// process-exporter 9256, cAdvisor 8080, Prometheus 9090 or Alertmanager 9093).
 pub const DEFAULT_LISTEN_ADDRESS: &str = ":9858";
@@ -136,7 +138,7 @@ pub struct TargetFile {
     /// Context switches and CPU wait summed over every thread (else the main thread's only).
     #[serde(default = "yes")]
     pub thread_totals: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "labels::deserialize")]
     pub labels: std::collections::BTreeMap<String, String>,
     /// One set of cgroup series per distinct cgroup, with a `cgroup` label.
     #[serde(default)]
@@ -478,18 +480,10 @@ pub fn parse_listen_address(s: &str) -> Result<(String, u16), String> {
     Ok((host.to_string(), port))
 }
 
-static LABEL_NAME: std::sync::LazyLock<Regex> =
-    // A literal pattern known to be valid: compiling it cannot fail.
-    std::sync::LazyLock::new(|| Regex::new(r"^[a-zA-Z_][a-zA-Z0-9_]*$").expect("valid regex"));
 static ENV_REF: std::sync::LazyLock<Regex> = std::sync::LazyLock::new(|| {
+    // A literal pattern known to be valid: compiling it cannot fail.
     Regex::new(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}").expect("valid regex")
 });
-
-/// Names of labels sidewatch sets itself; a constant label may not shadow them.
-pub const RESERVED_LABELS: &[&str] = &[
-    "target", "mode", "kind", "pid", "comm", "source", "job", "instance", "le", "quantile",
-    "cgroup", "path", "version", "resource", "window",
-];
 
 fn validate_target(
     t: &TargetFile,
@@ -572,20 +566,8 @@ fn validate_target(
     let mut labels = Vec::new();
     for (k, v) in &t.labels {
         let field = format!("labels.{k}");
-        if !LABEL_NAME.is_match(k) || k.starts_with("__") {
-            return Err(err(
-                &field,
-                format!(
-                    "{k:?} is not a valid Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*, not starting with __)"
-                ),
-            ));
-        }
-        if RESERVED_LABELS.contains(&k.as_str()) {
-            return Err(err(
-                &field,
-                format!("label {k:?} is set by sidewatch or Prometheus itself; pick another name"),
-            ));
-        }
+        // Flag targets are checked here; file targets already were, with the line.
+        labels::check_name(k).map_err(|reason| err(&field, reason))?;
         let value = expand_env(v, env).map_err(|reason| err(&field, reason))?;
         labels.push((k.clone(), value));
     }
@@ -736,6 +718,53 @@ mod tests {
         assert!(e.reason.contains("too short"));
         let e = settings("listen_address: nowhere\n").unwrap_err();
         assert_eq!(e.field, "listen_address");
+    }
+
+    #[test]
+    fn constant_labels_clashing_with_own_series_are_located() {
+        // Both broke every scrape: the rules families carry `slo` and `severity` themselves.
+        for (name, family) in [
+            ("slo", "sidewatch_slo_samples_total"),
+            ("severity", "sidewatch_alert"),
+            ("alertname", "sidewatch_alert"),
+            ("le", "sidewatch_tick_duration_seconds_bucket"),
+        ] {
+            let e = settings(&format!(
+                "targets:\n  - name: api\n    comm: api\n    labels:\n      team: pay\n      {name}: gold\n"
+            ))
+            .unwrap_err();
+            assert_eq!(e.file, Some(PathBuf::from("sidewatch.yml")));
+            assert_eq!(e.field, format!("targets[0].labels.{name}"));
+            assert!(matches!(e.line, Some(4..=6)), "{:?}", e.line);
+            assert_eq!(
+                e.reason,
+                format!(
+                    "label name \"{name}\" is used by sidewatch's own series (family {family}); pick another name"
+                )
+            );
+        }
+        let e = settings("targets:\n  - {name: a, comm: x, labels: {__x: y}}\n").unwrap_err();
+        assert_eq!(e.field, "targets[0].labels.__x");
+        assert!(e.reason.contains("starts with __"), "{}", e.reason);
+        let e = settings("targets:\n  - {name: a, comm: x, labels: {'a b': y}}\n").unwrap_err();
+        assert_eq!(e.field, "targets[0].labels");
+        assert!(e.reason.contains("not a valid Prometheus label name"));
+        // A flag target is checked too, and the error names the flag.
+        let o = Overrides {
+            target: Some(TargetFile {
+                name: "app".into(),
+                pid: Some(1),
+                labels: [("instance".to_string(), "x".to_string())].into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let e = build_settings(None, &o, &no_env).unwrap_err();
+        assert_eq!(e.field, "--label");
+        assert_eq!(
+            e.reason,
+            "label name \"instance\" is set by Prometheus on every series it scrapes; pick another name"
+        );
     }
 
     #[test]

@@ -38,6 +38,8 @@ Examples:
       sidewatch once --comm sshd --json
 
 Every option can also be given as an environment variable (shown as [env: ...]).
+A target not found is reported down and logged once per change: a warning with the reason (no
+such pid, pid file missing or invalid, no process matching), an info line when it is found.
 Signals: SIGTERM/SIGINT shut down gracefully; SIGHUP reloads --config and --web.config.file
 (both are also reloaded when their files change).";
 
@@ -70,7 +72,8 @@ struct Opts {
     pid: Option<i32>,
 
     /// Watch the process whose pid is in this file; re-read every tick, so a restarted service
-    /// is followed. Example: --pid-file /run/nginx.pid
+    /// is followed. A missing, unreadable or invalid pid file is logged once per change (like
+    /// any target not found), not every tick. Example: --pid-file /run/nginx.pid
     #[arg(
         long,
         env = "SIDEWATCH_PID_FILE",
@@ -191,25 +194,30 @@ struct Opts {
     #[arg(long, env = "SIDEWATCH_INTERVAL", value_name = "DURATION", value_parser = config::parse_duration, global = true)]
     interval: Option<Duration>,
 
-    /// Root of the procfs to read, e.g. a host's /proc mounted into a container.
+    /// Root of the procfs to read, e.g. a host's /proc mounted into a container; sidewatch
+    /// stops at start when it has no `stat` file or no pid directories.
     /// Example: --procfs /host/proc   [default: /proc]
     #[arg(long, env = "SIDEWATCH_PROCFS", value_name = "DIR", global = true)]
     procfs: Option<PathBuf>,
 
     /// Root of the cgroup filesystem to read; its layout (v1, v2, hybrid) comes from the mount
-    /// table. Example: --cgroupfs /host/sys/fs/cgroup   [default: /sys/fs/cgroup]
+    /// table. A missing root is a warning at start; the cgroup series are then absent.
+    /// Example: --cgroupfs /host/sys/fs/cgroup   [default: /sys/fs/cgroup]
     #[arg(long, env = "SIDEWATCH_CGROUPFS", value_name = "DIR", global = true)]
     cgroupfs: Option<PathBuf>,
 
-    /// Log level: error, warn, info, debug or trace. Logs go to stderr.
+    /// Log level of sidewatch's own events (other crates log warnings and errors only). Logs go
+    /// to stderr.
     #[arg(
         long = "log.level",
         env = "SIDEWATCH_LOG_LEVEL",
         value_name = "LEVEL",
-        default_value = "info",
+        value_enum,
+        ignore_case = true,
+        default_value_t = LogLevel::Info,
         global = true
     )]
-    log_level: String,
+    log_level: LogLevel,
 
     /// Web configuration file in the Prometheus exporter-toolkit format (TLS, basic auth,
     /// response headers, rate limit): the file node_exporter takes works unchanged. Re-read on
@@ -289,6 +297,8 @@ enum Command {
         command: Vec<String>,
     },
     /// Take one sample and print it (Prometheus text format, or JSON with --json), then exit.
+    /// Exits 1 when no target is up (the sample is printed all the same; stderr says why each
+    /// target was not found), 0 otherwise.
     /// Example: sidewatch once --pid $$
     Once {
         /// Print JSON instead of the text exposition.
@@ -319,6 +329,29 @@ enum Command {
     },
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+    Off,
+}
+
+impl From<LogLevel> for tracing_subscriber::filter::LevelFilter {
+    fn from(l: LogLevel) -> Self {
+        match l {
+            LogLevel::Error => Self::ERROR,
+            LogLevel::Warn => Self::WARN,
+            LogLevel::Info => Self::INFO,
+            LogLevel::Debug => Self::DEBUG,
+            LogLevel::Trace => Self::TRACE,
+            LogLevel::Off => Self::OFF,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum RulesFormat {
     Rules,
@@ -328,7 +361,7 @@ enum RulesFormat {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(&cli.opts.log_level);
+    init_logging(cli.opts.log_level.into());
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -338,13 +371,12 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(level: &str) {
+fn init_logging(level: tracing_subscriber::filter::LevelFilter) {
     use tracing_subscriber::filter::{LevelFilter, Targets};
     use tracing_subscriber::prelude::*;
     // sidewatch's own events at LEVEL, other crates' at warn. A static target filter rather
     // than EnvFilter: EnvFilter compiles regular expressions to parse its directives, which
     // costs a few hundred KiB of resident memory for the life of the daemon.
-    let level: LevelFilter = level.parse().unwrap_or(LevelFilter::INFO);
     let filter = Targets::new()
         .with_target("sidewatch", level)
         .with_default(LevelFilter::WARN);
@@ -478,11 +510,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Some(Command::Once { json, openmetrics }) => {
             let settings = load(&opts, None)?;
+            if settings.targets.is_empty() {
+                anyhow::bail!(NOTHING_TO_WATCH);
+            }
+            let (proc, cgroups) = readers(&settings)?;
             let shared = Shared::new(settings.interval);
-            let mut sampler =
-                Sampler::new(ProcReader::new(&settings.procfs), settings.targets, shared)
-                    .with_cgroups(CgroupReader::new(&settings.cgroupfs, &settings.procfs));
+            let mut sampler = Sampler::new(proc, settings.targets, shared).with_cgroups(cgroups);
             let snap = sampler.tick();
+            let up = snap.targets.iter().any(|t| t.up);
             if json {
                 println!("{}", serde_json::to_string_pretty(&snap)?);
             } else {
@@ -492,6 +527,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 } else {
                     print!("{}", expose::openmetrics_to_text(&om));
                 }
+            }
+            if !up {
+                let why: Vec<String> = sampler
+                    .missing_targets()
+                    .map(|(name, why)| format!("{name} ({why})"))
+                    .collect();
+                eprintln!("sidewatch: error: no target is up: {}", why.join(", "));
+                return Ok(ExitCode::from(1));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -507,6 +550,40 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+const NOTHING_TO_WATCH: &str = "nothing to watch: give a target with --pid, --pid-file, --comm, --exe or --cmdline, a --config file with targets, or use `sidewatch run -- CMD` (see --help)";
+
+/// The procfs and cgroupfs readers. A procfs root that is not one is fatal (every target would
+/// only ever be down); a missing cgroupfs root is a warning (the cgroup series are absent).
+fn readers(s: &Settings) -> anyhow::Result<(ProcReader, CgroupReader)> {
+    sidewatch::source::proc::check_procfs_root(&s.procfs).map_err(|why| {
+        anyhow::anyhow!(
+            "procfs root {} {why}; give the directory where the procfs is mounted (--procfs or `procfs:` in the config)",
+            s.procfs.display()
+        )
+    })?;
+    let cgroups = CgroupReader::new(&s.cgroupfs, &s.procfs);
+    if let Some(why) = cgroupfs_problem(&s.cgroupfs, &cgroups) {
+        tracing::warn!(
+            "cgroupfs root {} {why}: no cgroup series",
+            s.cgroupfs.display()
+        );
+    }
+    Ok((ProcReader::new(&s.procfs), cgroups))
+}
+
+/// Why no cgroup series can come from `root`, if none can.
+fn cgroupfs_problem(root: &std::path::Path, reader: &CgroupReader) -> Option<String> {
+    match std::fs::metadata(root) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some("does not exist".into()),
+        Err(e) => Some(format!("cannot be read: {e}")),
+        Ok(m) if !m.is_dir() => Some("is not a directory".into()),
+        Ok(_) if reader.hierarchies().is_empty() => {
+            Some("holds no cgroup hierarchy of the mount table".into())
+        }
+        Ok(_) => None,
+    }
+}
+
 fn load(opts: &Opts, default_name: Option<&str>) -> Result<Settings, ConfigError> {
     let ov = overrides(opts, default_name)?;
     config::build_settings(opts.config.as_deref(), &ov, &env_lookup)
@@ -519,9 +596,7 @@ fn daemon(opts: Opts, wrap: Option<(Vec<String>, String)>) -> anyhow::Result<Exi
         .map(|(_, n)| opts.name.clone().unwrap_or_else(|| n.clone()));
     let mut settings = load(&opts, None)?;
     if settings.targets.is_empty() && wrap.is_none() {
-        anyhow::bail!(
-            "nothing to watch: give a target with --pid, --pid-file, --comm, --exe or --cmdline, a --config file with targets, or use `sidewatch run -- CMD` (see --help)"
-        );
+        anyhow::bail!(NOTHING_TO_WATCH);
     }
     if opts.header_timeout < Duration::from_millis(100) {
         anyhow::bail!("--web.header-timeout must be at least 100ms");
@@ -537,6 +612,7 @@ fn daemon(opts: Opts, wrap: Option<(Vec<String>, String)>) -> anyhow::Result<Exi
         None => webconfig::WebConfig::default(),
     };
     let web: server::WebHandle = Arc::new(arc_swap::ArcSwap::from_pointee(web));
+    let (proc, cgroups) = readers(&settings)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         // bcrypt checks run here, one at a time (see server::gate).
@@ -572,8 +648,8 @@ fn daemon(opts: Opts, wrap: Option<(Vec<String>, String)>) -> anyhow::Result<Exi
         );
         let shared = Shared::new(settings.interval);
         let (tx, rx) = mpsc::channel();
-        let mut sampler = Sampler::new(ProcReader::new(&settings.procfs), settings.targets.clone(), shared.clone())
-            .with_cgroups(CgroupReader::new(&settings.cgroupfs, &settings.procfs));
+        let mut sampler = Sampler::new(proc, settings.targets.clone(), shared.clone())
+            .with_cgroups(cgroups);
         sampler.set_rules(settings.rules.clone());
         sampler.set_history(settings.history.clone(), settings.interval);
         let interval = settings.interval;

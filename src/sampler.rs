@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 mod account;
 mod cgroup;
+mod notice;
 
 use crate::expose;
 use crate::sample::{HistogramValues, Snapshot, TargetCounterValues, TargetSample};
@@ -202,6 +203,8 @@ pub struct Sampler {
     rules: Option<crate::rules::RulesEngine>,
     /// Keeps history, trends and recommendations once [`Sampler::set_history`] was called.
     history: Option<crate::history::HistoryStore>,
+    /// Logs each target's found / not found state once per change.
+    notices: notice::Notices,
 }
 
 impl Sampler {
@@ -223,7 +226,16 @@ impl Sampler {
             shared,
             rules: None,
             history: None,
+            notices: notice::Notices::default(),
         }
+    }
+
+    /// The targets not found in the last tick, with the reason (what `once` reports).
+    pub fn missing_targets(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.trackers.iter().filter_map(|t| {
+            let name = t.spec.name.as_str();
+            self.notices.missing(name).map(|why| (name, why))
+        })
     }
 
     /// Starts (or reconfigures) the history; the rings of every kept target stay.
@@ -265,7 +277,7 @@ impl Sampler {
     }
 
     /// One tick: read, account, snapshot. Failures are counted, logged at debug level, and
-    /// never stop the tick.
+    /// never stop the tick; a target found or not found is logged once per change (`notice`).
     pub fn tick(&mut self) -> Snapshot {
         let started = Instant::now();
         let timestamp_seconds = std::time::SystemTime::now()
@@ -286,6 +298,8 @@ impl Sampler {
             }
             targets.push(s);
         }
+        let specs = self.trackers.iter().map(|t| &t.spec);
+        self.notices.update(specs, &targets, &failures);
         let rules = self
             .rules
             .as_mut()

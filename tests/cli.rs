@@ -192,7 +192,12 @@ fn promtool_accepts_the_text_format() {
     let promtool = require_tool("promtool", "prometheus");
     for body in [
         once_fixture(&["--config", &golden_config()]),
-        once_fixture(&["--pid", &std::process::id().to_string(), "--smaps"]),
+        // A live process (the fixture tree does not have this test's pid).
+        {
+            let o = run(&["once", "--pid", &std::process::id().to_string(), "--smaps"]);
+            assert!(o.status.success(), "{}", stderr(&o));
+            stdout(&o)
+        },
     ] {
         let o = run_with_stdin(&promtool, &["check", "metrics"], body.as_bytes());
         assert!(
@@ -259,8 +264,19 @@ fn once_json_reports_the_fixture_values() {
 
 #[test]
 fn absent_target_is_down_not_an_error() {
-    let out = once_fixture(&["--pid", "999999", "--name", "later"]);
-    let m = Metrics::parse(&out);
+    let root = fixture_proc();
+    let o = run(&[
+        "once",
+        "--procfs",
+        root.to_str().unwrap(),
+        "--pid",
+        "999999",
+        "--name",
+        "later",
+    ]);
+    // Its sample is printed; the exit status says no target is up (see once_fails_when_...).
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let m = Metrics::parse(&stdout(&o));
     assert_eq!(
         m.get("sidewatch_target_up", &[("target", "later")]),
         Some(0.0)
@@ -354,4 +370,274 @@ fn log_level_filters_sidewatch_events() {
     let info = logged("info");
     assert!(!info.contains("read failed"), "{info}");
     assert!(!info.contains("DEBUG"), "{info}");
+}
+
+// --- Constant labels that clash with sidewatch's own label names (issue 13, defect 4).
+
+#[test]
+fn constant_labels_used_by_sidewatch_families_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("slo.yml");
+    std::fs::write(
+        &f,
+        "targets:\n  - name: api\n    comm: api\n    labels:\n      team: pay\n      slo: gold\n",
+    )
+    .unwrap();
+    let fs = f.to_str().unwrap();
+    for args in [vec!["check-config", fs], vec!["once", "--config", fs]] {
+        let o = run(&args);
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {e}");
+        assert!(e.contains(fs), "{e}");
+        assert!(e.contains("line "), "{e}");
+        assert!(e.contains("field `targets[0].labels.slo`"), "{e}");
+        assert!(
+            e.contains(
+                "label name \"slo\" is used by sidewatch's own series (family sidewatch_slo_samples_total)"
+            ),
+            "{e}"
+        );
+    }
+    // The same from a flag.
+    let me = std::process::id().to_string();
+    let o = run(&["once", "--pid", &me, "--label", "severity=high"]);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert!(
+        e.contains("--label")
+            && e.contains(
+                "label name \"severity\" is used by sidewatch's own series (family sidewatch_alert)"
+            ),
+        "{e}"
+    );
+    let o = run(&["once", "--pid", &me, "--label", "__name=x"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("starts with __"), "{}", stderr(&o));
+}
+
+// --- Loud failures when a target cannot be found (issue 13, defect 11).
+
+/// Log lines of a daemon over at least `ticks` ticks.
+fn log_over_ticks(d: &Daemon, ticks: f64) -> Vec<String> {
+    let mut lines = Vec::new();
+    d.wait_until(Duration::from_secs(20), |d| {
+        lines.extend(d.drain_log());
+        d.metrics().get("sidewatch_ticks_total", &[]).unwrap_or(0.0) >= ticks
+    });
+    // Lines trail the metrics through a pipe.
+    std::thread::sleep(Duration::from_millis(200));
+    lines.extend(d.drain_log());
+    lines
+}
+
+fn count(lines: &[String], level: &str, text: &str) -> usize {
+    lines
+        .iter()
+        .filter(|l| l.contains(level) && l.contains(text))
+        .count()
+}
+
+#[test]
+fn a_missing_pid_is_logged_once() {
+    let d = Daemon::start(&["--pid", "99999999", "--interval", "100ms"]);
+    let lines = log_over_ticks(&d, 6.0);
+    assert_eq!(
+        count(&lines, "WARN", "target app: pid 99999999 is not running"),
+        1,
+        "{lines:#?}"
+    );
+}
+
+#[test]
+fn pid_file_states_are_logged_once_per_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("api.pid");
+    let shown = pid_file.display().to_string();
+    std::fs::write(&pid_file, "abc\n").unwrap();
+    let d = Daemon::start(&[
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        "--name",
+        "api",
+        "--interval",
+        "100ms",
+    ]);
+    let junk = format!("target api: pid file {shown}: holds \"abc\", expected a pid");
+    let lines = log_over_ticks(&d, 5.0);
+    assert_eq!(count(&lines, "WARN", &junk), 1, "{lines:#?}");
+
+    // It becomes valid: one "found" line, no more warnings.
+    let me = std::process::id();
+    std::fs::write(&pid_file, format!("{me}\n")).unwrap();
+    let ticks = d.metrics().get("sidewatch_ticks_total", &[]).unwrap();
+    let lines = log_over_ticks(&d, ticks + 5.0);
+    let found = format!("target api: found pid {me}");
+    assert_eq!(count(&lines, "INFO", &found), 1, "{lines:#?}");
+    assert_eq!(count(&lines, "WARN", "target api"), 0, "{lines:#?}");
+
+    // A directory where the pid file should be, then nothing at all.
+    std::fs::remove_file(&pid_file).unwrap();
+    std::fs::create_dir(&pid_file).unwrap();
+    let ticks = d.metrics().get("sidewatch_ticks_total", &[]).unwrap();
+    let lines = log_over_ticks(&d, ticks + 5.0);
+    let is_dir = format!("target api: pid file {shown}: Is a directory");
+    assert_eq!(count(&lines, "WARN", &is_dir), 1, "{lines:#?}");
+    std::fs::remove_dir(&pid_file).unwrap();
+    let ticks = d.metrics().get("sidewatch_ticks_total", &[]).unwrap();
+    let lines = log_over_ticks(&d, ticks + 5.0);
+    let missing = format!("target api: pid file {shown} does not exist");
+    assert_eq!(count(&lines, "WARN", &missing), 1, "{lines:#?}");
+    assert_eq!(count(&lines, "WARN", "target api"), 1, "{lines:#?}");
+}
+
+#[test]
+fn a_procfs_root_that_is_not_a_procfs_is_fatal_at_start() {
+    let empty = tempfile::tempdir().unwrap();
+    let no_pids = tempfile::tempdir().unwrap();
+    std::fs::write(
+        no_pids.path().join("stat"),
+        "cpu 1 2 3 4\nbtime 1700000000\n",
+    )
+    .unwrap();
+    std::fs::create_dir(no_pids.path().join("self")).unwrap();
+    let cases = [
+        ("/nonexistent".to_string(), "does not exist"),
+        (empty.path().display().to_string(), "has no `stat` file"),
+        (
+            no_pids.path().display().to_string(),
+            "has no process directories",
+        ),
+    ];
+    for (root, why) in &cases {
+        for mode in [&["once"][..], &[]] {
+            let mut args = mode.to_vec();
+            args.extend([
+                "--procfs",
+                root,
+                "--pid",
+                "1",
+                "--web.listen-address",
+                "127.0.0.1:0",
+            ]);
+            let mut p = spawn(
+                Command::new(BIN)
+                    .args(&args)
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::piped()),
+            );
+            let status = p.wait_timeout(Duration::from_secs(10));
+            let mut e = String::new();
+            if status.is_some() {
+                use std::io::Read;
+                p.child
+                    .stderr
+                    .take()
+                    .unwrap()
+                    .read_to_string(&mut e)
+                    .unwrap();
+            }
+            assert_eq!(
+                status.and_then(|s| s.code()),
+                Some(1),
+                "{args:?} did not fail at start: {e}"
+            );
+            assert!(
+                e.contains(&format!("procfs root {root} {why}")),
+                "{args:?}: {e}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_missing_cgroupfs_is_one_warning() {
+    let me = std::process::id().to_string();
+    let o = run(&["once", "--pid", &me, "--cgroupfs", "/nonexistent/cgroup"]);
+    let e = stderr(&o);
+    assert!(o.status.success(), "{e}");
+    let warned = e
+        .lines()
+        .filter(|l| {
+            l.contains("WARN") && l.contains("cgroupfs root /nonexistent/cgroup does not exist")
+        })
+        .count();
+    assert_eq!(warned, 1, "{e}");
+    // A directory that holds none of the mounted hierarchies (e.g. /host/sys for /host/sys/fs/cgroup).
+    let empty = tempfile::tempdir().unwrap();
+    let root = empty.path().display().to_string();
+    let o = run(&["once", "--pid", &me, "--cgroupfs", &root]);
+    let e = stderr(&o);
+    assert!(o.status.success(), "{e}");
+    let why = format!("cgroupfs root {root} holds no cgroup hierarchy of the mount table");
+    let warned = e
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains(&why))
+        .count();
+    assert_eq!(warned, 1, "{e}");
+}
+
+#[test]
+fn once_fails_when_no_target_is_up() {
+    let root = fixture_proc();
+    let o = run(&[
+        "once",
+        "--procfs",
+        root.to_str().unwrap(),
+        "--pid",
+        "999999",
+        "--name",
+        "later",
+    ]);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert!(
+        e.contains("no target is up: later (pid 999999 is not running)"),
+        "{e}"
+    );
+    // One target up is enough.
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("two.yml");
+    std::fs::write(
+        &f,
+        "targets:\n  - {name: up, pid: 6291}\n  - {name: down, pid: 999999}\n",
+    )
+    .unwrap();
+    let o = run(&[
+        "once",
+        "--procfs",
+        root.to_str().unwrap(),
+        "--config",
+        f.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("target down: pid 999999 is not running"),
+        "{}",
+        stderr(&o)
+    );
+    // The help says so.
+    let h = stdout(&run(&["once", "--help"]));
+    let h = h.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(h.contains("Exits 1 when no target is up"), "{h}");
+}
+
+#[test]
+fn unknown_log_levels_are_refused() {
+    let me = std::process::id().to_string();
+    let o = run(&["once", "--pid", &me, "--log.level", "verbose"]);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    assert!(e.contains("invalid value 'verbose'"), "{e}");
+    assert!(
+        e.contains("[possible values: error, warn, info, debug, trace, off]"),
+        "{e}"
+    );
+    let o = Command::new(BIN)
+        .args(["once", "--pid", &me])
+        .env("SIDEWATCH_LOG_LEVEL", "loud")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let o = run(&["once", "--pid", &me, "--log.level", "WARN"]);
+    assert!(o.status.success(), "{}", stderr(&o));
 }

@@ -253,3 +253,32 @@ fn unreadable_io_and_fd_in_a_fixture_copy_are_absent_and_counted() {
     let m = Metrics::parse(&String::from_utf8_lossy(&o.stdout));
     assert!(m.get("sidewatch_process_io_read_bytes_total", &t).is_some());
 }
+
+#[test]
+fn an_unreadable_pid_file_is_a_warning_and_once_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    world_readable(dir.path());
+    let pid_file = dir.path().join("api.pid");
+    std::fs::write(&pid_file, format!("{}\n", std::process::id())).unwrap();
+    std::fs::set_permissions(&pid_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let o = setpriv(&[])
+        .arg(BIN)
+        .args([
+            "once",
+            "--pid-file",
+            pid_file.to_str().unwrap(),
+            "--name",
+            "api",
+        ])
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    let why = format!("pid file {}: permission denied", pid_file.display());
+    let warned = e
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains(&format!("target api: {why}")))
+        .count();
+    assert_eq!(warned, 1, "{e}");
+    assert!(e.contains(&format!("no target is up: api ({why})")), "{e}");
+}

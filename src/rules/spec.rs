@@ -203,7 +203,7 @@ impl<'de> Deserialize<'de> for Slo {
 }
 
 /// Labels sidewatch or Prometheus set on alerts and SLO series; a rule may not set them.
-const RESERVED_RULE_LABELS: &[&str] = &[
+pub(crate) const RESERVED_RULE_LABELS: &[&str] = &[
     "alertname",
     "alertstate",
     "severity",
@@ -342,18 +342,7 @@ impl TryFrom<RuleFile> for ThresholdRule {
         };
         check_targets(&r.targets)?;
         for (k, v) in &r.labels {
-            let valid = k
-                .chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-                && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-                && !k.starts_with("__");
-            if !valid {
-                return Err(at(
-                    &format!("labels.{k}"),
-                    format!("{k:?} is not a valid Prometheus label name"),
-                ));
-            }
+            crate::config::labels::check_syntax(k).map_err(|e| at(&format!("labels.{k}"), e))?;
             if RESERVED_RULE_LABELS.contains(&k.as_str()) {
                 return Err(at(
                     &format!("labels.{k}"),

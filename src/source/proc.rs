@@ -182,6 +182,14 @@ impl ReadError {
     pub fn is_not_found(&self) -> bool {
         matches!(self, ReadError::NotFound(_))
     }
+
+    /// The file the failed read concerned.
+    pub fn path(&self) -> &Path {
+        match self {
+            ReadError::NotFound(p) | ReadError::PermissionDenied(p) => p,
+            ReadError::Other { path, .. } => path,
+        }
+    }
 }
 
 /// A figure that could not be read: which source, and why.
@@ -854,12 +862,34 @@ fn is_procfs(root: &Path) -> bool {
         .unwrap_or(false)
 }
 
+/// Checks that `root` looks like a procfs (a `stat` file and at least one pid directory), so a
+/// mistyped `--procfs` stops sidewatch at start instead of reporting every target down.
+pub fn check_procfs_root(root: &Path) -> Result<(), String> {
+    let entries = std::fs::read_dir(root).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => "does not exist".to_string(),
+        std::io::ErrorKind::NotADirectory => "is not a directory".to_string(),
+        _ => format!("cannot be read: {e}"),
+    })?;
+    if !root.join("stat").is_file() {
+        return Err("has no `stat` file: it is not a procfs".into());
+    }
+    let has_pid = entries.filter_map(Result::ok).any(|e| {
+        e.file_name()
+            .to_str()
+            .is_some_and(|n| n.parse::<u32>().is_ok())
+    });
+    if !has_pid {
+        return Err("has no process directories (numeric entries): it is not a procfs".into());
+    }
+    Ok(())
+}
+
 /// Reads a pid file: the first whitespace-separated token must be a positive pid.
 pub fn read_pid_file(path: &Path) -> Result<i32, ReadError> {
     let text = std::fs::read_to_string(path).map_err(|e| io_error(path, e))?;
     parse_pid(&text).ok_or_else(|| ReadError::Other {
         path: path.into(),
-        reason: format!("expected a pid, found {:?}", truncate(text.trim(), 40)),
+        reason: format!("holds {:?}, expected a pid", truncate(text.trim(), 40)),
     })
 }
 
