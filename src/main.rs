@@ -136,8 +136,8 @@ struct Opts {
     smaps: bool,
 
     /// Read context switches and CPU wait of the main thread only, instead of summing every
-    /// thread's `task/<tid>/` files (they are per-thread in the kernel). Saves about 4 µs per
-    /// thread and tick on processes with many threads; see docs on the figures' coverage.
+    /// thread's `task/<tid>/` files (they are per-thread in the kernel). Saves about 15 µs of CPU
+    /// per thread and tick on multi-threaded processes (bench/figures).
     #[arg(
         long,
         env = "SIDEWATCH_NO_THREAD_TOTALS",
