@@ -1,5 +1,6 @@
-//! Readers of kernel files: text in, typed values out. They know nothing of HTTP, rules or
+//! Readers of kernel files and of the application's exposition: text in, typed values out. They know nothing of HTTP, rules or
 //! exposition.
 
 pub mod cgroup;
+pub mod exposition;
 pub mod proc;
