@@ -8,7 +8,7 @@
 //! adds nothing and forgets nothing; a process that is gone stops contributing. No counter ever
 //! decreases, whatever the target's processes do.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -78,30 +78,27 @@ impl Tracker {
             smaps: self.spec.smaps,
             thread_totals: self.spec.thread_totals,
         };
+        // Read every member first, parents before their descendants (see `account` on reaped
+        // children's I/O).
+        let readings: Vec<(&Member, Option<ProcessReading>)> = parents_first(members)
+            .into_iter()
+            .map(|m| (m, read_member(reader, m, opts, failures)))
+            .collect();
         let mut first_seen: HashSet<Identity> = HashSet::new();
-        for m in members {
-            let st = &m.stat;
-            let reading = match reader.open(st.identity.pid) {
-                // A zombie's `io` holds its final I/O (the rest is gone with its memory).
-                Ok(h) if !m.is_live() => Some(ProcessReading {
-                    figures: h.io_figures(failures),
-                    ..Default::default()
-                }),
-                Ok(h) => Some(h.process(st, opts, failures)),
-                Err(error) => {
-                    // Gone between discovery and this read: its stat figures still count.
-                    failures.push(ReadFailure {
-                        source: Source::Status,
-                        error,
-                    });
-                    None
-                }
-            };
-            if self.processes.account(&self.counters, st, reading.as_ref()) {
-                first_seen.insert(st.identity);
+        // Gone between discovery and its read: its stat figures still count, then it is gone.
+        for (m, _) in readings.iter().filter(|(_, r)| r.is_none()) {
+            if self.processes.account(&self.counters, &m.stat, None) {
+                first_seen.insert(m.stat.identity);
             }
-            if let Some(r) = reading.as_ref().filter(|_| m.is_live()) {
-                add_live(&mut s, st, r);
+            self.processes.forget(&m.stat.identity);
+        }
+        for (m, r) in &readings {
+            let Some(r) = r else { continue };
+            if self.processes.account(&self.counters, &m.stat, Some(r)) {
+                first_seen.insert(m.stat.identity);
+            }
+            if m.is_live() {
+                add_live(&mut s, &m.stat, r);
             }
         }
 
@@ -143,6 +140,54 @@ impl Tracker {
             restarts_total: c.restarts.load(Ordering::Relaxed),
         }
     }
+}
+
+/// Reads one member's files; `None` when its directory is gone.
+fn read_member(
+    reader: &ProcReader,
+    m: &Member,
+    opts: ReadOptions,
+    failures: &mut Vec<ReadFailure>,
+) -> Option<ProcessReading> {
+    match reader.open(m.stat.identity.pid) {
+        // A zombie's `io` holds its final I/O (the rest is gone with its memory).
+        Ok(h) if !m.is_live() => Some(ProcessReading {
+            figures: h.io_figures(failures),
+            ..Default::default()
+        }),
+        Ok(h) => Some(h.process(&m.stat, opts, failures)),
+        Err(error) => {
+            failures.push(ReadFailure {
+                source: Source::Status,
+                error,
+            });
+            None
+        }
+    }
+}
+
+/// The members ordered so that every member comes after its parent when that is a member too
+/// (by depth in the member tree, then pid).
+fn parents_first(members: &[Member]) -> Vec<&Member> {
+    let ppid: HashMap<i32, i32> = members
+        .iter()
+        .map(|m| (m.stat.identity.pid, m.stat.ppid))
+        .collect();
+    let depth = |mut pid: i32| {
+        let mut d = 0usize;
+        // Bounded: a pid table read across ticks could hold a loop.
+        while let Some(&parent) = ppid.get(&pid) {
+            if !ppid.contains_key(&parent) || d > members.len() {
+                break;
+            }
+            pid = parent;
+            d += 1;
+        }
+        d
+    };
+    let mut out: Vec<&Member> = members.iter().collect();
+    out.sort_by_cached_key(|m| (depth(m.stat.identity.pid), m.stat.identity.pid));
+    out
 }
 
 /// Adds a live process's gauges of this tick to the target's sums.

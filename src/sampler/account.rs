@@ -13,7 +13,10 @@
 //! parent's `io` (CPU and faults go to separate "children" fields that are not read). A child
 //! that is gone hands its last I/O reading to its parent's identity as a credit, which moves the
 //! parent's previous I/O values forward: only the tail the child did after its last reading
-//! counts again, so its I/O is counted once.
+//! counts again, so its I/O is counted once. The tick reads parents before their descendants and
+//! forgets a member whose directory vanished during the tick before accounting anyone: a reap
+//! that happened before the parent's reading is then credited against that reading, and one that
+//! happened after it shows in the parent's next reading, when the child is already gone.
 //!
 //! Per-thread figures (context switches, run delay) are accounted per thread id within the
 //! process, by the same path: a thread that exits stops contributing and its counts stay
@@ -196,12 +199,18 @@ impl Processes {
             }
         }
         for id in gone {
-            let Some(child) = self.tracked.remove(&id) else {
-                continue;
-            };
-            self.credit_parent(&child);
+            self.forget(&id);
         }
         self.bound_missing();
+    }
+
+    /// `id` is gone (its directory vanished, even mid-tick): forget it, handing its I/O to its
+    /// parent. Call before the parent is accounted in the same tick, so that a reap that
+    /// happened before the parent's reading is credited against that very reading.
+    pub(crate) fn forget(&mut self, id: &Identity) {
+        if let Some(child) = self.tracked.remove(id) {
+            self.credit_parent(&child);
+        }
     }
 
     /// The kernel added a reaped child's I/O to its parent's: move the parent's previous values
@@ -414,6 +423,25 @@ mod tests {
             Some(&reading((16 << 10) + (64 << 20), &[(10, 0)])),
         );
         assert_eq!(c.io_write_bytes.get(), Some((16 << 10) + (64 << 20)));
+    }
+
+    #[test]
+    fn a_child_reaped_during_the_tick_is_credited_before_its_parent_is_accounted() {
+        let c = TargetCounters::default();
+        let mut p = Processes::default();
+        let (_d, empty) = empty_root();
+        let parent = stat(10, 1, 0);
+        let child = stat(11, 10, 0);
+        p.begin(&empty, &ids(&[&parent, &child]), &mut vec![]);
+        p.account(&c, &parent, Some(&reading(0, &[(10, 0)])));
+        p.account(&c, &child, Some(&reading(512 << 10, &[(11, 0)])));
+        // Next tick: discovery still saw the child, then the parent reaped it; the parent's io
+        // already holds the child's 640 KiB, the child's directory is gone when read.
+        p.begin(&empty, &ids(&[&parent, &child]), &mut vec![]);
+        p.account(&c, &child, None);
+        p.forget(&child.identity);
+        p.account(&c, &parent, Some(&reading(640 << 10, &[(10, 0)])));
+        assert_eq!(c.io_write_bytes.get(), Some(640 << 10));
     }
 
     #[test]
