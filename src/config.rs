@@ -133,11 +133,18 @@ pub struct TargetFile {
     pub children: bool,
     #[serde(default)]
     pub smaps: bool,
+    /// Context switches and CPU wait summed over every thread (else the main thread's only).
+    #[serde(default = "yes")]
+    pub thread_totals: bool,
     #[serde(default)]
     pub labels: std::collections::BTreeMap<String, String>,
     /// One set of cgroup series per distinct cgroup, with a `cgroup` label.
     #[serde(default)]
     pub cgroup_labels: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn de_opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
@@ -245,6 +252,7 @@ impl Clone for TargetFile {
             cmdline: self.cmdline.clone(),
             children: self.children,
             smaps: self.smaps,
+            thread_totals: self.thread_totals,
             labels: self.labels.clone(),
             cgroup_labels: self.cgroup_labels,
         }
@@ -586,6 +594,7 @@ fn validate_target(
         selector,
         children: t.children,
         smaps: t.smaps,
+        thread_totals: t.thread_totals,
         labels,
         cgroup_labels: t.cgroup_labels,
     })

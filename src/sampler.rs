@@ -2,23 +2,27 @@
 //! evaluate rules → record history (and compute its views) → build a [`Snapshot`] → render and
 //! publish it. Runs on its own blocking thread.
 //!
-//! Counter accounting: each process is tracked by identity (pid, start time). Its first
-//! observation contributes its whole value (it counts from its start); later ticks add the
-//! delta since the previous readable value; a vanished process stops contributing. No counter
-//! ever decreases, whatever the target's processes do.
+//! Counter accounting: each process is tracked by identity (pid, start time) through a lifecycle
+//! (see [`account`]): its first observation contributes its whole value (it counts from its
+//! start); later ticks add the delta since the previous readable value; a tick that misses it
+//! adds nothing and forgets nothing; a process that is gone stops contributing. No counter ever
+//! decreases, whatever the target's processes do.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
+mod account;
 mod cgroup;
 
 use crate::expose;
 use crate::sample::{HistogramValues, Snapshot, TargetCounterValues, TargetSample};
 use crate::source::cgroup::CgroupReader;
-use crate::source::proc::{Identity, ProcReader, ReadFailure, Source, read_self};
+use crate::source::proc::{
+    Identity, ProcReader, ProcessReading, ReadFailure, ReadOptions, Source, StatFigures, read_self,
+};
 use crate::state::{Shared, TargetCounters};
 use crate::target::{Discovery, Member, TargetSpec};
 
@@ -33,47 +37,12 @@ const TICK_BUCKETS: [f64; 11] = [
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.4, 1.6,
 ];
 
-/// Last readable values of one process, to compute the next deltas.
-#[derive(Debug, Clone, Default)]
-struct Prev {
-    cpu_user_ticks: u64,
-    cpu_system_ticks: u64,
-    minor_faults: u64,
-    major_faults: u64,
-    voluntary: Option<u64>,
-    involuntary: Option<u64>,
-    io_read: Option<u64>,
-    io_write: Option<u64>,
-    wait_ns: Option<u64>,
-    /// Soft fd limit, read once per identity (`None` inside: unlimited).
-    max_fds: Option<Option<u64>>,
-}
-
-/// Adds `cur - prev` (or all of `cur` for a process seen for the first time) to `counter`.
-fn account(
-    counter: &crate::state::MonoCounter,
-    prev: Option<u64>,
-    cur: Option<u64>,
-) -> Option<u64> {
-    match (prev, cur) {
-        (_, None) => prev, // unreadable now: keep the last readable value, add nothing
-        (Some(p), Some(c)) => {
-            counter.add(c.saturating_sub(p));
-            Some(c.max(p))
-        }
-        (None, Some(c)) => {
-            counter.add(c);
-            Some(c)
-        }
-    }
-}
-
 /// Per-target state kept across ticks.
 #[derive(Debug)]
 struct Tracker {
     spec: TargetSpec,
     counters: Arc<TargetCounters>,
-    prev: HashMap<Identity, Prev>,
+    processes: account::Processes,
     /// The target's main process; remembered while the target is down, so its return under a
     /// new identity counts as a restart.
     primary: Option<Identity>,
@@ -86,7 +55,7 @@ impl Tracker {
             cgroup: cgroup::CgroupTracker::new(spec.cgroup_labels),
             spec,
             counters: Arc::new(TargetCounters::default()),
-            prev: HashMap::new(),
+            processes: account::Processes::default(),
             primary: None,
         }
     }
@@ -97,93 +66,42 @@ impl Tracker {
         members: &[Member],
         failures: &mut Vec<ReadFailure>,
     ) -> TargetSample {
-        let c = &self.counters;
-        let mut next: HashMap<Identity, Prev> = HashMap::with_capacity(members.len());
         let mut s = TargetSample {
             name: self.spec.name.clone(),
             labels: self.spec.labels.clone(),
             ..Default::default()
         };
+        let present: HashSet<Identity> = members.iter().map(|m| m.stat.identity).collect();
+        self.processes.begin(reader, &present, failures);
+        let opts = ReadOptions {
+            smaps: self.spec.smaps,
+            thread_totals: self.spec.thread_totals,
+        };
+        let mut first_seen: HashSet<Identity> = HashSet::new();
         for m in members {
             let st = &m.stat;
-            let id = st.identity;
-            let old = self.prev.get(&id);
-            let handle = match reader.open(id.pid) {
-                Ok(h) => h,
+            let reading = match reader.open(st.identity.pid) {
+                // A zombie's `io` holds its final I/O (the rest is gone with its memory).
+                Ok(h) if !m.is_live() => Some(ProcessReading {
+                    figures: h.io_figures(failures),
+                    ..Default::default()
+                }),
+                Ok(h) => Some(h.process(st, opts, failures)),
                 Err(error) => {
-                    // Gone between discovery and this read: its stat figures still count below.
+                    // Gone between discovery and this read: its stat figures still count.
                     failures.push(ReadFailure {
                         source: Source::Status,
                         error,
                     });
-                    next.insert(id, self.account_stat(old, m));
-                    continue;
+                    None
                 }
             };
-            let live = m.is_live();
-            let f = if live {
-                handle.figures(self.spec.smaps, failures)
-            } else {
-                Default::default()
-            };
-            let mut p = self.account_stat(old, m);
-            p.voluntary = account(
-                &c.voluntary_context_switches,
-                old.and_then(|o| o.voluntary),
-                f.voluntary_context_switches,
-            );
-            p.involuntary = account(
-                &c.involuntary_context_switches,
-                old.and_then(|o| o.involuntary),
-                f.involuntary_context_switches,
-            );
-            p.io_read = account(
-                &c.io_read_bytes,
-                old.and_then(|o| o.io_read),
-                f.io_read_bytes,
-            );
-            p.io_write = account(
-                &c.io_write_bytes,
-                old.and_then(|o| o.io_write),
-                f.io_write_bytes,
-            );
-            p.wait_ns = account(
-                &c.cpu_wait_nanoseconds,
-                old.and_then(|o| o.wait_ns),
-                f.cpu_wait_nanoseconds,
-            );
-            p.max_fds = match old.and_then(|o| o.max_fds) {
-                Some(cached) => Some(cached),
-                None if live => match handle.max_fds_soft() {
-                    Ok(v) => Some(v),
-                    Err(e) => {
-                        failures.push(e);
-                        None
-                    }
-                },
-                None => None,
-            };
-            if live {
-                s.processes += 1;
-                s.pids.push(id.pid);
-                add(&mut s.resident_memory_bytes, f.resident_memory_bytes);
-                add(&mut s.virtual_memory_bytes, Some(st.virtual_memory_bytes));
-                add(&mut s.swap_bytes, f.swap_bytes);
-                add(
-                    &mut s.proportional_memory_bytes,
-                    f.proportional_memory_bytes,
-                );
-                add(&mut s.threads, Some(st.threads));
-                add(&mut s.open_fds, f.open_fds);
-                if let (Some(open), Some(Some(limit))) = (f.open_fds, p.max_fds) {
-                    if limit > 0 {
-                        let r = open as f64 / limit as f64;
-                        s.fd_utilization_ratio =
-                            Some(s.fd_utilization_ratio.map_or(r, |x| x.max(r)));
-                    }
-                }
+            if self.processes.account(&self.counters, st, reading.as_ref()) {
+                first_seen.insert(st.identity);
             }
-            next.insert(id, p);
+            if let Some(r) = reading.as_ref().filter(|_| m.is_live()) {
+                add_live(&mut s, st, r);
+            }
         }
 
         // The primary is the oldest live directly selected process.
@@ -194,8 +112,8 @@ impl Tracker {
         if let Some(m) = primary {
             let id = m.stat.identity;
             if let Some(old) = self.primary {
-                if old != id && !next.contains_key(&old) && !self.prev.contains_key(&id) {
-                    c.restarts.fetch_add(1, Ordering::Relaxed);
+                if old != id && !present.contains(&old) && first_seen.contains(&id) {
+                    self.counters.restarts.fetch_add(1, Ordering::Relaxed);
                 }
             }
             self.primary = Some(id);
@@ -204,29 +122,8 @@ impl Tracker {
             s.start_time_seconds = reader.start_time_seconds(id);
         }
         s.up = s.processes > 0;
-        self.prev = next;
         s.counters = self.counter_values(reader);
         s
-    }
-
-    /// CPU and page-fault counters come from `stat`, already read by discovery.
-    fn account_stat(&self, old: Option<&Prev>, m: &Member) -> Prev {
-        let c = &self.counters;
-        let st = &m.stat;
-        let mut p = old.cloned().unwrap_or_default();
-        let first = old.is_none();
-        let delta = |prev: u64, cur: u64| if first { cur } else { cur.saturating_sub(prev) };
-        c.cpu_user_ticks
-            .add(delta(p.cpu_user_ticks, st.cpu_user_ticks));
-        c.cpu_system_ticks
-            .add(delta(p.cpu_system_ticks, st.cpu_system_ticks));
-        c.minor_faults.add(delta(p.minor_faults, st.minor_faults));
-        c.major_faults.add(delta(p.major_faults, st.major_faults));
-        p.cpu_user_ticks = p.cpu_user_ticks.max(st.cpu_user_ticks);
-        p.cpu_system_ticks = p.cpu_system_ticks.max(st.cpu_system_ticks);
-        p.minor_faults = p.minor_faults.max(st.minor_faults);
-        p.major_faults = p.major_faults.max(st.major_faults);
-        p
     }
 
     fn counter_values(&self, reader: &ProcReader) -> TargetCounterValues {
@@ -243,6 +140,28 @@ impl Tracker {
             major_page_faults_total: c.major_faults.get(),
             cpu_wait_seconds_total: c.cpu_wait_nanoseconds.get().map(|ns| ns as f64 / 1e9),
             restarts_total: c.restarts.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Adds a live process's gauges of this tick to the target's sums.
+fn add_live(s: &mut TargetSample, st: &StatFigures, r: &ProcessReading) {
+    let f = &r.figures;
+    s.processes += 1;
+    s.pids.push(st.identity.pid);
+    add(&mut s.resident_memory_bytes, f.resident_memory_bytes);
+    add(&mut s.virtual_memory_bytes, Some(st.virtual_memory_bytes));
+    add(&mut s.swap_bytes, f.swap_bytes);
+    add(
+        &mut s.proportional_memory_bytes,
+        f.proportional_memory_bytes,
+    );
+    add(&mut s.threads, Some(st.threads));
+    add(&mut s.open_fds, f.open_fds);
+    if let (Some(open), Some(Some(limit))) = (f.open_fds, r.max_fds_soft) {
+        if limit > 0 {
+            let ratio = open as f64 / limit as f64;
+            s.fd_utilization_ratio = Some(s.fd_utilization_ratio.map_or(ratio, |x| x.max(ratio)));
         }
     }
 }

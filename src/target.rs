@@ -2,8 +2,8 @@
 //!
 //! A target selects processes by pid, pid file (re-read every tick), or by comm / exe / cmdline
 //! (all given conditions must hold), optionally with every descendant. Discovery reads one
-//! `stat` per process when a scan is needed, and reads `exe` / `cmdline` only once per process
-//! identity (pid, start time, comm), so a steady process table costs one small read a process.
+//! `stat` per process when a scan is needed, and reads `exe` once per process identity
+//! (pid, start time, comm) and `cmdline` every tick (processes retitle themselves).
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -57,6 +57,8 @@ pub struct TargetSpec {
     pub selector: Selector,
     pub children: bool,
     pub smaps: bool,
+    /// Sum context switches and CPU wait over every thread (`task/*`), not only the main thread.
+    pub thread_totals: bool,
     /// Constant labels, sorted by name.
     pub labels: Vec<(String, String)>,
     /// Report every distinct cgroup of the target's processes with a `cgroup` label, instead of
@@ -79,24 +81,21 @@ pub struct Member {
 }
 
 impl Member {
-    /// Zombies still hold their final CPU figures, so they take part in counter accounting, but
-    /// they are not live processes of the target.
+    /// See [`StatFigures::is_live`]: zombies take part in counter accounting, but are not live
+    /// processes of the target.
     pub fn is_live(&self) -> bool {
-        !matches!(self.stat.state, 'Z' | 'X' | 'x')
+        self.stat.is_live()
     }
-}
-
-/// Cached `exe` / `cmdline` of one process identity.
-#[derive(Debug, Default)]
-struct Details {
-    exe: Option<Option<String>>,
-    cmdline: Option<Option<String>>,
 }
 
 /// Finds the members of every target, tick after tick.
 #[derive(Debug, Default)]
 pub struct Discovery {
-    details: HashMap<(Identity, String), Details>,
+    /// `exe` of each process identity and comm, read once: it changes only with `execve`,
+    /// which also changes the comm. The command line is not cached: workers retitle themselves
+    /// after fork (nginx, postgres, php-fpm), so it is read every tick for each process that
+    /// passed the comm and exe conditions.
+    exes: HashMap<(Identity, String), Option<String>>,
 }
 
 impl Discovery {
@@ -160,21 +159,20 @@ impl Discovery {
                                 continue;
                             }
                         }
-                        let key = (s.identity, s.comm.clone());
-                        seen_ids.insert(key.clone());
-                        let d = self.details.entry(key).or_default();
                         if let Some(want) = exe {
-                            let got = d.exe.get_or_insert_with(|| read_exe(reader, *pid));
+                            let key = (s.identity, s.comm.clone());
+                            seen_ids.insert(key.clone());
+                            let got = self
+                                .exes
+                                .entry(key)
+                                .or_insert_with(|| read_exe(reader, *pid));
                             if !exe_matches(want, got.as_deref()) {
                                 continue;
                             }
                         }
                         if let Some(re) = cmdline {
-                            let got = d
-                                .cmdline
-                                .get_or_insert_with(|| read_cmdline(reader, *pid, failures));
-                            match got {
-                                Some(line) if re.is_match(line) => {}
+                            match read_cmdline(reader, *pid, failures) {
+                                Some(line) if re.is_match(&line) => {}
                                 _ => continue,
                             }
                         }
@@ -200,9 +198,9 @@ impl Discovery {
             }
             out.push(members);
         }
-        // Forget details of identities no longer present (bounded memory under pid churn).
+        // Forget the exes of identities no longer present (bounded memory under pid churn).
         if scan {
-            self.details.retain(|k, _| seen_ids.contains(k));
+            self.exes.retain(|k, _| seen_ids.contains(k));
         }
         out
     }

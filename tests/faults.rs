@@ -9,7 +9,7 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -152,31 +152,6 @@ fn target_turned_zombie_is_not_live_and_its_final_figures_stay() {
     );
     no_panic(&d);
     drop(parent);
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        let ft = e.file_type().unwrap();
-        if ft.is_dir() {
-            copy_tree(&e.path(), &dest);
-        } else if ft.is_symlink() {
-            let target = std::fs::read_link(e.path()).unwrap();
-            let _ = std::fs::remove_file(&dest);
-            std::os::unix::fs::symlink(target, &dest).unwrap();
-        } else if ft.is_file() {
-            std::fs::copy(e.path(), &dest).unwrap();
-        }
-    }
-}
-
-fn fixture_copy() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("proc");
-    copy_tree(&fixture_proc(), &root);
-    (dir, root)
 }
 
 fn golden_config() -> String {

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use nix::fcntl::{OFlag, openat};
 use nix::sys::stat::Mode;
 use procfs::ProcError;
-use procfs::process::{LimitValue, Limits, SmapsRollup};
+use procfs::process::SmapsRollup;
 
 /// Identity of a process: a reused pid has a different start time, so it is a new process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
@@ -53,6 +53,51 @@ pub struct ProcessFigures {
     pub cpu_wait_nanoseconds: Option<u64>,
     pub open_fds: Option<u64>,
     pub proportional_memory_bytes: Option<u64>,
+}
+
+/// One thread's per-thread figures (`task/<tid>/status` and `task/<tid>/schedstat`).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct ThreadFigures {
+    pub tid: i32,
+    pub voluntary_context_switches: Option<u64>,
+    pub involuntary_context_switches: Option<u64>,
+    pub cpu_wait_nanoseconds: Option<u64>,
+}
+
+/// What to read about a process besides its `stat`.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct ReadOptions {
+    /// Read `smaps_rollup` (proportional memory).
+    pub smaps: bool,
+    /// Read every thread's context switches and run delay (else the main thread's only).
+    pub thread_totals: bool,
+}
+
+/// Everything one tick read about one process (see [`ProcHandle::process`]).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ProcessReading {
+    /// With thread totals, the per-thread figures are in `threads`, not here.
+    pub figures: ProcessFigures,
+    /// Every thread's figures, with thread totals; `None` without them, or when `task/` could
+    /// not be listed this tick.
+    pub threads: Option<Vec<ThreadFigures>>,
+    /// Soft limit on open files (`Some(None)`: unlimited); `None` when unreadable.
+    pub max_fds_soft: Option<Option<u64>>,
+}
+
+impl StatFigures {
+    /// The main thread exited while other threads run: the kernel shows the process as a
+    /// zombie until its last thread exits, and counts the zombie main thread in `threads`.
+    pub fn main_thread_exited(&self) -> bool {
+        self.state == 'Z' && self.threads > 1
+    }
+
+    /// A process is live while any of its threads is: not a zombie, or a zombie main thread
+    /// with live threads. Zombies still hold their final CPU figures (they are accounted), but
+    /// are not live processes of a target.
+    pub fn is_live(&self) -> bool {
+        !matches!(self.state, 'Z' | 'X' | 'x') || self.main_thread_exited()
+    }
 }
 
 /// Which file a failed read came from: the `source` label of `sidewatch_read_errors_total`.
@@ -291,7 +336,7 @@ fn malformed(path: PathBuf) -> ReadError {
     }
 }
 
-impl ProcHandle<'_> {
+impl<'r> ProcHandle<'r> {
     /// Reads `<pid>/<file>` and hands its bytes to `parse`; `None` from `parse` is malformed
     /// content. The path is built only when something failed.
     fn read<T>(
@@ -343,15 +388,10 @@ impl ProcHandle<'_> {
             })
     }
 
-    /// Soft limit on open files; `None` when unlimited.
+    /// Soft limit on open files; `None` when unlimited. Read every tick (runtimes such as Go
+    /// and the JVM raise it after start), so parsed without allocating.
     pub fn max_fds_soft(&self) -> Result<Option<u64>, ReadFailure> {
-        let limits = self.read(Source::Limits, "limits", |b| {
-            parse_proc_file::<Limits>("limits", b).ok()
-        })?;
-        Ok(match limits.max_open_files.soft_limit {
-            LimitValue::Value(v) => Some(v),
-            LimitValue::Unlimited => None,
-        })
+        self.read(Source::Limits, "limits", parse_max_open_files_soft)
     }
 
     pub fn open_fds(&self) -> Result<u64, ReadFailure> {
@@ -381,48 +421,209 @@ impl ProcHandle<'_> {
             .map_err(fail)
     }
 
-    /// Reads the per-tick files other than `stat`. Each failure is reported, not fatal.
+    /// Reads the per-tick files other than `stat` of the main thread. Each failure is reported,
+    /// not fatal.
     pub fn figures(&self, with_smaps: bool, failures: &mut Vec<ReadFailure>) -> ProcessFigures {
         let mut f = ProcessFigures::default();
-        match self.read(Source::Status, "status", parse_status) {
-            Ok(s) => {
-                f.resident_memory_bytes = s.vm_rss_kib.map(kib);
-                f.swap_bytes = s.vm_swap_kib.map(kib);
-                f.voluntary_context_switches = s.voluntary_ctxt_switches;
-                f.involuntary_context_switches = s.nonvoluntary_ctxt_switches;
+        if let Some(s) = ok_or_push(self.status(), failures) {
+            f.set_memory(&s);
+            f.voluntary_context_switches = s.voluntary_ctxt_switches;
+            f.involuntary_context_switches = s.nonvoluntary_ctxt_switches;
+        }
+        f.cpu_wait_nanoseconds = ok_or_push(self.schedstat_run_delay(), failures);
+        self.read_shared(&mut f, self, with_smaps, failures);
+        f
+    }
+
+    /// What a tick reads about one process whose `stat` it already has: the figures of
+    /// [`ProcHandle::figures`], the soft fd limit, and with `thread_totals` the per-thread
+    /// figures of every thread (`task/<tid>/status`, `task/<tid>/schedstat`: context switches
+    /// and run delay are per-thread in the kernel). A single-threaded process is read through
+    /// its own files (the same text as `task/<pid>/`), so thread totals cost nothing there.
+    ///
+    /// When the main thread has exited while other threads run (it shows as a zombie with more
+    /// than one thread), its `status` has no memory lines and its `fd/` is empty: memory, fds
+    /// and limits are read from a live thread instead.
+    pub fn process(
+        &self,
+        stat: &StatFigures,
+        opts: ReadOptions,
+        failures: &mut Vec<ReadFailure>,
+    ) -> ProcessReading {
+        let leader_exited = stat.main_thread_exited();
+        if stat.threads > 1 && (opts.thread_totals || leader_exited) {
+            match self.read_threads(stat.identity.pid, opts, failures) {
+                Ok(r) => return r,
+                // A procfs copy without `task/` (a fixture tree): the main thread's files.
+                Err(f) if f.error.is_not_found() && !self.reader.live_procfs => {}
+                Err(f) => failures.push(f),
             }
-            Err(e) => failures.push(e),
         }
-        match self.read(Source::Io, "io", parse_io) {
-            Ok((read, write)) => {
-                f.io_read_bytes = Some(read);
-                f.io_write_bytes = Some(write);
-            }
-            Err(e) => failures.push(e),
+        let mut f = self.figures(opts.smaps, failures);
+        let threads = opts.thread_totals.then(|| {
+            vec![ThreadFigures {
+                tid: stat.identity.pid,
+                voluntary_context_switches: f.voluntary_context_switches.take(),
+                involuntary_context_switches: f.involuntary_context_switches.take(),
+                cpu_wait_nanoseconds: f.cpu_wait_nanoseconds.take(),
+            }]
+        });
+        ProcessReading {
+            figures: f,
+            threads,
+            max_fds_soft: ok_or_push(self.max_fds_soft(), failures),
         }
-        match self.read(Source::Schedstat, "schedstat", parse_schedstat_run_delay) {
-            Ok(ns) => f.cpu_wait_nanoseconds = Some(ns),
-            Err(e) => failures.push(e),
-        }
-        match self.open_fds() {
-            Ok(n) => f.open_fds = Some(n),
-            Err(e) => failures.push(e),
-        }
-        if with_smaps {
-            match self.read(Source::SmapsRollup, "smaps_rollup", |b| {
-                parse_proc_file::<SmapsRollup>("smaps_rollup", b).ok()
-            }) {
-                Ok(r) => {
-                    f.proportional_memory_bytes = r
-                        .memory_map_rollup
-                        .iter()
-                        .filter_map(|m| m.extension.map.get("Pss").copied())
-                        .reduce(|a, b| a + b);
+    }
+
+    /// Reads every thread of a multi-threaded process (see [`ProcHandle::process`]). Fails only
+    /// when `task/` cannot be listed.
+    fn read_threads(
+        &self,
+        pid: i32,
+        opts: ReadOptions,
+        failures: &mut Vec<ReadFailure>,
+    ) -> Result<ProcessReading, ReadFailure> {
+        let tids = self.tids()?;
+        let mut f = ProcessFigures::default();
+        let mut threads = Vec::with_capacity(tids.len());
+        // The directory memory, fds and limits are read from: a live thread's.
+        let mut body: Option<ProcHandle<'_>> = None;
+        for tid in tids {
+            let Ok(t) = self.task(tid) else { continue }; // exited since the listing
+            let status = match t.status() {
+                Ok(s) => Some(s),
+                Err(e) if e.error.is_not_found() => continue,
+                Err(e) => {
+                    failures.push(e);
+                    None
                 }
-                Err(e) => failures.push(e),
+            };
+            let wait = match t.schedstat_run_delay() {
+                Ok(ns) => Some(ns),
+                Err(e) if e.error.is_not_found() => continue,
+                Err(e) => {
+                    failures.push(e);
+                    None
+                }
+            };
+            if let Some(s) = status.filter(|s| s.vm_rss_kib.is_some()) {
+                if f.resident_memory_bytes.is_none() {
+                    f.set_memory(&s);
+                    if tid != pid {
+                        body = Some(t);
+                    }
+                }
             }
+            let th = ThreadFigures {
+                tid,
+                voluntary_context_switches: status.and_then(|s| s.voluntary_ctxt_switches),
+                involuntary_context_switches: status.and_then(|s| s.nonvoluntary_ctxt_switches),
+                cpu_wait_nanoseconds: wait,
+            };
+            if !opts.thread_totals && tid == pid {
+                // Main-thread figures only, as configured.
+                f.voluntary_context_switches = th.voluntary_context_switches;
+                f.involuntary_context_switches = th.involuntary_context_switches;
+                f.cpu_wait_nanoseconds = th.cpu_wait_nanoseconds;
+            }
+            threads.push(th);
+        }
+        let body = body.as_ref().unwrap_or(self);
+        self.read_shared(&mut f, body, opts.smaps, failures);
+        Ok(ProcessReading {
+            figures: f,
+            threads: opts.thread_totals.then_some(threads),
+            max_fds_soft: ok_or_push(body.max_fds_soft(), failures),
+        })
+    }
+
+    /// The process-wide files: `io` (always the whole process's, from `<pid>/io`), and fds and
+    /// smaps from `body` (this directory, or a live thread's).
+    fn read_shared(
+        &self,
+        f: &mut ProcessFigures,
+        body: &ProcHandle<'_>,
+        with_smaps: bool,
+        failures: &mut Vec<ReadFailure>,
+    ) {
+        let io = self.io_figures(failures);
+        f.io_read_bytes = io.io_read_bytes;
+        f.io_write_bytes = io.io_write_bytes;
+        f.open_fds = ok_or_push(body.open_fds(), failures);
+        if with_smaps {
+            let rollup = body.read(Source::SmapsRollup, "smaps_rollup", |b| {
+                parse_proc_file::<SmapsRollup>("smaps_rollup", b).ok()
+            });
+            if let Some(r) = ok_or_push(rollup, failures) {
+                f.proportional_memory_bytes = r
+                    .memory_map_rollup
+                    .iter()
+                    .filter_map(|m| m.extension.map.get("Pss").copied())
+                    .reduce(|a, b| a + b);
+            }
+        }
+    }
+
+    /// The `io` figures only: all that a zombie still has to tell.
+    pub fn io_figures(&self, failures: &mut Vec<ReadFailure>) -> ProcessFigures {
+        let mut f = ProcessFigures::default();
+        if let Some((read, write)) = ok_or_push(self.read(Source::Io, "io", parse_io), failures) {
+            f.io_read_bytes = Some(read);
+            f.io_write_bytes = Some(write);
         }
         f
+    }
+
+    fn status(&self) -> Result<StatusFigures, ReadFailure> {
+        self.read(Source::Status, "status", parse_status)
+    }
+
+    fn schedstat_run_delay(&self) -> Result<u64, ReadFailure> {
+        self.read(Source::Schedstat, "schedstat", parse_schedstat_run_delay)
+    }
+
+    /// The thread ids in `task/`, ascending. Reported as a `status` failure (the per-thread
+    /// figures come from there).
+    pub fn tids(&self) -> Result<Vec<i32>, ReadFailure> {
+        let dir = self.path.join("task");
+        let entries = std::fs::read_dir(&dir).map_err(|e| ReadFailure {
+            source: Source::Status,
+            error: io_error(&dir, e),
+        })?;
+        let mut tids: Vec<i32> = entries
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+            .collect();
+        tids.sort_unstable();
+        Ok(tids)
+    }
+
+    /// Opens `task/<tid>` of this process: the same files, one thread's view.
+    pub fn task(&self, tid: i32) -> Result<ProcHandle<'r>, ReadError> {
+        let rel = format!("task/{tid}");
+        let path = self.path.join(&rel);
+        let dir = openat(
+            self.dir.as_fd(),
+            rel.as_str(),
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| io_error(&path, e.into()))?;
+        Ok(ProcHandle {
+            reader: self.reader,
+            dir,
+            path,
+        })
+    }
+}
+
+fn ok_or_push<T>(r: Result<T, ReadFailure>, failures: &mut Vec<ReadFailure>) -> Option<T> {
+    r.map_err(|e| failures.push(e)).ok()
+}
+
+impl ProcessFigures {
+    fn set_memory(&mut self, s: &StatusFigures) {
+        self.resident_memory_bytes = s.vm_rss_kib.map(kib);
+        self.swap_bytes = s.vm_swap_kib.map(kib);
     }
 }
 
@@ -549,6 +750,20 @@ pub fn parse_schedstat_run_delay(b: &[u8]) -> Option<u64> {
     let mut fields = trim(b).split(|&c| c == b' ');
     fields.next()?;
     parse_u64(fields.next()?)
+}
+
+/// `/proc/<pid>/limits`: the soft value of the `Max open files` line; `Some(None)` when
+/// unlimited. The columns are fixed-width (name, soft, hard, units), so the name is the line's
+/// start.
+pub fn parse_max_open_files_soft(b: &[u8]) -> Option<Option<u64>> {
+    let line = b
+        .split(|&c| c == b'\n')
+        .find_map(|l| l.strip_prefix(b"Max open files"))?;
+    let soft = line.split(|&c| c == b' ').find(|f| !f.is_empty())?;
+    match soft {
+        b"unlimited" => Some(None),
+        v => parse_u64(v).map(Some),
+    }
 }
 
 /// Parses the text of a per-process file with the `procfs` parser. The kernel always writes

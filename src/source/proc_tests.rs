@@ -922,7 +922,7 @@ fn broken_and_long_files_of_a_tree() {
     let sources: Vec<Source> = failures.iter().map(|f| f.source).collect();
     assert_eq!(
         sources,
-        [Source::Status, Source::Io, Source::Schedstat, Source::Fd]
+        [Source::Status, Source::Schedstat, Source::Io, Source::Fd]
     );
 }
 

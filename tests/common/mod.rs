@@ -21,6 +21,33 @@ pub fn fixture_proc() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/proc")
 }
 
+/// Copies a directory tree, keeping symlinks as symlinks (the fixture's `exe` and `fd/*`).
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        let ft = e.file_type().unwrap();
+        if ft.is_dir() {
+            copy_tree(&e.path(), &dest);
+        } else if ft.is_symlink() {
+            let target = std::fs::read_link(e.path()).unwrap();
+            let _ = std::fs::remove_file(&dest);
+            std::os::unix::fs::symlink(target, &dest).unwrap();
+        } else if ft.is_file() {
+            std::fs::copy(e.path(), &dest).unwrap();
+        }
+    }
+}
+
+/// A writable copy of the procfs fixture tree: `(guard, <tmp>/proc)`.
+pub fn fixture_copy() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("proc");
+    copy_tree(&fixture_proc(), &root);
+    (dir, root)
+}
+
 /// Panics with install instructions when an external tool is missing.
 pub fn require_tool(name: &str, package: &str) -> PathBuf {
     for dir in std::env::var("PATH").unwrap_or_default().split(':') {
