@@ -199,7 +199,11 @@ int main(int argc, char **argv) {
     char line[16];
     if (!fgets(line, sizeof line, stdin)) return 7;
     r.rlim_cur = 20000;
-    if (setrlimit(RLIMIT_NOFILE, &r)) return 8;
+    if (r.rlim_max != RLIM_INFINITY && r.rlim_max < 20000) r.rlim_max = 20000; /* as root */
+    if (setrlimit(RLIMIT_NOFILE, &r)) {
+      say("error %ld (setrlimit 20000)\n", errno);
+      return 8;
+    }
     for (int i = 0; i < 900; i++)
       if (open("/dev/null", O_RDONLY) < 0) return 9;
     say("opened %ld\n", 900);
@@ -1162,7 +1166,6 @@ fn differential_churn_run_stays_within_kernel_truth() {
             );
         }
     }
-    assert!(scrapes >= 100, "only {scrapes} scrapes in the churn run");
     assert!(
         violations.is_empty(),
         "violations in {scrapes} scrapes (series, kind, scrapes affected, first):\n{}",
@@ -1171,6 +1174,11 @@ fn differential_churn_run_stays_within_kernel_truth() {
             .map(|(k, (n, first))| format!("{k}: {n} scrapes, first {first}"))
             .collect::<Vec<_>>()
             .join("\n")
+    );
+    // ~160 at the 100 ms pace; fewer only on a machine too loaded to judge the run.
+    assert!(
+        scrapes >= 60,
+        "only {scrapes} scrapes in the 16 s churn run"
     );
     // From below: CPU within 15 % (pid file: each process is seen until it is replaced) and 25 %
     // (children: a child's CPU after its last tick before exit is not counted).
@@ -1184,5 +1192,16 @@ fn differential_churn_run_stays_within_kernel_truth() {
             cpu >= floor * truth_cpu && truth_cpu > 0.5,
             "{t}: CPU {cpu} s is below {floor} x kernel truth {truth_cpu} s"
         );
+        // I/O and faults within 20 %; per-thread figures within 50 %: a churn thread lives 1.5
+        // to 5.5 ticks, and what it does after its last tick is not seen (measured: 0.78-0.89).
+        for (i, floor) in [(2, 0.8), (3, 0.8), (4, 0.5), (5, 0.5), (6, 0.5), (7, 0.8)] {
+            let (name, label) = SERIES[i];
+            assert!(
+                k.0[i] > 0.0 && g.0[i] >= floor * k.0[i],
+                "{t}: {name} {label:?} {} is below {floor} x kernel truth {}",
+                g.0[i],
+                k.0[i]
+            );
+        }
     }
 }
