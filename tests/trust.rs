@@ -59,10 +59,11 @@ static void say(const char *fmt, long v) {
   if (write(1, b, n) != n) _exit(3);
 }
 
+static volatile int stop_spinners;
+
 static void *spinner(void *a) {
-  long life = (long)a;
-  long end = now_ms() + life;
-  while (life == 0 || now_ms() < end) sink++;
+  (void)a;
+  while (!stop_spinners) sink++;
   return 0;
 }
 
@@ -180,13 +181,20 @@ int main(int argc, char **argv) {
     waitpid(c, &st, 0);
     say("reaped %ld\n", c);
     for (;;) pause();
-  } else if (!strcmp(mode, "threads") && argc == 5) {
-    /* threads SPIN NAP SPIN_LIFE_MS: SPIN spinning threads (ending after SPIN_LIFE_MS, 0 =
-       never) and NAP threads in a usleep loop. */
-    pthread_t t;
-    for (int i = 0; i < atoi(argv[2]); i++) pthread_create(&t, 0, spinner, (void *)atol(argv[4]));
-    for (int i = 0; i < atoi(argv[3]); i++) pthread_create(&t, 0, napper, 0);
+  } else if (!strcmp(mode, "threads") && argc == 4) {
+    /* threads SPIN NAP: SPIN spinning threads, which end on a line on stdin, and NAP threads in
+       a usleep loop. */
+    pthread_t t[64], n;
+    int spin = atoi(argv[2]);
+    for (int i = 0; i < spin && i < 64; i++) pthread_create(&t[i], 0, spinner, 0);
+    for (int i = 0; i < atoi(argv[3]); i++) pthread_create(&n, 0, napper, 0);
     say("ready %ld\n", getpid());
+    char line[16];
+    if (fgets(line, sizeof line, stdin)) {
+      stop_spinners = 1;
+      for (int i = 0; i < spin && i < 64; i++) pthread_join(t[i], 0);
+      say("stopped %ld\n", spin);
+    }
     for (;;) pause();
   } else if (!strcmp(mode, "rlimit")) {
     /* Starts at a soft fd limit of 1024; on a line on stdin raises it to 20000 and opens 900
@@ -619,7 +627,7 @@ fn a_reaped_childs_io_is_counted_once() {
 /// `task/*`.
 #[test]
 fn context_switches_and_cpu_wait_cover_every_thread() {
-    let p = Prog::start(&["threads", "3", "1", "0"]);
+    let p = Prog::start(&["threads", "3", "1"]);
     let pid = p.expect("ready");
     let d = Daemon::start(&[
         "--pid",
@@ -672,10 +680,10 @@ const THREAD_COUNTERS: [(&str, Option<(&str, &str)>); 4] = [
     ),
 ];
 
-/// Three spinning threads end after 1 s; the counters keep what they counted.
+/// Three spinning threads end; the counters keep what they counted.
 #[test]
 fn thread_counters_never_decrease_when_threads_exit() {
-    let p = Prog::start(&["threads", "3", "1", "1000"]);
+    let mut p = Prog::start(&["threads", "3", "1"]);
     let pid = p.expect("ready");
     let d = Daemon::start(&[
         "--pid",
@@ -686,13 +694,8 @@ fn thread_counters_never_decrease_when_threads_exit() {
         "100ms",
     ]);
     let mut last = [0.0; 4];
-    // Highest sums over task/* seen by the test: a lower bound of what the threads did.
-    let mut seen = (0u64, 0u64, 0u64);
-    let deadline = Instant::now() + Duration::from_millis(2500);
-    while Instant::now() < deadline {
+    let mut scrape_monotone = |d: &Daemon| {
         let m = d.metrics();
-        let (v, i, w) = thread_sums(pid);
-        seen = (seen.0.max(v), seen.1.max(i), seen.2.max(w));
         for (k, (name, label)) in THREAD_COUNTERS.iter().enumerate() {
             let now = value(&m, name, "thx", *label);
             assert!(
@@ -702,36 +705,46 @@ fn thread_counters_never_decrease_when_threads_exit() {
             );
             last[k] = now;
         }
+    };
+    std::thread::sleep(Duration::from_secs(1));
+    // A floor: the sums over task/* with every thread alive, and 2 ticks that read after it.
+    let floor = thread_sums(pid);
+    wait_ticks(&d, 2.0);
+    scrape_monotone(&d);
+    writeln!(p.stdin.as_mut().unwrap(), "stop").unwrap();
+    assert_eq!(p.expect("stopped"), 3);
+    assert_eq!(stat(pid).unwrap().num_threads, 2, "the spinners ended");
+    for _ in 0..10 {
         std::thread::sleep(Duration::from_millis(100));
+        scrape_monotone(&d);
     }
-    let threads_now = stat(pid).unwrap().num_threads;
-    assert_eq!(threads_now, 2, "the spinners should have ended");
     p.proc.signal(Signal::SIGSTOP);
     wait_for_state(pid, 'T');
     wait_ticks(&d, 3.0);
+    scrape_monotone(&d);
     let m = d.metrics();
     let ctx = "sidewatch_process_context_switches_total";
     for (what, got, floor) in [
         (
             "voluntary",
             value(&m, ctx, "thx", Some(("kind", "voluntary"))),
-            seen.0 as f64,
+            floor.0 as f64,
         ),
         (
             "involuntary",
             value(&m, ctx, "thx", Some(("kind", "involuntary"))),
-            seen.1 as f64,
+            floor.1 as f64,
         ),
         (
             "cpu wait ns",
             value(&m, "sidewatch_process_cpu_wait_seconds_total", "thx", None) * 1e9,
-            seen.2 as f64,
+            floor.2 as f64,
         ),
     ] {
         assert!(
-            got >= 0.95 * floor,
-            "{what}: sidewatch {got} is below the highest sum over task/* the test saw ({floor}): \
-             an exited thread's counts must stay counted"
+            got >= floor * (1.0 - 1e-9), // the exposition's decimal seconds, back to ns
+            "{what}: sidewatch {got} is below the sum over task/* read while every thread lived \
+             ({floor}): an exited thread's counts must stay counted"
         );
     }
 }
