@@ -290,7 +290,7 @@ impl Collector for SnapshotCollector {
 
         // --- The host: the denominator generated CPU rules share with the in-process signal.
         let mut host_cpus = Family::new(
-            "sidewatch_host_cpus",
+            crate::rules::signal::HOST_CPUS_METRIC,
             "CPUs online on the host as sidewatch counted them at start (cpuN lines of /proc/stat): the denominator of a target's CPU utilization where it has no cgroup of its own.",
             None,
             Gauge,
