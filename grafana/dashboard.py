@@ -292,9 +292,11 @@ def build(cfg, factors):
         "short", t, words, [dashed("C", "red"), dashed("D", "blue")], axis_label="cores"), 12, 8)
     t, words = levels(cfg, {"cpu_utilization_ratio"})
     L.add(timeseries(
-        "CPU utilization of the limit",
-        "CPU used over the last tick as a share of the cgroup's CPU limit (of the CPUs it may run on, without a limit): `sidewatch_cgroup_cpu_utilization_ratio`, the signal of SidewatchCPUHigh.",
-        refs((f"sidewatch_cgroup_cpu_utilization_ratio{{{SEL}}}", "{{target}}")),
+        "CPU utilization",
+        "The signal of SidewatchCPUHigh, computed as its rule does: where the target has a cgroup of its own, the CPU it used over the last tick as a share of the cgroup's CPU limit (of the CPUs it may run on, without a limit; `sidewatch_cgroup_cpu_utilization_ratio`); where it has none, or shares it with other processes (`sidewatch_cgroup_shared` 1), its processes' CPU (user + system, between the last two scrapes) over the host's online CPUs (`sidewatch_host_cpus`).",
+        refs((f"((sidewatch_cgroup_cpu_utilization_ratio{{{SEL}}} unless ignoring (cgroup) sidewatch_cgroup_shared{{{SEL}}} == 1)"
+              f" or ignoring (cgroup) sum without (mode) (irate(sidewatch_process_cpu_seconds_total{{{SEL}}}[{RATE}]))"
+              f" / on (job, instance) group_left () sidewatch_host_cpus{{{EXPORTER_SEL}}})", "{{target}}")),
         "percentunit", t, words), 12, 8)
     t, words = levels(cfg, {"cpu_throttled_ratio"})
     L.add(timeseries(

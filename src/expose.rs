@@ -288,6 +288,18 @@ impl Collector for SnapshotCollector {
         crate::rules::view::encode(s.rules.as_ref(), &mut enc)?;
         crate::history::view::encode(s.history.as_deref(), &mut enc)?;
 
+        // --- The host: the denominator generated CPU rules share with the in-process signal.
+        let mut host_cpus = Family::new(
+            crate::rules::signal::HOST_CPUS_METRIC,
+            "CPUs online on the host as sidewatch counted them at start (cpuN lines of /proc/stat): the denominator of a target's CPU utilization where it has no cgroup of its own.",
+            None,
+            Gauge,
+        );
+        if let Some(n) = s.host_cpus {
+            host_cpus.push(vec![], Num::U(u64::from(n)));
+        }
+        host_cpus.encode(&mut enc)?;
+
         // --- About sidewatch itself.
         let mut build = Family::new(
             "sidewatch_build",

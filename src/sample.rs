@@ -152,6 +152,10 @@ pub struct Snapshot {
     /// (source, count) for every source, zeros included, in a stable order.
     pub read_errors: Vec<(&'static str, u64)>,
     pub ticks_total: u64,
+    /// CPUs online on the host as the procfs reader counted them at start: the denominator of
+    /// `cpu_utilization_ratio` for a target without a cgroup of its own, exported so Prometheus
+    /// rules can divide by the same number.
+    pub host_cpus: Option<u32>,
     pub tick_duration_seconds: HistogramValues,
     pub scrapes_total: u64,
     pub config_last_reload_successful: bool,

@@ -376,6 +376,7 @@ impl Sampler {
                 .map(|(s, n)| (s.as_str(), *n))
                 .collect(),
             ticks_total: self.ticks_total,
+            host_cpus: self.reader.online_cpus(),
             tick_duration_seconds: self.tick_duration.clone(),
             scrapes_total: self.shared.scrapes_total.load(Ordering::Relaxed),
             config_last_reload_successful: reload_ok,

@@ -628,6 +628,7 @@ mod tests {
             targets,
             read_errors: Vec::new(),
             ticks_total: 0,
+            host_cpus: Some(2),
             tick_duration_seconds: crate::sample::HistogramValues::new(&[1.0]),
             scrapes_total: 0,
             config_last_reload_successful: true,

@@ -204,6 +204,7 @@ fn every_query_is_scoped_by_the_variables_and_rates_use_rate_interval() {
         "sidewatch_build_info",
         "sidewatch_tick_duration_seconds_bucket",
         "sidewatch_read_errors_total",
+        "sidewatch_host_cpus",
     ];
     let mut checked = 0;
     for p in panels(&d) {
@@ -287,6 +288,32 @@ fn units_for(expr: &str) -> &'static [&'static str] {
     }
 }
 
+/// The CPU utilization panel plots what SidewatchCPUHigh tests: the rule's own PromQL, scoped by
+/// the dashboard's variables (the same expression once they are taken out).
+#[test]
+fn cpu_utilization_panel_is_the_signal_of_the_cpu_alert() {
+    let d = shipped();
+    let p = panels(&d)
+        .into_iter()
+        .find(|p| title(p) == panel_of(Signal::CpuUtilizationRatio))
+        .unwrap();
+    let e = exprs(p);
+    assert_eq!(e.len(), 1, "{e:?}");
+    let unscoped = e[0]
+        .replace(
+            "{job=~\"$job\", instance=~\"$instance\", target=~\"$target\"}",
+            "",
+        )
+        .replace("{job=~\"$job\", instance=~\"$instance\"}", "")
+        .replace(
+            "[$__rate_interval]",
+            &format!("[{}]", sidewatch::rules::signal::IRATE_WINDOW),
+        );
+    let rule = Signal::CpuUtilizationRatio.promql(&[], std::time::Duration::ZERO);
+    assert_eq!(unscoped, rule);
+    assert!(rule.contains("sidewatch_host_cpus"), "{rule}");
+}
+
 #[test]
 fn units_fit_what_each_panel_plots() {
     let d = shipped();
@@ -314,10 +341,7 @@ fn units_fit_what_each_panel_plots() {
         )),
         "bytes"
     );
-    assert_eq!(
-        unit(by_title("CPU utilization of the limit")),
-        "percentunit"
-    );
+    assert_eq!(unit(by_title("CPU utilization")), "percentunit");
     assert_eq!(unit(by_title("Time to memory limit")), "s");
     assert_eq!(unit(by_title("Memory growth")), "binBps");
     assert_eq!(unit(by_title("Disk I/O of the processes")), "Bps");
@@ -326,7 +350,7 @@ fn units_fit_what_each_panel_plots() {
 /// The panel that draws each signal's thresholds (a new signal must be placed here).
 fn panel_of(s: Signal) -> &'static str {
     match s {
-        Signal::CpuUtilizationRatio => "CPU utilization of the limit",
+        Signal::CpuUtilizationRatio => "CPU utilization",
         Signal::CpuCores => "CPU usage vs limit vs recommended request",
         Signal::MemoryWorkingSetBytes | Signal::MemoryRssBytes => {
             "Memory: working set and RSS vs limit and recommendation"

@@ -133,6 +133,7 @@ fn fourteen_days_of_ten_targets_stay_within_the_stated_bound() {
         targets: samples.clone(),
         read_errors: vec![],
         ticks_total: ticks as u64,
+        host_cpus: Some(2),
         tick_duration_seconds: HistogramValues::new(&[0.1]),
         scrapes_total: 0,
         exporter: None,

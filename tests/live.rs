@@ -85,6 +85,17 @@ fn figures_of_a_live_process_match_the_kernel() {
     // The exporter's own figures.
     assert!(m.get("process_resident_memory_bytes", &[]).unwrap() > 0.0);
     assert!(m.get("sidewatch_ticks_total", &[]).unwrap() >= 1.0);
+    // The host's CPUs, against the kernel's other list of them (ranges such as `0-3,6`).
+    let online = std::fs::read_to_string("/sys/devices/system/cpu/online").unwrap();
+    let cpus: u32 = online
+        .trim()
+        .split(',')
+        .map(|r| match r.split_once('-') {
+            Some((a, b)) => b.parse::<u32>().unwrap() - a.parse::<u32>().unwrap() + 1,
+            None => 1,
+        })
+        .sum();
+    assert_eq!(m.get("sidewatch_host_cpus", &[]), Some(f64::from(cpus)));
 }
 
 #[test]

@@ -25,26 +25,30 @@ fn results(v: &Value) -> Vec<Value> {
 /// The state of one alert on one side: None, Some("pending") or Some("firing").
 type State = Option<String>;
 
-fn prometheus_state(prom: SocketAddr) -> State {
-    let r = results(&prom_query(prom, "ALERTS{alertname=\"HogMemoryHigh\"}"));
+fn prometheus_state(prom: SocketAddr, alertname: &str) -> State {
+    let r = results(&prom_query(
+        prom,
+        &format!("ALERTS{{alertname=\"{alertname}\"}}"),
+    ));
     assert!(r.len() <= 1, "{r:?}");
     r.first().map(|s| {
         let m = &s["metric"];
         assert_eq!(m["severity"], "warning", "{m}");
         assert_eq!(m["target"], "hog", "{m}");
         assert_eq!(m["job"], "sidewatch", "{m}");
+        assert!(m.get("cgroup").is_none(), "{m}");
         m["alertstate"].as_str().unwrap().to_string()
     })
 }
 
-fn sidewatch_state(d: &Daemon) -> State {
+fn sidewatch_state(d: &Daemon, alertname: &str) -> State {
     let m = d.metrics();
     let mut found = None;
     for state in ["pending", "firing"] {
         let v = m.get(
             "sidewatch_alert",
             &[
-                ("alertname", "HogMemoryHigh"),
+                ("alertname", alertname),
                 ("alertstate", state),
                 ("severity", "warning"),
                 ("target", "hog"),
@@ -165,8 +169,8 @@ fn prometheus_and_sidewatch_agree_on_a_memory_alert() {
                     == 1
         },
     );
-    assert_eq!(prometheus_state(prom_addr), None);
-    assert_eq!(sidewatch_state(&sw), None);
+    assert_eq!(prometheus_state(prom_addr, "HogMemoryHigh"), None);
+    assert_eq!(sidewatch_state(&sw, "HogMemoryHigh"), None);
 
     // Grow: both sides go pending, then firing after `for`.
     let t0 = Instant::now();
@@ -179,8 +183,8 @@ fn prometheus_and_sidewatch_agree_on_a_memory_alert() {
             t < 40.0,
             "not both firing within 40 s: sidewatch {on_sw:?}, Prometheus {on_prom:?}"
         );
-        on_sw.observe(&sidewatch_state(&sw), t);
-        on_prom.observe(&prometheus_state(prom_addr), t);
+        on_sw.observe(&sidewatch_state(&sw, "HogMemoryHigh"), t);
+        on_prom.observe(&prometheus_state(prom_addr, "HogMemoryHigh"), t);
         if active_since.0.is_none() && on_sw.firing.is_some() {
             active_since.0 = sw.metrics().get(
                 "sidewatch_alert_active_since_seconds",
@@ -223,13 +227,13 @@ fn prometheus_and_sidewatch_agree_on_a_memory_alert() {
             "not both resolved within 30 s: sidewatch {sw_state:?}, Prometheus {prom_state:?}"
         );
         if sw_state.is_some() {
-            sw_state = sidewatch_state(&sw);
+            sw_state = sidewatch_state(&sw, "HogMemoryHigh");
             if sw_state.is_none() {
                 on_sw.resolved = Some(t);
             }
         }
         if prom_state.is_some() {
-            prom_state = prometheus_state(prom_addr);
+            prom_state = prometheus_state(prom_addr, "HogMemoryHigh");
             if prom_state.is_none() {
                 on_prom.resolved = Some(t);
             }
@@ -276,4 +280,144 @@ fn wait_for(timeout: Duration, what: &str, mut cond: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+const SPINNER: &str = r#"
+import os, sys, time
+d = sys.argv[1]
+open(os.path.join(d, "ready"), "w").close()
+while True:
+    if os.path.exists(os.path.join(d, "spin")):
+        end = time.time() + 0.1
+        while time.time() < end:
+            pass
+    else:
+        time.sleep(0.05)
+"#;
+
+/// The CPU alert where the target's cgroup is not its own: the child inherits this test's cgroup,
+/// which also holds the test itself, so sidewatch reports `sidewatch_cgroup_shared` 1 and both
+/// sides must compute CPU utilization from the child's own CPU over the host's CPUs. A spinning
+/// child (up to 1 core: 50 % of 2 CPUs) crosses 10 %; both go pending, then firing after `for`,
+/// and both resolve when it stops.
+#[test]
+fn prometheus_and_sidewatch_agree_on_a_cpu_alert_in_a_shared_cgroup() {
+    let python = require_tool("python3", "python3");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("child.py"), SPINNER).unwrap();
+    let child = spawn(
+        Command::new(python)
+            .arg(d.join("child.py"))
+            .arg(d)
+            .stdout(Stdio::null()),
+    );
+    wait_for(Duration::from_secs(10), "the child to start", || {
+        d.join("ready").exists()
+    });
+    let config = d.join("sidewatch.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "interval: 500ms\ntargets:\n  - name: hog\n    pid: {}\nrules:\n  - alert: HogCpuHigh\n    signal: cpu_utilization_ratio\n    op: '>'\n    value: 10%\n    for: {FOR_SECONDS}s\n    severity: warning\nslos: []\n",
+            child.pid()
+        ),
+    )
+    .unwrap();
+    let rules = Command::new(BIN)
+        .args(["rules", "--config", config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(rules.status.success());
+    std::fs::write(d.join("rules.yml"), &rules.stdout).unwrap();
+    let sw = Daemon::start(&["--config", config.to_str().unwrap()]);
+    let hog = [("target", "hog")];
+    sw.wait_until(Duration::from_secs(10), |d| {
+        d.metrics().get("sidewatch_cgroup_shared", &hog).is_some()
+    });
+    assert_eq!(sw.metrics().get("sidewatch_cgroup_shared", &hog), Some(1.0));
+
+    std::fs::write(
+        d.join("prometheus.yml"),
+        format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\nrule_files: [rules.yml]\nscrape_configs:\n  - job_name: sidewatch\n    static_configs:\n      - targets: ['{}']\n",
+            sw.addr
+        ),
+    )
+    .unwrap();
+    let prom = common::stack::Prometheus::start(d, &[]);
+    // The rule's signal, as Prometheus computes it for the idle child: one series with the
+    // target's labels (no `cgroup`), well below the threshold.
+    let signal = sidewatch::rules::Signal::CpuUtilizationRatio
+        .promql(&["target=\"hog\"".into()], Duration::ZERO);
+    wait_for(
+        Duration::from_secs(60),
+        "Prometheus to compute the CPU signal",
+        || prom.query(&signal).len() == 1,
+    );
+    let idle = &prom.query(&signal)[0];
+    let labels: Vec<&str> = idle["metric"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(labels, ["instance", "job", "target"], "{idle}");
+    let idle: f64 = idle["value"][1].as_str().unwrap().parse().unwrap();
+    assert!(idle < 0.05, "idle child at {idle}");
+    assert_eq!(prometheus_state(prom.addr, "HogCpuHigh"), None);
+    assert_eq!(sidewatch_state(&sw, "HogCpuHigh"), None);
+
+    let t0 = Instant::now();
+    std::fs::write(d.join("spin"), "").unwrap();
+    let (mut on_sw, mut on_prom) = (Seen::default(), Seen::default());
+    while on_sw.firing.is_none() || on_prom.firing.is_none() {
+        let t = t0.elapsed().as_secs_f64();
+        assert!(
+            t < 40.0,
+            "not both firing within 40 s: sidewatch {on_sw:?}, Prometheus {on_prom:?}"
+        );
+        on_sw.observe(&sidewatch_state(&sw, "HogCpuHigh"), t);
+        on_prom.observe(&prometheus_state(prom.addr, "HogCpuHigh"), t);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The value Prometheus fires on is the child's CPU over the host's CPUs: at most one core.
+    let busy: f64 = prom.query(&signal)[0]["value"][1]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let cpus = sw.metrics().get("sidewatch_host_cpus", &[]).unwrap();
+    assert!(
+        busy > 0.1 && busy <= 1.05 / cpus,
+        "spinning child at {busy}"
+    );
+
+    std::fs::remove_file(d.join("spin")).unwrap();
+    let t1 = Instant::now();
+    wait_for(Duration::from_secs(30), "both sides to resolve", || {
+        sidewatch_state(&sw, "HogCpuHigh").is_none()
+            && prometheus_state(prom.addr, "HogCpuHigh").is_none()
+    });
+    eprintln!(
+        "CPU agreement (seconds after the child started spinning): sidewatch {on_sw:?}, Prometheus {on_prom:?}; resolved within {:.1} s; Prometheus value {busy:.3} of {cpus} CPUs",
+        t1.elapsed().as_secs_f64()
+    );
+    for (side, seen) in [("sidewatch", &on_sw), ("Prometheus", &on_prom)] {
+        let (p, f) = (seen.pending.unwrap_or(f64::NAN), seen.firing.unwrap());
+        assert!(
+            p < f,
+            "{side} was never seen pending before firing: {seen:?}"
+        );
+        assert!(
+            f - p >= FOR_SECONDS - 1.5,
+            "{side} fired before its `for` elapsed: {seen:?}"
+        );
+    }
+    let lag = on_prom.firing.unwrap() - on_sw.firing.unwrap();
+    assert!(
+        (-1.0..=4.0).contains(&lag),
+        "firing lag {lag}: {on_sw:?} {on_prom:?}"
+    );
+    drop(child);
 }

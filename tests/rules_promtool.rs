@@ -16,7 +16,7 @@ use common::stack::{assert_generated, first_difference, generated_mismatch};
 use common::*;
 use serde_yaml_ng::Value;
 use sidewatch::rules::{RuleSet, RulesEngine};
-use sidewatch::sample::TargetSample;
+use sidewatch::sample::{CgroupSample, TargetSample};
 
 fn repo(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
@@ -334,7 +334,9 @@ fn every_runbook_link_has_a_section() {
 
 /// Feeds the same per-minute values to the daemon's rules engine and, as a `promtool test
 /// rules` file, to Prometheus's rule evaluation of the generated rules: at every minute the
-/// firing alerts (labels and rendered annotations) must be the same.
+/// firing alerts (labels and rendered annotations) must be the same. The CPU rule sees a cgroup
+/// shared with other processes (at 99.9 %) for 15 minutes, so the processes' CPU over the host's
+/// 2 CPUs decides, then a cgroup of its own, whose figure decides.
 #[test]
 fn prometheus_agrees_with_the_state_machine_minute_by_minute() {
     let config = "\
@@ -352,6 +354,13 @@ rules:
     op: '>='
     value: 100MiB
     severity: critical
+  - alert: CpuHigh
+    signal: cpu_utilization_ratio
+    op: '>'
+    value: 80%
+    for: 2m
+    annotations:
+      summary: '{{ $labels.target }} at {{ $value | humanizePercentage }}'
   - alert: Restarted
     signal: restarts
     op: '>'
@@ -370,6 +379,24 @@ slos: []
     let restarts: [u64; 30] = [
         0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
     ];
+    // CPU seconds per minute of the processes (18: 0.3 cores, 15 %; 108: 1.8 cores, 90 %), and
+    // the cgroup's utilization, shared for the first 15 minutes.
+    let cpu_per_minute: [u64; 30] = [
+        18, 108, 108, 108, 18, 108, 108, 108, 108, 18, 18, 108, 18, 18, 18, 108, 108, 108, 108, 18,
+        18, 18, 108, 108, 108, 108, 108, 18, 18, 18,
+    ];
+    let cgroup_cpu: [f64; 30] = [
+        0.999, 0.999, 0.999, 0.999, 0.999, 0.999, 0.999, 0.999, 0.999, 0.999, 0.999, 0.999, 0.999,
+        0.999, 0.999, 0.5, 0.5, 0.5, 0.5, 0.9, 0.9, 0.9, 0.9, 0.5, 0.9, 0.5, 0.5, 0.5, 0.9, 0.9,
+    ];
+    let shared = |i: usize| i < 15;
+    let cpu_total: Vec<u64> = cpu_per_minute
+        .iter()
+        .scan(0, |sum, v| {
+            *sum += v;
+            Some(*sum)
+        })
+        .collect();
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("sidewatch.yml");
     std::fs::write(&cfg, config).unwrap();
@@ -381,21 +408,29 @@ slos: []
 
     let file = sidewatch::config::parse_file(config, None).unwrap();
     let set = RuleSet::from_config(file.rules.as_deref(), file.slos.as_deref(), None).unwrap();
-    let mut engine = RulesEngine::new(set, None);
+    let mut engine = RulesEngine::new(set, Some(2.0));
     const MIB: u64 = 1 << 20;
     let base = 1_700_000_000.0;
     let mut cases = String::new();
     let mut firing_minutes = BTreeMap::new();
+    let mut cpu_firing = Vec::new();
     for (i, (r, n)) in rss.iter().zip(restarts).enumerate() {
         let mut t = TargetSample {
             name: "api".into(),
             up: true,
             resident_memory_bytes: Some(r * MIB),
+            cgroups: vec![CgroupSample {
+                live: true,
+                shared: Some(shared(i)),
+                cpu_utilization_ratio: Some(cgroup_cpu[i]),
+                ..Default::default()
+            }],
             ..Default::default()
         };
         t.counters.restarts_total = n;
+        t.counters.cpu_user_seconds_total = Some(cpu_total[i] as f64);
         let snap = engine.evaluate(base + 60.0 * i as f64, &[t]);
-        for alertname in ["MemHigh", "Restarted"] {
+        for alertname in ["MemHigh", "CpuHigh", "Restarted"] {
             let mut exp = String::new();
             for a in snap
                 .alerts
@@ -403,6 +438,9 @@ slos: []
                 .filter(|a| a.alertname == alertname && a.state.as_str() == "firing")
             {
                 *firing_minutes.entry(alertname).or_insert(0) += 1;
+                if alertname == "CpuHigh" {
+                    cpu_firing.push(i);
+                }
                 exp.push_str(&format!(
                     "          - exp_labels: {{severity: {}, target: api, job: sidewatch, instance: 'x:9858'}}\n            exp_annotations:\n",
                     a.severity
@@ -425,16 +463,41 @@ slos: []
     // The sequence exercises every state: both alerts fire on some minutes and not on others.
     assert!(firing_minutes["MemHigh"] > 5, "{firing_minutes:?}");
     assert!(firing_minutes["Restarted"] > 5, "{firing_minutes:?}");
+    // 90 % for 2 minutes after going above: from the processes at 3, 7 and 8 (the cgroup's
+    // 99.9 % ignored), from the cgroup at 21 and 22 (the processes' 90 % at 15-18 ignored).
+    assert_eq!(cpu_firing, [3, 7, 8, 21, 22]);
     let values = |v: &[u64], scale: u64| {
         v.iter()
             .map(|x| (x * scale).to_string())
             .collect::<Vec<_>>()
             .join(" ")
     };
+    let join = |v: Vec<String>| v.join(" ");
+    let series = [
+        ("sidewatch_process_resident_memory_bytes", values(&rss, MIB)),
+        ("sidewatch_process_restarts_total", values(&restarts, 1)),
+        ("sidewatch_process_cpu_seconds_total", values(&cpu_total, 1)),
+        (
+            "sidewatch_cgroup_cpu_utilization_ratio",
+            join(cgroup_cpu.iter().map(f64::to_string).collect()),
+        ),
+        (
+            "sidewatch_cgroup_shared",
+            join((0..30).map(|i| u8::from(shared(i)).to_string()).collect()),
+        ),
+    ];
+    let mut input = String::new();
+    for (metric, v) in series {
+        input.push_str(&format!(
+            "      - series: '{metric}{{job=\"sidewatch\",instance=\"x:9858\",target=\"api\"}}'\n        values: '{v}'\n"
+        ));
+    }
+    input.push_str(&format!(
+        "      - series: 'sidewatch_host_cpus{{job=\"sidewatch\",instance=\"x:9858\"}}'\n        values: '{}'\n",
+        values(&[2; 30], 1)
+    ));
     let test = format!(
-        "rule_files: [rules.yml]\nevaluation_interval: 1m\ntests:\n  - interval: 1m\n    input_series:\n      - series: 'sidewatch_process_resident_memory_bytes{{job=\"sidewatch\",instance=\"x:9858\",target=\"api\"}}'\n        values: '{}'\n      - series: 'sidewatch_process_restarts_total{{job=\"sidewatch\",instance=\"x:9858\",target=\"api\"}}'\n        values: '{}'\n    alert_rule_test:\n{cases}",
-        values(&rss, MIB),
-        values(&restarts, 1)
+        "rule_files: [rules.yml]\nevaluation_interval: 1m\ntests:\n  - interval: 1m\n    input_series:\n{input}    alert_rule_test:\n{cases}"
     );
     let t = dir.path().join("agreement_test.yml");
     std::fs::write(&t, &test).unwrap();

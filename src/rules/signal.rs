@@ -74,6 +74,10 @@ pub enum Signal {
 /// daemon computes between its two latest ticks; 2m holds two scrapes up to a 1m scrape interval.
 pub const IRATE_WINDOW: &str = "2m";
 
+/// The exporter-level gauge of the host's online CPUs (no `target` label): the denominator of
+/// `cpu_utilization_ratio` for a target without a cgroup of its own.
+pub const HOST_CPUS_METRIC: &str = "sidewatch_host_cpus";
+
 impl Signal {
     pub const ALL: [Signal; 15] = [
         Signal::CpuUtilizationRatio,
@@ -162,7 +166,7 @@ impl Signal {
     pub fn metric(self) -> &'static str {
         match self {
             Signal::CpuUtilizationRatio => {
-                "sidewatch_cgroup_cpu_utilization_ratio where sidewatch_cgroup_shared is not 1 (in-process without a cgroup of its own: cpu_cores / online CPUs)"
+                "sidewatch_cgroup_cpu_utilization_ratio where sidewatch_cgroup_shared is not 1, else rate of sidewatch_process_cpu_seconds_total / sidewatch_host_cpus"
             }
             Signal::CpuCores => "rate of sidewatch_process_cpu_seconds_total (user + system)",
             Signal::MemoryWorkingSetBytes => {
@@ -219,24 +223,29 @@ impl Signal {
             )
         };
         // A cgroup series applies where the cgroup is the target's alone (same labels but the
-        // `cgroup` label of `cgroup_labels` targets, so one shared cgroup drops them all).
-        let own = |metric: &str| {
+        // `cgroup` label of `cgroup_labels` targets, so one shared cgroup drops them all);
+        // elsewhere the processes' own figure, which carries no `cgroup` label.
+        let own_or = |metric: &str, processes: &str| {
             format!(
-                "({} unless ignoring (cgroup) {} == 1)",
+                "(({} unless ignoring (cgroup) {} == 1) or ignoring (cgroup) {processes})",
                 sel(metric, &[]),
                 sel("sidewatch_cgroup_shared", &[])
             )
         };
+        let cpu_cores = format!(
+            "sum without (mode) (irate({}[{IRATE_WINDOW}]))",
+            sel("sidewatch_process_cpu_seconds_total", &[])
+        );
         match self {
-            Signal::CpuUtilizationRatio => own("sidewatch_cgroup_cpu_utilization_ratio"),
-            Signal::CpuCores => format!(
-                "sum without (mode) (irate({}[{IRATE_WINDOW}]))",
-                sel("sidewatch_process_cpu_seconds_total", &[])
+            // The host's CPUs come from the same sidewatch (scrape): job and instance.
+            Signal::CpuUtilizationRatio => own_or(
+                "sidewatch_cgroup_cpu_utilization_ratio",
+                &format!("{cpu_cores} / on (job, instance) group_left () {HOST_CPUS_METRIC}"),
             ),
-            Signal::MemoryWorkingSetBytes => format!(
-                "({} or {})",
-                own("sidewatch_cgroup_memory_working_set_bytes"),
-                sel("sidewatch_process_resident_memory_bytes", &[])
+            Signal::CpuCores => cpu_cores,
+            Signal::MemoryWorkingSetBytes => own_or(
+                "sidewatch_cgroup_memory_working_set_bytes",
+                &sel("sidewatch_process_resident_memory_bytes", &[]),
             ),
             Signal::MemoryRssBytes => sel("sidewatch_process_resident_memory_bytes", &[]),
             Signal::MemoryUtilizationRatio => sel("sidewatch_cgroup_memory_utilization_ratio", &[]),
@@ -444,7 +453,12 @@ mod tests {
         let w = Duration::from_secs(900);
         assert_eq!(
             Signal::MemoryWorkingSetBytes.promql(&m, w),
-            "((sidewatch_cgroup_memory_working_set_bytes{target=~\"api\"} unless ignoring (cgroup) sidewatch_cgroup_shared{target=~\"api\"} == 1) or sidewatch_process_resident_memory_bytes{target=~\"api\"})"
+            "((sidewatch_cgroup_memory_working_set_bytes{target=~\"api\"} unless ignoring (cgroup) sidewatch_cgroup_shared{target=~\"api\"} == 1) or ignoring (cgroup) sidewatch_process_resident_memory_bytes{target=~\"api\"})"
+        );
+        // The host's CPUs carry no target: no target matcher, joined on the scrape's labels.
+        assert_eq!(
+            Signal::CpuUtilizationRatio.promql(&m, w),
+            "((sidewatch_cgroup_cpu_utilization_ratio{target=~\"api\"} unless ignoring (cgroup) sidewatch_cgroup_shared{target=~\"api\"} == 1) or ignoring (cgroup) sum without (mode) (irate(sidewatch_process_cpu_seconds_total{target=~\"api\"}[2m])) / on (job, instance) group_left () sidewatch_host_cpus)"
         );
         assert_eq!(
             Signal::Restarts.promql(&[], w),
