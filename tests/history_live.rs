@@ -240,8 +240,14 @@ slos: []
     );
     let stats = json("/api/v1/stats?target=steady");
     let s1h = &stats["windows"]["1h"]["signals"]["memory_rss_bytes"];
-    assert_eq!(s1h["max"].as_f64(), Some(rss_now));
-    assert_eq!(s1h["p50"].as_f64(), Some(rss_now));
+    // A steady process's RSS still moves by a few pages (the interpreter frees and touches
+    // memory): the window's max and median are its RSS within 1 %.
+    let near = |v: Option<f64>| v.is_some_and(|v| (v - rss_now).abs() <= 0.01 * rss_now);
+    assert!(
+        s1h["max"].as_f64() >= Some(rss_now) && near(s1h["max"].as_f64()),
+        "{s1h}"
+    );
+    assert!(near(s1h["p50"].as_f64()), "{s1h} vs {rss_now}");
     // A tick every 100 ms for over 8 s (some may be skipped on a busy machine).
     assert!(s1h["samples"].as_u64().unwrap() >= 40, "{s1h}");
     let targets = json("/api/v1/targets");
