@@ -761,14 +761,17 @@ pub fn parse_schedstat_run_delay(b: &[u8]) -> Option<u64> {
 }
 
 /// `/proc/<pid>/limits`: the soft value of the `Max open files` line; `Some(None)` when
-/// unlimited. The columns are fixed-width (name, soft, hard, units), so the name is the line's
-/// start. (Of repeated lines, which the kernel never writes, the last one counts, as in the
+/// unlimited. The columns are name, soft, hard, units; the name is the line's start. (Of repeated lines, which the kernel never writes, the last one counts, as in the
 /// `procfs` crate.)
 pub fn parse_max_open_files_soft(b: &[u8]) -> Option<Option<u64>> {
     let line = b
         .rsplit(|&c| c == b'\n')
         .find_map(|l| l.strip_prefix(b"Max open files"))?;
-    let soft = line.split(|&c| c == b' ').find(|f| !f.is_empty())?;
+    // Soft, hard, units: counted from the right, as the `procfs` crate does.
+    let soft = line
+        .rsplit(|&c| c == b' ')
+        .filter(|f| !f.is_empty())
+        .nth(2)?;
     match soft {
         b"unlimited" => Some(None),
         v => parse_u64(v).map(Some),
