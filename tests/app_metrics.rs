@@ -135,6 +135,11 @@ fn edge_cases_agree_with_python() {
         ("# some comment\nx 1\n\n", Format::Text004),
         ("x{", Format::Text004),
         ("x{a=1} 1\n", Format::Text004),
+        ("  x{a=\"1\"} 1\n\t# HELP x help\n", Format::Text004),
+        ("x{a=\"1\"}2\n", Format::Text004),
+        ("# HELP x} help\nx 1\n", Format::Text004),
+        ("# HELP x} help\nx 1\n# EOF\n", Format::OpenMetrics),
+        (" x 1\n# EOF\n", Format::OpenMetrics),
         ("x abc\n", Format::Text004),
         (
             "# TYPE x counter\nx_total 1\nx_created 2\n# EOF\n",
