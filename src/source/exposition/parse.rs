@@ -6,11 +6,13 @@
 //! README, "Application metrics"). `prometheus-parse` 0.2 loses a whole label set when a value
 //! holds an escaped quote, keeps `\n` escaped, ignores `# TYPE counter`, and accepts `x{` and
 //! `x 1 2 3 4` as valid; its open fix for `=` in label values has waited since 2024.
-//! `openmetrics-parser` 0.4 is LGPL-3.0 (sidewatch ships one static Apache-2.0 binary) and its
-//! text 0.0.4 parser refuses valid bodies: samples of different names without `# TYPE`, and the
-//! `x_created` / `x_total` samples that Python's `prometheus_client` writes. Both formats are
-//! line-based and small; this parser is about 250 lines, fuzzed in tests/fuzz.rs and checked
-//! against Python's `prometheus_client` parsers on bodies captured from real applications.
+//! `openmetrics-parser` 0.4 is LGPL-3.0 (sidewatch ships one static Apache-2.0 binary), refuses
+//! the OpenMetrics body of Python's `prometheus_client` 0.16 (a summary without quantiles:
+//! "Missing mandatory label for metric: quantile"), and its text 0.0.4 parser refuses valid
+//! bodies (untyped samples of different names in a row; `h_created` under `# TYPE h histogram`).
+//! Both formats are line-based and small; this parser is about 350 lines, fuzzed in
+//! tests/fuzz.rs and checked against Python's `prometheus_client` parsers on bodies captured
+//! from real applications.
 
 use super::{Exposition, Family, MetricType, Sample};
 
