@@ -15,6 +15,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 mod account;
+mod app;
 mod cgroup;
 mod notice;
 
@@ -48,12 +49,15 @@ struct Tracker {
     /// new identity counts as a restart.
     primary: Option<Identity>,
     cgroup: cgroup::CgroupTracker,
+    /// Fetches the application's metrics endpoint when the target has `app:`.
+    app: Option<crate::source::app::AppPoller>,
 }
 
 impl Tracker {
     fn new(spec: TargetSpec) -> Self {
         Tracker {
             cgroup: cgroup::CgroupTracker::new(spec.cgroup_labels),
+            app: spec.app.clone().map(crate::source::app::AppPoller::new),
             spec,
             counters: Arc::new(TargetCounters::default()),
             processes: account::Processes::default(),
@@ -250,6 +254,8 @@ pub struct Sampler {
     history: Option<crate::history::HistoryStore>,
     /// Logs each target's found / not found state once per change.
     notices: notice::Notices,
+    /// Where app-metrics fetches run (see [`Sampler::with_app_runtime`]).
+    app_runtime: Option<tokio::runtime::Handle>,
 }
 
 impl Sampler {
@@ -272,6 +278,22 @@ impl Sampler {
             rules: None,
             history: None,
             notices: notice::Notices::default(),
+            app_runtime: None,
+        }
+    }
+
+    /// Runs the targets' app-metrics fetches on `rt`, one per tick and target, taken at the
+    /// next tick. Without it, only [`Sampler::fetch_apps_blocking`] fetches.
+    pub fn with_app_runtime(mut self, rt: tokio::runtime::Handle) -> Self {
+        self.app_runtime = Some(rt);
+        self
+    }
+
+    /// Fetches every target's app metrics now, waiting up to each timeout (`sidewatch once`);
+    /// the next tick takes the results.
+    pub fn fetch_apps_blocking(&self, rt: &tokio::runtime::Runtime) {
+        for poller in self.trackers.iter().filter_map(|t| t.app.as_ref()) {
+            poller.fetch_blocking(rt);
         }
     }
 
@@ -309,14 +331,31 @@ impl Sampler {
     }
 
     /// Replaces the target list. A target whose definition is unchanged keeps its counters and
-    /// process history; a changed or new one starts afresh.
+    /// process history; a changed or new one starts afresh. A change of `app:` alone only
+    /// replaces the app fetcher: where the app's metrics come from says nothing about the
+    /// processes.
     pub fn set_targets(&mut self, targets: Vec<TargetSpec>) {
         let mut old: Vec<Tracker> = std::mem::take(&mut self.trackers);
+        let without_app = |s: &TargetSpec| TargetSpec {
+            app: None,
+            ..s.clone()
+        };
         self.trackers = targets
             .into_iter()
-            .map(|spec| match old.iter().position(|t| t.spec == spec) {
-                Some(i) => old.swap_remove(i),
-                None => Tracker::new(spec),
+            .map(|spec| {
+                if let Some(i) = old.iter().position(|t| t.spec == spec) {
+                    return old.swap_remove(i);
+                }
+                let bare = without_app(&spec);
+                match old.iter().position(|t| without_app(&t.spec) == bare) {
+                    Some(i) => {
+                        let mut t = old.swap_remove(i);
+                        t.app = spec.app.clone().map(crate::source::app::AppPoller::new);
+                        t.spec = spec;
+                        t
+                    }
+                    None => Tracker::new(spec),
+                }
             })
             .collect();
     }
@@ -340,6 +379,12 @@ impl Sampler {
                 s.cgroups = tracker
                     .cgroup
                     .update(cg, &s, &tracker.counters.cgroup, &mut failures);
+            }
+            if let Some(poller) = &tracker.app {
+                app::take(poller, self.shared.interval(), &mut s, &mut failures);
+                if let Some(rt) = &self.app_runtime {
+                    poller.start(rt);
+                }
             }
             targets.push(s);
         }
