@@ -15,6 +15,7 @@ mod common;
 use std::path::Path;
 
 use proptest::prelude::*;
+use sidewatch::source::exposition::{self, Format};
 use sidewatch::source::proc::{
     ProcReader, parse_btime, parse_io, parse_max_open_files_soft, parse_pid, parse_proc_file,
     parse_schedstat_run_delay, parse_stat, parse_status,
@@ -358,5 +359,125 @@ proptest! {
         let _ = v1::parse_quota(t, &other);
         let _ = v1::parse_quota(&other, t);
         let _ = v1::parse_blkio(t);
+    }
+}
+
+/// The exposition bodies captured from real applications (tests/fixtures/app), with the format
+/// each was served in.
+fn app_bodies() -> Vec<(Vec<u8>, Format)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/app");
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        let format = if name.ends_with(".om.txt") {
+            Format::OpenMetrics
+        } else if name.ends_with(".txt") {
+            Format::Text004
+        } else {
+            continue;
+        };
+        out.push((std::fs::read(&p).unwrap(), format));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    assert!(out.len() >= 3, "exposition fixtures missing");
+    out
+}
+
+/// A fixture body with the characters the exposition parser splits on inserted, on top of the
+/// byte-level mutations.
+fn exposition_mutated() -> impl Strategy<Value = (Vec<u8>, Format)> {
+    exposition_edited(true)
+}
+
+/// `bytes`: byte-level mutations too; else only the inserts and dropped lines, so that many
+/// bodies stay valid and the comparison with Python has something to compare.
+fn exposition_edited(bytes: bool) -> impl Strategy<Value = (Vec<u8>, Format)> {
+    let bodies = app_bodies();
+    let formats: Vec<Format> = bodies.iter().map(|b| b.1).collect();
+    let texts: Vec<Vec<u8>> = bodies.into_iter().map(|b| b.0).collect();
+    let n = texts.len();
+    let inserts = proptest::collection::vec((any::<usize>(), 0usize..12), 0..6);
+    let drops = proptest::collection::vec(any::<usize>(), 0..4);
+    let base = if bytes {
+        text_or_bytes(texts.clone()).boxed()
+    } else {
+        Just(Vec::new()).boxed()
+    };
+    (base, 0..n, inserts, drops).prop_map(move |(v, which, inserts, drops)| {
+        let mut v = if bytes {
+            v
+        } else {
+            without_lines(&texts[which], &drops)
+        };
+        for (at, tok) in inserts {
+            let s: &[u8] = [
+                "{",
+                "}",
+                "\"",
+                "\\",
+                "=",
+                ",",
+                "#",
+                " # {a=\"b\"} 1",
+                "\n# EOF\n",
+                "+Inf",
+                "NaN",
+                "\u{e9}",
+            ][tok]
+                .as_bytes();
+            let at = if v.is_empty() { 0 } else { at % v.len() };
+            v.splice(at..at, s.iter().copied());
+        }
+        (v, formats[which])
+    })
+}
+
+proptest! {
+    #![proptest_config(cases(3000))]
+    /// The app-metrics parser never panics, and never invents samples: at most one a line.
+    #[test]
+    fn exposition_parser_survives_mutated_bodies((b, format) in exposition_mutated()) {
+        let text = String::from_utf8_lossy(&b);
+        if let Ok(e) = exposition::parse(&text, format) {
+            prop_assert!(e.sample_count() <= text.split('\n').count());
+        }
+    }
+}
+
+/// `body` without the lines at the given positions (modulo its line count).
+fn without_lines(body: &[u8], drops: &[usize]) -> Vec<u8> {
+    let lines: Vec<&[u8]> = body.split(|&b| b == b'\n').collect();
+    let gone: Vec<usize> = drops.iter().map(|d| d % lines.len()).collect();
+    let kept: Vec<&[u8]> = (0..lines.len())
+        .filter(|i| !gone.contains(i))
+        .map(|i| lines[i])
+        .collect();
+    kept.join(&b'\n')
+}
+
+proptest! {
+    #![proptest_config(cases(150))]
+    /// Wherever both accept a mutated body, Python's `prometheus_client` reads the same samples.
+    #[test]
+    fn exposition_parser_agrees_with_python((b, format) in exposition_edited(false)) {
+        let Ok(text) = std::str::from_utf8(&b) else { return Ok(()) };
+        let ours = exposition::parse(text, format);
+        let theirs = common::app::python_samples(&b, format == Format::OpenMetrics);
+        if let (Ok(ours), Ok(mut theirs)) = (ours, theirs) {
+            common::app::sort(&mut theirs);
+            let ours = common::app::our_samples(&ours);
+            prop_assert!(common::app::same_samples(&ours, &theirs), "ours {} python {}", ours.len(), theirs.len());
+        }
+    }
+}
+
+/// Unmutated, the fixtures give Python's sample counts exactly.
+#[test]
+fn exposition_fixture_counts_equal_python() {
+    for (b, format) in app_bodies() {
+        let e = exposition::parse(std::str::from_utf8(&b).unwrap(), format).unwrap();
+        let theirs = common::app::python_samples(&b, format == Format::OpenMetrics).unwrap();
+        assert_eq!(e.sample_count(), theirs.len());
     }
 }

@@ -4,6 +4,10 @@
 
 use std::collections::BTreeMap;
 
+mod parse;
+
+pub use parse::{Format, ParseError, parse};
+
 /// A family's type, as its `# TYPE` line says (`Unknown` when there is none).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MetricType {
@@ -53,6 +57,11 @@ pub struct Exposition {
 }
 
 impl Exposition {
+    /// How many samples the body had (exemplars are not samples).
+    pub fn sample_count(&self) -> usize {
+        self.families.values().map(|f| f.samples.len()).sum()
+    }
+
     pub fn family(&self, name: &str) -> Option<&Family> {
         self.families.get(name)
     }

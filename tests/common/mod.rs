@@ -11,6 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+pub mod app;
 pub mod certs;
 pub mod cgroups;
 pub mod stack;
