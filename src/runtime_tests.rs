@@ -4,51 +4,10 @@
 use std::path::Path;
 
 use super::*;
-use crate::source::exposition::{Exposition, Family, MetricType, Sample};
+use crate::source::exposition::{Exposition, Format, parse};
 
-/// A minimal reader of `name{labels} value` lines, enough for the fixtures (the real parser is
-/// the app-metrics source's); every sample goes in a family of its own name.
 fn exposition(text: &str) -> Exposition {
-    let mut e = Exposition::default();
-    for line in text.lines().map(str::trim) {
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let (head, value) = line.rsplit_once(' ').unwrap();
-        let value = match value {
-            "+Inf" => f64::INFINITY,
-            v => v.parse().unwrap(),
-        };
-        let (name, labels) = match head.split_once('{') {
-            None => (head.to_string(), Vec::new()),
-            Some((n, rest)) => (n.to_string(), labels(rest.trim_end_matches('}'))),
-        };
-        e.families
-            .entry(name.clone())
-            .or_insert_with(|| Family {
-                name: name.clone(),
-                kind: MetricType::Unknown,
-                samples: Vec::new(),
-            })
-            .samples
-            .push(Sample {
-                name,
-                labels,
-                value,
-            });
-    }
-    e
-}
-
-fn labels(text: &str) -> Vec<(String, String)> {
-    text.split("\",")
-        .map(|p| p.trim_matches(|c| c == ',' || c == '"'))
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once("=\"").unwrap();
-            (k.to_string(), v.to_string())
-        })
-        .collect()
+    parse(text, Format::Text004).unwrap()
 }
 
 fn fixture(name: &str) -> Exposition {
@@ -102,6 +61,17 @@ fn python_gc_collections_over_generations() {
     assert_eq!(f.gc_pause_seconds, None);
     assert_eq!(f.heap_bytes, None);
     assert_eq!(f.tasks, None);
+}
+
+#[test]
+fn python_from_an_openmetrics_body() {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/app/python-client-0.16.om.txt");
+    let e = parse(&std::fs::read_to_string(path).unwrap(), Format::OpenMetrics).unwrap();
+    let f = detect(&e).unwrap();
+    assert_eq!(f.runtime, Some(Runtime::Python));
+    assert_eq!(f.version.as_deref(), Some("3.11.2"));
+    assert_eq!(f.gc_collections, Some(39.0 + 3.0 + 0.0));
 }
 
 #[test]
