@@ -197,6 +197,8 @@ fn every_label_name_of_every_family_is_reserved() {
         "sidewatch_runtime_event_loop_lag_seconds",
         "sidewatch_runtime_gc_collections_total",
         "sidewatch_runtime_gc_pause_seconds_total",
+        "sidewatch_runtime_tasks_growth_per_second",
+        "sidewatch_runtime_tasks_leak_suspected",
     ] {
         assert!(
             seen.contains_key(family),
