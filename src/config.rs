@@ -15,6 +15,7 @@ use serde::{Deserialize, Deserializer};
 
 use crate::target::{Selector, TargetSpec};
 
+pub mod app;
 pub mod labels;
 
 /// Default listen address: all interfaces, port 9858 (not used by node_exporter 9100,
@@ -143,6 +144,9 @@ pub struct TargetFile {
     /// One set of cgroup series per distinct cgroup, with a `cgroup` label.
     #[serde(default)]
     pub cgroup_labels: bool,
+    /// The application's own metrics endpoint.
+    #[serde(default)]
+    pub app: Option<app::AppFile>,
 }
 
 fn yes() -> bool {
@@ -257,6 +261,7 @@ impl Clone for TargetFile {
             thread_totals: self.thread_totals,
             labels: self.labels.clone(),
             cgroup_labels: self.cgroup_labels,
+            app: self.app.clone(),
         }
     }
 }
@@ -331,7 +336,7 @@ pub fn build_settings(
     let mut targets = Vec::new();
     let mut names = BTreeSet::new();
     for (i, t) in file_cfg.targets.iter().enumerate() {
-        let spec = validate_target(t, config_file, &format!("targets[{i}]"), env)?;
+        let spec = validate_target(t, config_file, &format!("targets[{i}]"), env, interval)?;
         if !names.insert(spec.name.clone()) {
             return Err(ConfigError::new(
                 config_file,
@@ -342,7 +347,7 @@ pub fn build_settings(
         targets.push(spec);
     }
     if let Some(t) = &overrides.target {
-        let spec = validate_target(t, None, "--name", env)?;
+        let spec = validate_target(t, None, "--name", env, interval)?;
         if !names.insert(spec.name.clone()) {
             return Err(ConfigError::new(
                 None,
@@ -490,6 +495,7 @@ fn validate_target(
     file: Option<&Path>,
     at: &str,
     env: &dyn Fn(&str) -> Option<String>,
+    interval: Duration,
 ) -> Result<TargetSpec, ConfigError> {
     let err = |field: &str, reason: String| {
         let field = if file.is_some() {
@@ -571,6 +577,12 @@ fn validate_target(
         let value = expand_env(v, env).map_err(|reason| err(&field, reason))?;
         labels.push((k.clone(), value));
     }
+    let app = t
+        .app
+        .as_ref()
+        .map(|a| app::validate(a, interval))
+        .transpose()
+        .map_err(|(field, reason)| err(&format!("app.{field}"), reason))?;
     Ok(TargetSpec {
         name: t.name.clone(),
         selector,
@@ -579,6 +591,7 @@ fn validate_target(
         thread_totals: t.thread_totals,
         labels,
         cgroup_labels: t.cgroup_labels,
+        app,
     })
 }
 
@@ -587,6 +600,7 @@ fn flag_for_field(field: &str) -> String {
     match field.split('.').next().unwrap_or("") {
         "" => "--name".into(),
         "labels" => "--label".into(),
+        "app" => "--app-metrics".into(),
         f => format!("--{}", f.replace('_', "-")),
     }
 }

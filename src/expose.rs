@@ -19,6 +19,7 @@ use prometheus_client::registry::{Registry, Unit};
 use crate::sample::{Snapshot, TargetSample};
 use crate::state::Published;
 
+mod app;
 mod cgroup;
 mod runtime;
 
@@ -287,6 +288,7 @@ impl Collector for SnapshotCollector {
         }
         cgroup::encode(s, &mut enc)?;
         runtime::encode(s, &mut enc)?;
+        app::encode(s, &mut enc)?;
         crate::rules::view::encode(s.rules.as_ref(), &mut enc)?;
         crate::history::view::encode(s.history.as_deref(), &mut enc)?;
 

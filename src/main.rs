@@ -14,6 +14,7 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use sidewatch::config::{self, ConfigError, Overrides, Settings, TargetFile};
 use sidewatch::sampler::{Control, Sampler};
+use sidewatch::source::app::AppSpec;
 use sidewatch::source::cgroup::CgroupReader;
 use sidewatch::source::proc::ProcReader;
 use sidewatch::state::Shared;
@@ -145,6 +146,18 @@ struct Opts {
         help_heading = "Target (from flags)"
     )]
     no_thread_totals: bool,
+
+    /// The application's own metrics endpoint (Prometheus text or OpenMetrics), fetched every
+    /// tick with the default timeout and body cap (a config file's `app:` sets more).
+    /// Example: --app-metrics http://127.0.0.1:8080/metrics
+    #[arg(
+        long,
+        env = "SIDEWATCH_APP_METRICS",
+        value_name = "URL",
+        global = true,
+        help_heading = "Target (from flags)"
+    )]
+    app_metrics: Option<String>,
 
     /// Report every distinct cgroup of the flag target's processes, with a `cgroup` label
     /// (default: only the cgroup of its main process, without that label).
@@ -442,6 +455,13 @@ fn flag_target(o: &Opts, default_name: Option<&str>) -> Result<Option<TargetFile
         thread_totals: !o.no_thread_totals,
         labels,
         cgroup_labels: o.cgroup_labels,
+        app: o
+            .app_metrics
+            .clone()
+            .map(|metrics_url| config::app::AppFile {
+                metrics_url,
+                ..Default::default()
+            }),
     }))
 }
 
@@ -510,12 +530,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Some(Command::Once { json, openmetrics }) => {
             let settings = load(&opts, None)?;
+            flag_app(&opts, settings.interval, false)?;
             if settings.targets.is_empty() {
                 anyhow::bail!(NOTHING_TO_WATCH);
             }
             let (proc, cgroups) = readers(&settings)?;
             let shared = Shared::new(settings.interval);
+            let has_app = settings.targets.iter().any(|t| t.app.is_some());
             let mut sampler = Sampler::new(proc, settings.targets, shared).with_cgroups(cgroups);
+            if has_app {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .context("cannot start the async runtime")?;
+                sampler.fetch_apps_blocking(&rt);
+            }
             let snap = sampler.tick();
             let up = snap.targets.iter().any(|t| t.up);
             if json {
@@ -595,6 +624,7 @@ fn daemon(opts: Opts, wrap: Option<(Vec<String>, String)>) -> anyhow::Result<Exi
         .as_ref()
         .map(|(_, n)| opts.name.clone().unwrap_or_else(|| n.clone()));
     let mut settings = load(&opts, None)?;
+    flag_app(&opts, settings.interval, wrap.is_some())?;
     if settings.targets.is_empty() && wrap.is_none() {
         anyhow::bail!(NOTHING_TO_WATCH);
     }
@@ -632,7 +662,8 @@ fn daemon(opts: Opts, wrap: Option<(Vec<String>, String)>) -> anyhow::Result<Exi
             if settings.targets.iter().any(|t| t.name == name) {
                 anyhow::bail!("target name {name:?} of the wrapped command is already used; pick another with --name");
             }
-            settings.targets.push(wrapped_target(&name, pid));
+            let app = flag_app(&opts, settings.interval, true)?;
+            settings.targets.push(wrapped_target(&name, pid, app));
             child = Some(c);
         }
         if let Ok(addr) = listener.local_addr() {
@@ -649,7 +680,8 @@ fn daemon(opts: Opts, wrap: Option<(Vec<String>, String)>) -> anyhow::Result<Exi
         let shared = Shared::new(settings.interval);
         let (tx, rx) = mpsc::channel();
         let mut sampler = Sampler::new(proc, settings.targets.clone(), shared.clone())
-            .with_cgroups(cgroups);
+            .with_cgroups(cgroups)
+            .with_app_runtime(tokio::runtime::Handle::current());
         sampler.set_rules(settings.rules.clone());
         sampler.set_history(settings.history.clone(), settings.interval);
         let interval = settings.interval;
@@ -697,7 +729,7 @@ fn daemon(opts: Opts, wrap: Option<(Vec<String>, String)>) -> anyhow::Result<Exi
     })
 }
 
-fn wrapped_target(name: &str, pid: i32) -> TargetSpec {
+fn wrapped_target(name: &str, pid: i32, app: Option<AppSpec>) -> TargetSpec {
     TargetSpec {
         name: name.to_string(),
         selector: Selector::Pid(pid),
@@ -706,7 +738,33 @@ fn wrapped_target(name: &str, pid: i32) -> TargetSpec {
         thread_totals: true,
         labels: Vec::new(),
         cgroup_labels: false,
+        app,
     }
+}
+
+/// `--app-metrics` for the wrapped command (a flag target has it through `flag_target`). An
+/// `--app-metrics` with no target given by flags to attach it to is an error.
+fn flag_app(opts: &Opts, interval: Duration, wrap: bool) -> Result<Option<AppSpec>, ConfigError> {
+    let Some(url) = &opts.app_metrics else {
+        return Ok(None);
+    };
+    if !wrap {
+        if flag_target(opts, None)?.is_none() {
+            return Err(ConfigError::new(
+                None,
+                "--app-metrics",
+                "belongs to the target given by flags (--pid, --pid-file, --comm, --exe, --cmdline) or to `sidewatch run`; give one, or use `app:` in the config file",
+            ));
+        }
+        return Ok(None);
+    }
+    let file = config::app::AppFile {
+        metrics_url: url.clone(),
+        ..Default::default()
+    };
+    config::app::validate(&file, interval)
+        .map(Some)
+        .map_err(|(_, reason)| ConfigError::new(None, "--app-metrics", reason))
 }
 
 /// Waits for a shutdown signal (or the wrapped child's exit), reloading on SIGHUP and when a
@@ -875,7 +933,8 @@ impl<'a> Reloader<'a> {
                     );
                 }
                 if let (Some(name), Some(pid)) = (self.wrap_name, self.child_pid) {
-                    s.targets.push(wrapped_target(name, pid));
+                    let app = flag_app(self.opts, s.interval, true).ok().flatten();
+                    s.targets.push(wrapped_target(name, pid, app));
                 }
                 tracing::info!(targets = s.targets.len(), "configuration reloaded");
                 let _ = self.tx.send(Control::Reload {

@@ -36,6 +36,17 @@ pub struct TargetSample {
     /// The app's runtime figures (from its own /metrics) and restart-proof GC totals; `None`
     /// when the target has no app metrics.
     pub runtime: Option<crate::runtime::RuntimeSample>,
+    /// The application's own metrics, fetched during the last interval; `None` when the target
+    /// has no `app:` or this tick has no fresh parsed body.
+    #[serde(skip)]
+    pub app: Option<std::sync::Arc<crate::source::exposition::Exposition>>,
+    /// True when this tick has a fresh parsed body; `None` without `app:` (or before the
+    /// first fetch).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_up: Option<bool>,
+    /// How long the fetch behind `app` took (request to parsed body).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_fetch_duration_seconds: Option<f64>,
 }
 
 impl TargetSample {

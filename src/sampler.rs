@@ -15,6 +15,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 mod account;
+mod app;
 mod cgroup;
 mod notice;
 
@@ -48,12 +49,18 @@ struct Tracker {
     /// new identity counts as a restart.
     primary: Option<Identity>,
     cgroup: cgroup::CgroupTracker,
+    /// Fetches the application's metrics endpoint when the target has `app:`.
+    app: Option<crate::source::app::AppPoller>,
+    /// The app's GC counters made restart-proof (see [`crate::runtime`]).
+    runtime: crate::runtime::RuntimeCounters,
 }
 
 impl Tracker {
     fn new(spec: TargetSpec) -> Self {
         Tracker {
             cgroup: cgroup::CgroupTracker::new(spec.cgroup_labels),
+            app: spec.app.clone().map(crate::source::app::AppPoller::new),
+            runtime: crate::runtime::RuntimeCounters::default(),
             spec,
             counters: Arc::new(TargetCounters::default()),
             processes: account::Processes::default(),
@@ -205,6 +212,8 @@ pub struct Sampler {
     history: Option<crate::history::HistoryStore>,
     /// Logs each target's found / not found state once per change.
     notices: notice::Notices,
+    /// Where app-metrics fetches run (see [`Sampler::with_app_runtime`]).
+    app_runtime: Option<tokio::runtime::Handle>,
 }
 
 impl Sampler {
@@ -227,6 +236,22 @@ impl Sampler {
             rules: None,
             history: None,
             notices: notice::Notices::default(),
+            app_runtime: None,
+        }
+    }
+
+    /// Runs the targets' app-metrics fetches on `rt`, one per tick and target, taken at the
+    /// next tick. Without it, only [`Sampler::fetch_apps_blocking`] fetches.
+    pub fn with_app_runtime(mut self, rt: tokio::runtime::Handle) -> Self {
+        self.app_runtime = Some(rt);
+        self
+    }
+
+    /// Fetches every target's app metrics now, waiting up to each timeout (`sidewatch once`);
+    /// the next tick takes the results.
+    pub fn fetch_apps_blocking(&self, rt: &tokio::runtime::Runtime) {
+        for poller in self.trackers.iter().filter_map(|t| t.app.as_ref()) {
+            poller.fetch_blocking(rt);
         }
     }
 
@@ -295,6 +320,14 @@ impl Sampler {
                 s.cgroups = tracker
                     .cgroup
                     .update(cg, &s, &tracker.counters.cgroup, &mut failures);
+            }
+            if let Some(poller) = &tracker.app {
+                app::take(poller, self.shared.interval(), &mut s, &mut failures);
+                let figures = s.app.as_deref().and_then(crate::runtime::detect);
+                s.runtime = Some(tracker.runtime.update(timestamp_seconds, figures));
+                if let Some(rt) = &self.app_runtime {
+                    poller.start(rt);
+                }
             }
             targets.push(s);
         }

@@ -136,6 +136,11 @@ impl Shared {
             .store(duration_ms(self.started.elapsed()), Ordering::Release);
     }
 
+    /// The sampling interval in force.
+    pub fn interval(&self) -> Duration {
+        Duration::from_millis(self.interval_ms.load(Ordering::Relaxed))
+    }
+
     pub fn set_interval(&self, interval: Duration) {
         self.interval_ms
             .store(duration_ms(interval), Ordering::Relaxed);

@@ -64,6 +64,8 @@ pub struct TargetSpec {
     /// Report every distinct cgroup of the target's processes with a `cgroup` label, instead of
     /// only the cgroup of its main process.
     pub cgroup_labels: bool,
+    /// The application's own metrics endpoint, read every tick.
+    pub app: Option<crate::source::app::AppSpec>,
 }
 
 impl TargetSpec {

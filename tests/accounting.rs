@@ -29,6 +29,7 @@ fn spec(selector: Selector, children: bool) -> TargetSpec {
         thread_totals: true,
         labels: vec![],
         cgroup_labels: false,
+        app: None,
     }
 }
 

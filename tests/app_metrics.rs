@@ -201,3 +201,498 @@ fn content_type_chooses_the_format() {
     );
     assert_eq!(Format::from_content_type(""), Format::Text004);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Fetching: a small std::net server on 127.0.0.1 that misbehaves on purpose.
+
+mod hostile {
+    use std::io::{Read, Write};
+    use std::net::{SocketAddr, TcpListener, TcpStream};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    #[derive(Clone)]
+    pub enum Behaviour {
+        /// 200 with this body; gzipped when asked and `gzip`; 401 without `Bearer <token>`.
+        Body {
+            content_type: &'static str,
+            body: Vec<u8>,
+            gzip: bool,
+            token: Option<&'static str>,
+        },
+        /// 200, no Content-Length, this many bytes then close.
+        Huge(usize),
+        /// 200, Content-Encoding: gzip, this (compressed) body.
+        Gzipped(Vec<u8>),
+        /// Reads the request, never answers.
+        Silent,
+        /// Answers one byte a second.
+        Trickle,
+        Status(u16),
+    }
+
+    pub struct Server {
+        pub addr: SocketAddr,
+        stop: Arc<AtomicBool>,
+        pub heads: Arc<Mutex<Vec<String>>>,
+        /// Most connections open at once.
+        pub max_open: Arc<AtomicUsize>,
+    }
+
+    impl Drop for Server {
+        fn drop(&mut self) {
+            self.stop.store(true, Ordering::Relaxed);
+        }
+    }
+
+    impl Server {
+        pub fn url(&self) -> String {
+            format!("http://{}/metrics", self.addr)
+        }
+
+        pub fn start(b: Behaviour) -> Server {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.set_nonblocking(true).unwrap();
+            let addr = listener.local_addr().unwrap();
+            let stop = Arc::new(AtomicBool::new(false));
+            let heads = Arc::new(Mutex::new(Vec::new()));
+            let open = Arc::new(AtomicUsize::new(0));
+            let max_open = Arc::new(AtomicUsize::new(0));
+            let (s, h, o, m) = (stop.clone(), heads.clone(), open.clone(), max_open.clone());
+            std::thread::spawn(move || {
+                // Bounded: a test never runs this long.
+                let deadline = Instant::now() + Duration::from_secs(120);
+                while !s.load(Ordering::Relaxed) && Instant::now() < deadline {
+                    match listener.accept() {
+                        Ok((conn, _)) => {
+                            let n = o.fetch_add(1, Ordering::SeqCst) + 1;
+                            m.fetch_max(n, Ordering::SeqCst);
+                            let (b, s, h, o) = (b.clone(), s.clone(), h.clone(), o.clone());
+                            std::thread::spawn(move || {
+                                serve(conn, &b, &s, &h);
+                                o.fetch_sub(1, Ordering::SeqCst);
+                            });
+                        }
+                        Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                    }
+                }
+            });
+            Server {
+                addr,
+                stop,
+                heads,
+                max_open,
+            }
+        }
+    }
+
+    fn read_head(conn: &mut TcpStream) -> Option<String> {
+        let mut buf = Vec::new();
+        let mut byte = [0u8; 1];
+        while !buf.ends_with(b"\r\n\r\n") {
+            match conn.read(&mut byte) {
+                Ok(1) => buf.push(byte[0]),
+                _ => return None,
+            }
+        }
+        Some(String::from_utf8_lossy(&buf).into_owned())
+    }
+
+    /// Waits until the client closes (or stop), without answering.
+    fn hold(conn: &mut TcpStream, stop: &AtomicBool) {
+        conn.set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        let mut b = [0u8; 64];
+        while !stop.load(Ordering::Relaxed) {
+            match conn.read(&mut b) {
+                Ok(0) => return,
+                Ok(_) => {}
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut => {}
+                Err(_) => return,
+            }
+        }
+    }
+
+    fn serve(mut conn: TcpStream, b: &Behaviour, stop: &AtomicBool, heads: &Mutex<Vec<String>>) {
+        let _ = conn.set_nonblocking(false);
+        let Some(head) = read_head(&mut conn) else {
+            return;
+        };
+        heads.lock().unwrap().push(head.clone());
+        let lower = head.to_ascii_lowercase();
+        let _ = match b {
+            Behaviour::Body {
+                content_type,
+                body,
+                gzip,
+                token,
+            } => {
+                if let Some(t) = token {
+                    if !lower.contains(&format!(
+                        "authorization: bearer {}\r\n",
+                        t.to_ascii_lowercase()
+                    )) {
+                        let _ = conn.write_all(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                        return;
+                    }
+                }
+                let zipped = *gzip && lower.contains("accept-encoding: gzip");
+                let body = if zipped {
+                    super::gzip(body)
+                } else {
+                    body.clone()
+                };
+                let enc = if zipped {
+                    "Content-Encoding: gzip\r\n"
+                } else {
+                    ""
+                };
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\n{enc}Content-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                conn.write_all(head.as_bytes())
+                    .and_then(|_| conn.write_all(&body))
+            }
+            Behaviour::Huge(n) => {
+                let chunk = vec![b'#'; 64 * 1024];
+                let mut r = conn.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n",
+                );
+                let mut sent = 0;
+                while r.is_ok() && sent < *n {
+                    r = conn.write_all(&chunk);
+                    sent += chunk.len();
+                }
+                r
+            }
+            Behaviour::Gzipped(z) => {
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    z.len()
+                );
+                conn.write_all(head.as_bytes())
+                    .and_then(|_| conn.write_all(z))
+            }
+            Behaviour::Silent => {
+                hold(&mut conn, stop);
+                Ok(())
+            }
+            Behaviour::Trickle => {
+                let answer = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 6\r\n\r\nx 1\n\n\n";
+                for byte in answer {
+                    if stop.load(Ordering::Relaxed) || conn.write_all(&[*byte]).is_err() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+                Ok(())
+            }
+            Behaviour::Status(code) => {
+                let head = format!(
+                    "HTTP/1.1 {code} Oops\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                );
+                conn.write_all(head.as_bytes())
+            }
+        };
+    }
+}
+
+use std::time::{Duration, Instant};
+
+use hostile::{Behaviour, Server};
+use sidewatch::source::http::{Client, FetchError, Get};
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+const MIB: usize = 1024 * 1024;
+
+/// 64 MiB of zeros in about 64 KiB.
+fn bomb() -> Vec<u8> {
+    gzip(&vec![0u8; 64 * MIB])
+}
+
+fn om_body() -> Behaviour {
+    Behaviour::Body {
+        content_type: "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        body: fixture("python-client-0.16.om.txt").into_bytes(),
+        gzip: true,
+        token: None,
+    }
+}
+
+fn get(server: &Server, timeout: Duration) -> Get {
+    Get {
+        uri: server.url().parse().unwrap(),
+        headers: vec![],
+        timeout,
+        max_body_bytes: MIB as u64,
+    }
+}
+
+/// What a case's outcome must be.
+type Expect = fn(&Result<sidewatch::source::http::Response, FetchError>) -> bool;
+
+#[tokio::test]
+async fn the_client_cuts_off_every_hostile_endpoint_within_its_timeout() {
+    let timeout = Duration::from_millis(400);
+    let client = Client::plain();
+    let cases: Vec<(&str, Behaviour, Expect)> = vec![
+        ("body over the cap", Behaviour::Huge(8 * MIB), |r| {
+            matches!(r, Err(FetchError::TooLarge(_)))
+        }),
+        ("gzip bomb", Behaviour::Gzipped(bomb()), |r| {
+            matches!(r, Err(FetchError::DecompressedTooLarge(_)))
+        }),
+        ("never answers", Behaviour::Silent, |r| {
+            matches!(r, Err(FetchError::Timeout(_)))
+        }),
+        ("a byte a second", Behaviour::Trickle, |r| {
+            matches!(r, Err(FetchError::Timeout(_)))
+        }),
+        (
+            "status 500",
+            Behaviour::Status(500),
+            |r| matches!(r, Ok(resp) if resp.status == 500),
+        ),
+    ];
+    for (what, behaviour, expected) in cases {
+        let server = Server::start(behaviour);
+        let started = Instant::now();
+        let r = client.get(&get(&server, timeout)).await;
+        let took = started.elapsed();
+        assert!(expected(&r), "{what}: {r:?}");
+        assert!(
+            took < timeout + Duration::from_millis(200),
+            "{what}: took {took:?}"
+        );
+    }
+    // A good gzipped body comes back whole and decompressed.
+    let server = Server::start(om_body());
+    let r = client.get(&get(&server, timeout)).await.unwrap();
+    assert_eq!(r.body, fixture("python-client-0.16.om.txt").into_bytes());
+    assert!(
+        r.content_type
+            .unwrap()
+            .starts_with("application/openmetrics-text")
+    );
+    assert!(
+        server.heads.lock().unwrap()[0]
+            .to_ascii_lowercase()
+            .contains("accept-encoding: gzip")
+    );
+}
+
+/// One target per hostile endpoint (all watching this test process) and one good one, in a
+/// real daemon: the good one has its figures every tick, the others count errors every tick,
+/// no tick waits for any of them, and the process figures go on.
+#[test]
+fn hostile_endpoints_never_hold_the_tick_and_are_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "s3cret\n").unwrap();
+    let good = Server::start(Behaviour::Body {
+        content_type: "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        body: fixture("python-client-0.16.om.txt").into_bytes(),
+        gzip: true,
+        token: Some("s3cret"),
+    });
+    let malformed = Behaviour::Body {
+        content_type: "text/plain; version=0.0.4",
+        body: b"ok 1\nbroken{ 2\n".to_vec(),
+        gzip: false,
+        token: None,
+    };
+    let hostile: Vec<(&str, Server)> = vec![
+        ("huge", Server::start(Behaviour::Huge(8 * MIB))),
+        ("bomb", Server::start(Behaviour::Gzipped(bomb()))),
+        ("silent", Server::start(Behaviour::Silent)),
+        ("trickle", Server::start(Behaviour::Trickle)),
+        ("malformed", Server::start(malformed)),
+        ("status", Server::start(Behaviour::Status(503))),
+    ];
+    let pid = std::process::id();
+    let mut yaml = format!(
+        "interval: 500ms\ntargets:\n  - name: good\n    pid: {pid}\n    app:\n      metrics_url: {}\n      timeout: 300ms\n      bearer_token_file: {}\n",
+        good.url(),
+        token.display()
+    );
+    for (name, s) in &hostile {
+        yaml.push_str(&format!(
+            "  - name: {name}\n    pid: {pid}\n    app:\n      metrics_url: {}\n      timeout: 300ms\n      max_body_bytes: 1MiB\n",
+            s.url()
+        ));
+    }
+    let cfg = dir.path().join("sidewatch.yml");
+    std::fs::write(&cfg, yaml).unwrap();
+    let d = common::Daemon::start(&["--config", cfg.to_str().unwrap()]);
+    std::thread::sleep(Duration::from_millis(4200));
+    let m = d.metrics();
+
+    let ticks = m.get("sidewatch_ticks_total", &[]).unwrap();
+    assert!(ticks >= 7.0, "only {ticks} ticks in 4.2 s at 500ms");
+    // Every tick under 100 ms, while each hostile fetch takes 300 ms or more.
+    let count = m.get("sidewatch_tick_duration_seconds_count", &[]).unwrap();
+    let fast = m
+        .get("sidewatch_tick_duration_seconds_bucket", &[("le", "0.1")])
+        .unwrap();
+    assert_eq!(fast, count, "a tick took 100 ms or more");
+
+    let python = python_samples(fixture("python-client-0.16.om.txt").as_bytes(), true).unwrap();
+    assert_eq!(
+        m.get("sidewatch_app_metrics_up", &[("target", "good")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        m.get("sidewatch_app_metrics_samples", &[("target", "good")]),
+        Some(python.len() as f64)
+    );
+    let took = m
+        .get(
+            "sidewatch_app_metrics_fetch_duration_seconds",
+            &[("target", "good")],
+        )
+        .unwrap();
+    assert!(took > 0.0 && took < 0.3, "{took}");
+    let head = good.heads.lock().unwrap()[0].to_ascii_lowercase();
+    assert!(
+        head.contains("accept: application/openmetrics-text"),
+        "{head}"
+    );
+    for (name, _) in &hostile {
+        let t = [("target", *name)];
+        assert_eq!(m.get("sidewatch_app_metrics_up", &t), Some(0.0), "{name}");
+        assert_eq!(m.get("sidewatch_target_up", &t), Some(1.0), "{name}");
+        assert!(
+            m.get("sidewatch_process_resident_memory_bytes", &t)
+                .unwrap()
+                > 0.0,
+            "{name}"
+        );
+    }
+    // One error per hostile target per tick after the first (which only starts the fetches).
+    let errors = m
+        .get("sidewatch_read_errors_total", &[("source", "app_metrics")])
+        .unwrap();
+    let expected = hostile.len() as f64 * (ticks - 1.0);
+    assert!(
+        errors >= expected && errors <= expected + ticks,
+        "{errors} errors, {ticks} ticks"
+    );
+    // At most one fetch in flight per target: the silent server never held two connections
+    // (one more while it notices a close).
+    let silent = &hostile[2].1;
+    assert!(silent.max_open.load(std::sync::atomic::Ordering::SeqCst) <= 2);
+    let fetches = silent.heads.lock().unwrap().len() as f64;
+    assert!(fetches <= ticks + 1.0, "{fetches} fetches in {ticks} ticks");
+}
+
+/// `once` fetches synchronously within the timeout: the figures of a good endpoint, a counted
+/// error for a silent one, and no wait past its timeout.
+#[test]
+fn once_fetches_within_the_timeout() {
+    let good = Server::start(om_body());
+    let silent = Server::start(Behaviour::Silent);
+    let dir = tempfile::tempdir().unwrap();
+    let pid = std::process::id();
+    let cfg = dir.path().join("sidewatch.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "interval: 2s\ntargets:\n  - name: good\n    pid: {pid}\n    app: {{metrics_url: \"{}\"}}\n  - name: silent\n    pid: {pid}\n    app: {{metrics_url: \"{}\", timeout: 400ms}}\n",
+            good.url(),
+            silent.url()
+        ),
+    )
+    .unwrap();
+    let started = Instant::now();
+    let out = std::process::Command::new(common::BIN)
+        .args(["once", "--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(took < Duration::from_millis(1500), "once took {took:?}");
+    let m = common::Metrics::parse(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        m.get("sidewatch_app_metrics_up", &[("target", "good")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        m.get("sidewatch_app_metrics_up", &[("target", "silent")]),
+        Some(0.0)
+    );
+    assert_eq!(
+        m.get("sidewatch_read_errors_total", &[("source", "app_metrics")]),
+        Some(1.0)
+    );
+}
+
+/// Config errors name the field; `--app-metrics` needs a target.
+#[test]
+fn app_config_errors_name_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "{metrics_url: \"ftp://x/metrics\"}",
+            "targets[0].app.metrics_url",
+        ),
+        (
+            "{metrics_url: \"http://127.0.0.1:1/m\", timeout: 5s}",
+            "targets[0].app.timeout",
+        ),
+        (
+            "{metrics_url: \"http://127.0.0.1:1/m\", max_body_bytes: lots}",
+            "targets[0].app.max_body_bytes",
+        ),
+        (
+            "{metrics_url: \"https://127.0.0.1:1/m\", tls: {ca_file: /nonexistent.pem}}",
+            "targets[0].app.tls.ca_file",
+        ),
+        (
+            "{metrics_url: \"http://127.0.0.1:1/m\", bearer_token_file: /nonexistent}",
+            "targets[0].app.bearer_token_file",
+        ),
+        (
+            "{metrics_url: \"http://127.0.0.1:1/m\", tls: {insecure_skip_verify: true}}",
+            "targets[0].app.tls",
+        ),
+        (
+            "{metrics_url: \"http://127.0.0.1:1/m\", bogus: 1}",
+            "targets[0].app",
+        ),
+    ];
+    for (app, field) in cases {
+        let cfg = dir.path().join("c.yml");
+        std::fs::write(
+            &cfg,
+            format!("interval: 5s\ntargets:\n  - name: a\n    pid: 1\n    app: {app}\n"),
+        )
+        .unwrap();
+        let out = std::process::Command::new(common::BIN)
+            .args(["check-config", cfg.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{app}: accepted");
+        assert!(err.contains(field), "{app}: {err}");
+    }
+    let out = std::process::Command::new(common::BIN)
+        .args(["once", "--app-metrics", "http://127.0.0.1:1/metrics"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--app-metrics"));
+}

@@ -28,6 +28,7 @@ fn spec(name: &str, selector: Selector, children: bool) -> TargetSpec {
         thread_totals: true,
         cgroup_labels: false,
         labels: vec![],
+        app: None,
     }
 }
 

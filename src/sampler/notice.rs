@@ -132,6 +132,7 @@ mod tests {
             thread_totals: true,
             labels: Vec::new(),
             cgroup_labels: false,
+            app: None,
         }
     }
 

@@ -1,6 +1,8 @@
-//! Readers of kernel files and of the application's exposition: text in, typed values out. They know nothing of HTTP, rules or
-//! exposition.
+//! Readers of kernel files and of the application's exposition: text in, typed values out. They know nothing of rules or
+//! exposition; only the network sources (`app`, over `http`) speak HTTP, as a client, off the tick.
 
+pub mod app;
 pub mod cgroup;
 pub mod exposition;
+pub mod http;
 pub mod proc;

@@ -121,10 +121,12 @@ pub enum Source {
     CgroupPids,
     CgroupIo,
     CgroupPressure,
+    /// The application's own metrics endpoint (fetch, status or parse failed, or late).
+    AppMetrics,
 }
 
 impl Source {
-    pub const ALL: [Source; 17] = [
+    pub const ALL: [Source; 18] = [
         Source::Stat,
         Source::Status,
         Source::Io,
@@ -142,6 +144,7 @@ impl Source {
         Source::CgroupPids,
         Source::CgroupIo,
         Source::CgroupPressure,
+        Source::AppMetrics,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -163,6 +166,7 @@ impl Source {
             Source::CgroupPids => "cgroup_pids",
             Source::CgroupIo => "cgroup_io",
             Source::CgroupPressure => "cgroup_pressure",
+            Source::AppMetrics => "app_metrics",
         }
     }
 }
