@@ -1,0 +1,197 @@
+//! Runtime figures from real applications' own /metrics, watched with `app.metrics_url`: a
+//! real Prometheus 2.42 (Go) and a Python app using the distribution's prometheus_client. Each
+//! figure sidewatch exports is checked against the same endpoint read directly just before and
+//! just after the tick that fetched it.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::stack::{Prometheus, body, free_addr, wait_for};
+use common::{Daemon, Metrics, http, require_tool, run_with_stdin, spawn};
+
+fn scrape(addr: SocketAddr) -> Metrics {
+    let r = http(addr, "GET", "/metrics", &[]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    // Go's server answers chunked.
+    Metrics::parse(&String::from_utf8(body(&r)).unwrap())
+}
+
+/// Starts sidewatch watching `pid` with the app's metrics at `addr`, a tick every 500 ms.
+fn sidewatch(dir: &Path, name: &str, pid: i32, addr: SocketAddr) -> Daemon {
+    let cfg = dir.join("sidewatch.yml");
+    let yaml = format!(
+        "interval: 500ms\ntargets:\n  - name: {name}\n    pid: {pid}\n    app:\n      metrics_url: http://{addr}/metrics\n      timeout: 400ms\n"
+    );
+    std::fs::write(&cfg, yaml).unwrap();
+    let d = Daemon::start(&["--config", cfg.to_str().unwrap()]);
+    d.wait_until(Duration::from_secs(10), |d| {
+        d.metrics().has("sidewatch_runtime_info")
+    });
+    d
+}
+
+/// Returns once sidewatch has published a fetch that started after this call: the fetch a tick
+/// starts is taken by the next one, so two ticks.
+fn fetched_after_now(d: &Daemon) -> Metrics {
+    let ticks = |d: &Daemon| d.metrics().get("sidewatch_ticks_total", &[]).unwrap();
+    let t0 = ticks(d);
+    d.wait_until(Duration::from_secs(10), |d| ticks(d) >= t0 + 2.0);
+    d.metrics()
+}
+
+fn between(what: &str, got: f64, a: f64, b: f64, slack: f64) {
+    let (lo, hi) = (a.min(b) - slack, a.max(b) + slack);
+    eprintln!("{what}: sidewatch {got}, the app {a} before and {b} after");
+    assert!(
+        (lo..=hi).contains(&got),
+        "{what}: sidewatch {got}, the app {a} before and {b} after (slack {slack})"
+    );
+}
+
+fn promtool_clean(body: &str) {
+    let promtool = require_tool("promtool", "prometheus");
+    let o = run_with_stdin(&promtool, &["check", "metrics"], body.as_bytes());
+    assert!(
+        o.status.success() && o.stdout.is_empty() && o.stderr.is_empty(),
+        "promtool check metrics: {} {}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+#[test]
+fn a_real_prometheus_goroutines_gc_and_version() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("prometheus.yml"), "scrape_configs: []\n").unwrap();
+    let prom = Prometheus::start(dir.path(), &[]);
+    let d = sidewatch(dir.path(), "prom", prom.pid(), prom.addr);
+    let t = [("target", "prom")];
+
+    let before = scrape(prom.addr);
+    let m = fetched_after_now(&d);
+    let after = scrape(prom.addr);
+    // Goroutines move with the HTTP connections being served at that instant (our direct
+    // request and sidewatch's fetch each hold one or two while in flight): 3 either side.
+    between(
+        "goroutines",
+        m.get("sidewatch_runtime_tasks", &t).unwrap(),
+        before.get("go_goroutines", &[]).unwrap(),
+        after.get("go_goroutines", &[]).unwrap(),
+        3.0,
+    );
+    // The GC counters only grow, and sidewatch's total is the app's own count (no restart, the
+    // first reading counts in full): exactly within the two direct readings.
+    for (ours, theirs) in [
+        (
+            "sidewatch_runtime_gc_collections_total",
+            "go_gc_duration_seconds_count",
+        ),
+        (
+            "sidewatch_runtime_gc_pause_seconds_total",
+            "go_gc_duration_seconds_sum",
+        ),
+    ] {
+        between(
+            ours,
+            m.get(ours, &t).unwrap(),
+            before.get(theirs, &[]).unwrap(),
+            after.get(theirs, &[]).unwrap(),
+            0.0,
+        );
+    }
+    let version = before
+        .samples
+        .iter()
+        .find(|(n, _, _)| n == "go_info")
+        .map(|(_, l, _)| l["version"].clone())
+        .unwrap();
+    assert_eq!(
+        m.get(
+            "sidewatch_runtime_info",
+            &[("target", "prom"), ("runtime", "go"), ("version", &version)]
+        ),
+        Some(1.0)
+    );
+    assert!(m.get("sidewatch_runtime_heap_bytes", &t).unwrap() > 0.0);
+    // Prometheus 2.42's client_golang has no go_gc_gomemlimit_bytes: no limit, not 0.
+    assert!(!m.has("sidewatch_runtime_heap_limit_bytes"));
+    assert!(!m.has("sidewatch_runtime_event_loop_lag_seconds"));
+    promtool_clean(&d.get("/metrics").text());
+}
+
+const PYTHON_APP: &str = "\
+import gc, sys, time
+from prometheus_client import start_http_server
+start_http_server(int(sys.argv[1]), addr='127.0.0.1')
+junk = []
+while True:
+    junk = [[i] for i in range(20000)]
+    gc.collect(0)
+    time.sleep(0.05)
+";
+
+#[test]
+fn a_python_app_gc_collections_are_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("app.py");
+    std::fs::write(&script, PYTHON_APP).unwrap();
+    let addr = free_addr();
+    let app = spawn(
+        Command::new("/usr/bin/python3")
+            .arg(&script)
+            .arg(addr.port().to_string())
+            .stdin(Stdio::null()),
+    );
+    wait_for(Duration::from_secs(10), "the python app", || {
+        std::net::TcpStream::connect(addr).is_ok()
+    });
+    let d = sidewatch(dir.path(), "py", app.pid(), addr);
+    let t = [("target", "py")];
+    let gcs = |m: &Metrics| -> f64 {
+        m.samples
+            .iter()
+            .filter(|(n, _, _)| n == "python_gc_collections_total")
+            .map(|(_, _, v)| v)
+            .sum()
+    };
+    let before = scrape(addr);
+    let m = fetched_after_now(&d);
+    let after = scrape(addr);
+    let counted = m.get("sidewatch_runtime_gc_collections_total", &t).unwrap();
+    // The app collects 20 times a second: the count moved between the two readings, and
+    // sidewatch's total is the app's own count at its fetch.
+    assert!(gcs(&after) > gcs(&before));
+    between("gc collections", counted, gcs(&before), gcs(&after), 0.0);
+    let version = before
+        .samples
+        .iter()
+        .find(|(n, _, _)| n == "python_info")
+        .map(|(_, l, _)| l["version"].clone())
+        .unwrap();
+    assert_eq!(
+        m.get(
+            "sidewatch_runtime_info",
+            &[
+                ("target", "py"),
+                ("runtime", "python"),
+                ("version", &version)
+            ]
+        ),
+        Some(1.0)
+    );
+    // prometheus_client says nothing of heap, tasks or pauses: absent, not 0.
+    for absent in [
+        "sidewatch_runtime_heap_bytes",
+        "sidewatch_runtime_tasks",
+        "sidewatch_runtime_gc_pause_seconds_total",
+    ] {
+        assert!(!m.has(absent), "{absent}");
+    }
+    promtool_clean(&d.get("/metrics").text());
+}
