@@ -22,11 +22,12 @@ fn scrape(addr: SocketAddr) -> Metrics {
     Metrics::parse(&String::from_utf8(body(&r)).unwrap())
 }
 
-/// Starts sidewatch watching `pid` with the app's metrics at `addr`, a tick every 500 ms.
-fn sidewatch(dir: &Path, name: &str, pid: i32, addr: SocketAddr) -> Daemon {
+/// Starts sidewatch watching the process `matcher` selects (`pid: 1`) with the app's metrics at
+/// `addr`, a tick every 500 ms.
+fn sidewatch(dir: &Path, name: &str, matcher: &str, addr: SocketAddr) -> Daemon {
     let cfg = dir.join("sidewatch.yml");
     let yaml = format!(
-        "interval: 500ms\ntargets:\n  - name: {name}\n    pid: {pid}\n    app:\n      metrics_url: http://{addr}/metrics\n      timeout: 400ms\n"
+        "interval: 500ms\ntargets:\n  - name: {name}\n    {matcher}\n    app:\n      metrics_url: http://{addr}/metrics\n      timeout: 400ms\n"
     );
     std::fs::write(&cfg, yaml).unwrap();
     let d = Daemon::start(&["--config", cfg.to_str().unwrap()]);
@@ -70,7 +71,12 @@ fn a_real_prometheus_goroutines_gc_and_version() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("prometheus.yml"), "scrape_configs: []\n").unwrap();
     let prom = Prometheus::start(dir.path(), &[]);
-    let d = sidewatch(dir.path(), "prom", prom.pid(), prom.addr);
+    let d = sidewatch(
+        dir.path(),
+        "prom",
+        &format!("pid: {}", prom.pid()),
+        prom.addr,
+    );
     let t = [("target", "prom")];
 
     let before = scrape(prom.addr);
@@ -125,9 +131,13 @@ fn a_real_prometheus_goroutines_gc_and_version() {
     promtool_clean(&d.get("/metrics").text());
 }
 
+/// Collects 20 times a second, after `argv[2]` collections at start (a long-running process's
+/// count, so that a restarted one starts below it).
 const PYTHON_APP: &str = "\
 import gc, sys, time
 from prometheus_client import start_http_server
+for _ in range(int(sys.argv[2])):
+    gc.collect(0)
 start_http_server(int(sys.argv[1]), addr='127.0.0.1')
 junk = []
 while True:
@@ -136,38 +146,56 @@ while True:
     time.sleep(0.05)
 ";
 
-#[test]
-fn a_python_app_gc_collections_are_counted() {
-    let dir = tempfile::tempdir().unwrap();
-    let script = dir.path().join("app.py");
-    std::fs::write(&script, PYTHON_APP).unwrap();
-    let addr = free_addr();
+fn python_app(script: &Path, addr: SocketAddr, collections: u32) -> common::Proc {
     let app = spawn(
         Command::new("/usr/bin/python3")
-            .arg(&script)
+            .arg(script)
             .arg(addr.port().to_string())
+            .arg(collections.to_string())
             .stdin(Stdio::null()),
     );
     wait_for(Duration::from_secs(10), "the python app", || {
         std::net::TcpStream::connect(addr).is_ok()
     });
-    let d = sidewatch(dir.path(), "py", app.pid(), addr);
+    app
+}
+
+fn python_gcs(m: &Metrics) -> f64 {
+    m.samples
+        .iter()
+        .filter(|(n, _, _)| n == "python_gc_collections_total")
+        .map(|(_, _, v)| v)
+        .sum()
+}
+
+/// A Python app's GC collections are counted, and keep counting across its restart (its own
+/// counter drops to a fresh process's count; sidewatch's only grows, by that count).
+#[test]
+fn a_python_app_gc_collections_are_counted_across_its_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = format!("rt_gc_{}.py", std::process::id());
+    let script = dir.path().join(&name);
+    std::fs::write(&script, PYTHON_APP).unwrap();
+    let addr = free_addr();
+    let app = python_app(&script, addr, 5000);
+    let matcher = format!("cmdline: '{}'", name.replace('.', "\\."));
+    let d = sidewatch(dir.path(), "py", &matcher, addr);
     let t = [("target", "py")];
-    let gcs = |m: &Metrics| -> f64 {
-        m.samples
-            .iter()
-            .filter(|(n, _, _)| n == "python_gc_collections_total")
-            .map(|(_, _, v)| v)
-            .sum()
-    };
+    let total = |m: &Metrics| m.get("sidewatch_runtime_gc_collections_total", &t).unwrap();
+
     let before = scrape(addr);
     let m = fetched_after_now(&d);
     let after = scrape(addr);
-    let counted = m.get("sidewatch_runtime_gc_collections_total", &t).unwrap();
     // The app collects 20 times a second: the count moved between the two readings, and
     // sidewatch's total is the app's own count at its fetch.
-    assert!(gcs(&after) > gcs(&before));
-    between("gc collections", counted, gcs(&before), gcs(&after), 0.0);
+    assert!(python_gcs(&after) > python_gcs(&before));
+    between(
+        "gc collections",
+        total(&m),
+        python_gcs(&before),
+        python_gcs(&after),
+        0.0,
+    );
     let version = before
         .samples
         .iter()
@@ -194,4 +222,22 @@ fn a_python_app_gc_collections_are_counted() {
         assert!(!m.has(absent), "{absent}");
     }
     promtool_clean(&d.get("/metrics").text());
+
+    // Restart: the old process's last count stays in the total.
+    drop(app);
+    let stopped = total(&fetched_after_now(&d));
+    assert!(stopped >= total(&m));
+    let app = python_app(&script, addr, 0);
+    let before = scrape(addr);
+    let m = fetched_after_now(&d);
+    let after = scrape(addr);
+    assert!(python_gcs(&after) < 5000.0, "the new process starts lower");
+    between(
+        "gc collections since the restart",
+        total(&m) - stopped,
+        python_gcs(&before),
+        python_gcs(&after),
+        0.0,
+    );
+    drop(app);
 }
