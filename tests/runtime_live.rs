@@ -241,3 +241,121 @@ fn a_python_app_gc_collections_are_counted_across_its_restart() {
     );
     drop(app);
 }
+
+/// Rules on every runtime signal: `sidewatch rules` writes what `promtool check rules` accepts,
+/// with the expressions README states.
+#[test]
+fn rules_on_runtime_signals_pass_promtool() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("sidewatch.yml");
+    std::fs::write(
+        &cfg,
+        "targets:\n  - {name: api, comm: api}\nrules:\n  - {alert: GoroutinesHigh, signal: runtime_tasks, op: '>', value: 10k, for: 5m, severity: warning}\n  - {alert: LagHigh, signal: event_loop_lag_seconds, op: '>', value: 200ms, for: 1m, severity: warning}\n  - {alert: GcPause, signal: runtime_gc_pause_ratio, op: '>', value: 5%, for: 5m, severity: warning}\n  - {alert: GcRate, signal: runtime_gc_per_second, op: '>', value: 50, for: 5m, severity: info}\n  - {alert: HeapHigh, signal: runtime_heap_bytes, op: '>', value: 500MiB, for: 5m, severity: warning}\nslos:\n  - {name: tasks, signal: runtime_tasks, op: '<', value: 1000, objective: 99%, window: 30d}\n",
+    )
+    .unwrap();
+    let out = Command::new(common::BIN)
+        .args(["rules", "--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rules = String::from_utf8(out.stdout).unwrap();
+    let file = dir.path().join("rules.yml");
+    std::fs::write(&file, &rules).unwrap();
+    let promtool = require_tool("promtool", "prometheus");
+    let o = Command::new(promtool)
+        .args(["check", "rules", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for expr in [
+        "expr: sidewatch_runtime_tasks > 10000",
+        "expr: sidewatch_runtime_event_loop_lag_seconds > 0.2",
+        "expr: irate(sidewatch_runtime_gc_pause_seconds_total[2m]) > 0.05",
+        "expr: irate(sidewatch_runtime_gc_collections_total[2m]) > 50",
+        "expr: sidewatch_runtime_heap_bytes > 524288000",
+        "{{ $value | humanize }}s, above 200ms",
+    ] {
+        assert!(rules.contains(expr), "{expr} missing from:\n{rules}");
+    }
+}
+
+/// The runtime families of a Node.js and a Micrometer JVM app (every runtime family, from the
+/// fixtures through detection and the restart-proof counters) pass `promtool check metrics`
+/// and carry the fixtures' values.
+#[test]
+fn a_body_with_every_runtime_family_passes_promtool() {
+    use sidewatch::runtime::{RuntimeCounters, detect};
+    use sidewatch::sample::{HistogramValues, Snapshot, TargetSample};
+    use sidewatch::source::exposition::{Format, parse};
+
+    let target = |name: &str, fixture: &str| {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/app")
+            .join(fixture);
+        let e = parse(&std::fs::read_to_string(path).unwrap(), Format::Text004).unwrap();
+        TargetSample {
+            name: name.into(),
+            labels: vec![("namespace".into(), "shop".into())],
+            up: true,
+            runtime: Some(RuntimeCounters::default().update(1.0, detect(&e))),
+            ..Default::default()
+        }
+    };
+    let snapshot = Snapshot {
+        timestamp_seconds: 1.0,
+        targets: vec![
+            target("web", "runtime-node-promclient.txt"),
+            target("orders", "runtime-jvm-micrometer.txt"),
+        ],
+        read_errors: vec![],
+        ticks_total: 1,
+        tick_duration_seconds: HistogramValues::new(&[0.1]),
+        scrapes_total: 0,
+        exporter: None,
+        version: "test",
+        revision: "test",
+        rules: None,
+        history: None,
+        config_last_reload_successful: true,
+        config_last_reload_success_timestamp_seconds: 1.0,
+    };
+    let om = sidewatch::expose::render_openmetrics(std::sync::Arc::new(snapshot));
+    let text = sidewatch::expose::openmetrics_to_text(&om);
+    promtool_clean(&text);
+    let m = Metrics::parse(&text);
+    let web = [("target", "web"), ("namespace", "shop")];
+    let orders = [("target", "orders"), ("namespace", "shop")];
+    assert_eq!(
+        m.get("sidewatch_runtime_heap_bytes", &web),
+        Some(15_454_272.0)
+    );
+    assert_eq!(m.get("sidewatch_runtime_tasks", &web), Some(2.0));
+    assert_eq!(
+        m.get("sidewatch_runtime_event_loop_lag_seconds", &web),
+        Some(0.026066943)
+    );
+    assert_eq!(
+        m.get("sidewatch_runtime_gc_collections_total", &web),
+        Some(13.0)
+    );
+    assert_eq!(m.get("sidewatch_runtime_heap_limit_bytes", &web), None);
+    assert_eq!(
+        m.get("sidewatch_runtime_heap_limit_bytes", &orders),
+        Some(4.194304e9)
+    );
+    assert_eq!(
+        m.get(
+            "sidewatch_runtime_info",
+            &[
+                ("target", "orders"),
+                ("runtime", "jvm"),
+                ("version", "21.0.2+13-LTS")
+            ]
+        ),
+        Some(1.0)
+    );
+}

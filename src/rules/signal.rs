@@ -47,7 +47,8 @@ impl Unit {
             Unit::Bytes => "{{ $value | humanize1024 }}B",
             Unit::Ratio => "{{ $value | humanizePercentage }}",
             Unit::Count | Unit::Cores => "{{ $value }}",
-            Unit::Seconds => "{{ $value | humanizeDuration }}",
+            // `humanize` then `s`: 0.25 → 250ms, as Prometheus writes it too.
+            Unit::Seconds => "{{ $value | humanize }}s",
         }
     }
 }
@@ -151,9 +152,9 @@ impl Signal {
             Signal::OomKills => "OOM kills",
             Signal::TargetUp => "up",
             Signal::RuntimeHeapBytes => "runtime heap in use",
-            Signal::RuntimeTasks => "runtime tasks (goroutines, threads, handles)",
+            Signal::RuntimeTasks => "goroutine / thread / handle count",
             Signal::RuntimeGcPerSecond => "GC cycles per second",
-            Signal::RuntimeGcPauseRatio => "GC pause time (share of wall time)",
+            Signal::RuntimeGcPauseRatio => "GC pause share",
             Signal::EventLoopLagSeconds => "event-loop lag",
         }
     }
