@@ -37,13 +37,27 @@ fn sidewatch(dir: &Path, name: &str, matcher: &str, addr: SocketAddr) -> Daemon 
     d
 }
 
-/// Returns once sidewatch has published a fetch that started after this call: the fetch a tick
-/// starts is taken by the next one, so two ticks.
+/// Returns once sidewatch has published a fresh fetch that started after this call: the fetch
+/// a tick starts is taken by the next one, so two ticks or more (more when a fetch of a loaded
+/// machine missed its tick).
 fn fetched_after_now(d: &Daemon) -> Metrics {
-    let ticks = |d: &Daemon| d.metrics().get("sidewatch_ticks_total", &[]).unwrap();
-    let t0 = ticks(d);
-    d.wait_until(Duration::from_secs(10), |d| ticks(d) >= t0 + 2.0);
-    d.metrics()
+    after_ticks(d, |m| m.has("sidewatch_runtime_info"))
+}
+
+/// The first published tick at least two ticks after this call for which `ok` holds.
+fn after_ticks(d: &Daemon, ok: impl Fn(&Metrics) -> bool) -> Metrics {
+    let ticks = |m: &Metrics| m.get("sidewatch_ticks_total", &[]).unwrap();
+    let t0 = ticks(&d.metrics());
+    let mut found = None;
+    d.wait_until(Duration::from_secs(10), |d| {
+        let m = d.metrics();
+        let done = ticks(&m) >= t0 + 2.0 && ok(&m);
+        if done {
+            found = Some(m);
+        }
+        done
+    });
+    found.unwrap()
 }
 
 fn between(what: &str, got: f64, a: f64, b: f64, slack: f64) {
@@ -225,7 +239,7 @@ fn a_python_app_gc_collections_are_counted_across_its_restart() {
 
     // Restart: the old process's last count stays in the total.
     drop(app);
-    let stopped = total(&fetched_after_now(&d));
+    let stopped = total(&after_ticks(&d, |_| true));
     assert!(stopped >= total(&m));
     let app = python_app(&script, addr, 0);
     let before = scrape(addr);
@@ -358,4 +372,106 @@ fn a_body_with_every_runtime_family_passes_promtool() {
         ),
         Some(1.0)
     );
+}
+
+const NODE_APP: &str = "\
+const http = require('http');
+const client = require(process.argv[3]);
+client.collectDefaultMetrics();
+let keep = [];
+setInterval(() => { keep.push(new Array(10000).fill(1)); if (keep.length > 50) keep = []; }, 10);
+http.createServer(async (req, res) => {
+  res.setHeader('Content-Type', client.register.contentType);
+  res.end(await client.register.metrics());
+}).listen(Number(process.argv[2]), '127.0.0.1');
+";
+
+/// A Node.js app with prom-client from the npm registry (installed by scripts/test into
+/// target/node): handles, GC, event-loop lag and version as the app reports them.
+#[test]
+fn a_node_app_handles_gc_and_lag() {
+    let module = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/node/node_modules/prom-client");
+    assert!(
+        module.is_dir(),
+        "prom-client is not installed: run `npm install --prefix target/node prom-client@15` (scripts/test does)"
+    );
+    let node = require_tool("node", "nodejs");
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("app.js");
+    std::fs::write(&script, NODE_APP).unwrap();
+    let addr = free_addr();
+    let app = spawn(
+        Command::new(node)
+            .arg(&script)
+            .arg(addr.port().to_string())
+            .arg(&module)
+            .stdin(Stdio::null()),
+    );
+    wait_for(Duration::from_secs(10), "the node app", || {
+        std::net::TcpStream::connect(addr).is_ok()
+    });
+    let d = sidewatch(dir.path(), "web", &format!("pid: {}", app.pid()), addr);
+    let t = [("target", "web")];
+    let sum = |m: &Metrics, name: &str| -> f64 {
+        m.samples
+            .iter()
+            .filter(|(n, _, _)| n == name)
+            .map(|(_, _, v)| v)
+            .sum()
+    };
+    let before = scrape(addr);
+    let m = fetched_after_now(&d);
+    let after = scrape(addr);
+    // Handles: the server, plus a socket per connection open at that instant (our direct
+    // request's, sidewatch's fetch): 2 either side.
+    between(
+        "active handles",
+        m.get("sidewatch_runtime_tasks", &t).unwrap(),
+        before.get("nodejs_active_handles_total", &[]).unwrap(),
+        after.get("nodejs_active_handles_total", &[]).unwrap(),
+        2.0,
+    );
+    for (ours, theirs) in [
+        (
+            "sidewatch_runtime_gc_collections_total",
+            "nodejs_gc_duration_seconds_count",
+        ),
+        (
+            "sidewatch_runtime_gc_pause_seconds_total",
+            "nodejs_gc_duration_seconds_sum",
+        ),
+    ] {
+        between(
+            ours,
+            m.get(ours, &t).unwrap(),
+            sum(&before, theirs),
+            sum(&after, theirs),
+            1e-9,
+        );
+    }
+    assert!(m.get("sidewatch_runtime_heap_bytes", &t).unwrap() > 0.0);
+    assert!(
+        m.get("sidewatch_runtime_event_loop_lag_seconds", &t)
+            .unwrap()
+            > 0.0
+    );
+    assert!(!m.has("sidewatch_runtime_heap_limit_bytes"));
+    let version = before
+        .samples
+        .iter()
+        .find(|(n, _, _)| n == "nodejs_version_info")
+        .map(|(_, l, _)| l["version"].clone())
+        .unwrap();
+    assert_eq!(
+        m.get(
+            "sidewatch_runtime_info",
+            &[
+                ("target", "web"),
+                ("runtime", "node"),
+                ("version", &version)
+            ]
+        ),
+        Some(1.0)
+    );
+    promtool_clean(&d.get("/metrics").text());
 }
