@@ -21,6 +21,7 @@ use crate::state::Published;
 
 mod app;
 mod cgroup;
+mod runtime;
 
 /// Label pairs of one sample, in output order.
 pub(crate) type Labels<'a> = Vec<(&'a str, Cow<'a, str>)>;
@@ -286,6 +287,7 @@ impl Collector for SnapshotCollector {
             f.encode(&mut enc)?;
         }
         cgroup::encode(s, &mut enc)?;
+        runtime::encode(s, &mut enc)?;
         app::encode(s, &mut enc)?;
         crate::rules::view::encode(s.rules.as_ref(), &mut enc)?;
         crate::history::view::encode(s.history.as_deref(), &mut enc)?;

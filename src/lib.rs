@@ -15,6 +15,7 @@ pub mod expose;
 pub mod history;
 pub mod promgen;
 pub mod rules;
+pub mod runtime;
 pub mod sample;
 pub mod sampler;
 pub mod server;

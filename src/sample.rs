@@ -33,6 +33,9 @@ pub struct TargetSample {
     pub cgroups: Vec<CgroupSample>,
     /// The target's `cgroup_labels` setting: its cgroup series carry a `cgroup` label.
     pub cgroup_labels: bool,
+    /// The app's runtime figures (from its own /metrics) and restart-proof GC totals; `None`
+    /// when the target has no app metrics.
+    pub runtime: Option<crate::runtime::RuntimeSample>,
     /// The application's own metrics, fetched during the last interval; `None` when the target
     /// has no `app:` or this tick has no fresh parsed body.
     #[serde(skip)]

@@ -51,6 +51,8 @@ struct Tracker {
     cgroup: cgroup::CgroupTracker,
     /// Fetches the application's metrics endpoint when the target has `app:`.
     app: Option<crate::source::app::AppPoller>,
+    /// The app's GC counters made restart-proof (see [`crate::runtime`]).
+    runtime: crate::runtime::RuntimeCounters,
 }
 
 impl Tracker {
@@ -58,6 +60,7 @@ impl Tracker {
         Tracker {
             cgroup: cgroup::CgroupTracker::new(spec.cgroup_labels),
             app: spec.app.clone().map(crate::source::app::AppPoller::new),
+            runtime: crate::runtime::RuntimeCounters::default(),
             spec,
             counters: Arc::new(TargetCounters::default()),
             processes: account::Processes::default(),
@@ -382,6 +385,8 @@ impl Sampler {
             }
             if let Some(poller) = &tracker.app {
                 app::take(poller, self.shared.interval(), &mut s, &mut failures);
+                let figures = s.app.as_deref().and_then(crate::runtime::detect);
+                s.runtime = Some(tracker.runtime.update(timestamp_seconds, figures));
                 if let Some(rt) = &self.app_runtime {
                     poller.start(rt);
                 }

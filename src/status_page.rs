@@ -282,6 +282,71 @@ fn figures(out: &mut String, t: &TargetSample, h: Option<&TargetView>) {
     out.push_str("</dl>");
 }
 
+/// The runtime the app's own /metrics shows: heap (of its limit), tasks, GC rate and pause
+/// share, event-loop lag; nothing when the target has no app metrics or no known runtime.
+fn runtime(out: &mut String, t: &TargetSample, h: Option<&TargetView>) {
+    let Some(r) = &t.runtime else { return };
+    let Some(f) = &r.figures else {
+        out.push_str("<p class=\"sub\" data-runtime=\"unknown\">Runtime: the app's metrics were not read this tick.</p>");
+        return;
+    };
+    let Some(rt) = f.runtime else { return };
+    let _ = write!(
+        out,
+        "<h3 data-runtime=\"{}\">Runtime: {}{}</h3><dl class=\"figs\">",
+        rt.as_str(),
+        rt.as_str(),
+        f.version
+            .as_deref()
+            .map_or(String::new(), |v| format!(" {}", escape(v)))
+    );
+    let dash = |v: Option<String>| v.unwrap_or_else(|| "—".into());
+    let heap_sub = match (f.heap_bytes, f.heap_limit_bytes) {
+        (Some(b), Some(l)) if l > 0.0 => format!("{} of {} limit", pct(b / l), size(l)),
+        _ => "no limit".into(),
+    };
+    let leak = h
+        .and_then(|h| h.trends.tasks_leak.as_ref())
+        .filter(|l| l.suspected)
+        .map_or(String::new(), |l| {
+            format!(
+                "<span class=\"badge crit\">leak suspected</span> rose steadily over {}",
+                escape(&l.window)
+            )
+        });
+    let _ = write!(
+        out,
+        "<div><dt>Heap</dt><dd data-signal=\"runtime_heap_bytes\">{}</dd><span class=\"sub\">{}</span></div>\
+         <div><dt>{}</dt><dd data-signal=\"runtime_tasks\">{}</dd><span class=\"sub\">{leak}</span></div>\
+         <div><dt>GC</dt><dd data-signal=\"runtime_gc_per_second\">{}</dd><span class=\"sub\">{}</span></div>",
+        dash(f.heap_bytes.map(size)),
+        escape(&heap_sub),
+        escape(rt.tasks_title()),
+        dash(f.tasks.map(thousands)),
+        dash(r.gc_per_second.map(|g| format!("{}/s", go_g4(g)))),
+        escape(&dash(
+            r.gc_pause_ratio
+                .map(|p| format!("{} of the time in pauses", pct(p)))
+        )),
+    );
+    if let Some(l) = f.event_loop_lag_seconds {
+        let _ = write!(
+            out,
+            "<div><dt>Event-loop lag (p99)</dt><dd data-signal=\"event_loop_lag_seconds\">{} ms</dd></div>",
+            go_g4(l * 1000.0)
+        );
+    }
+    if let (Some(g), Some(p)) = (f.gogc_percent, f.gomaxprocs) {
+        let _ = write!(
+            out,
+            "<div><dt>GOGC · GOMAXPROCS</dt><dd>{} · {}</dd></div>",
+            go_g4(g),
+            go_g4(p)
+        );
+    }
+    out.push_str("</dl>");
+}
+
 fn sparks(out: &mut String, h: &TargetView) {
     let s = &h.sparklines;
     let limit = h.latest.and_then(|p| p.memory_limit_bytes());
@@ -340,6 +405,15 @@ fn trends(out: &mut String, h: &TargetView) {
     row(out, "open fds", &tr.open_fds, &|g| {
         format!("{:+.1}/h", g * 3600.0)
     });
+    if tr
+        .runtime_tasks
+        .iter()
+        .any(|w| w.growth_per_second.is_some())
+    {
+        row(out, "runtime tasks", &tr.runtime_tasks, &|g| {
+            format!("{:+.1}/h", g * 3600.0)
+        });
+    }
     out.push_str("</table>");
     match &tr.leak {
         Some(l) if l.suspected => {
@@ -535,6 +609,7 @@ fn card(
         labels_line(t)
     );
     figures(out, t, h);
+    runtime(out, t, h);
     match h {
         Some(h) if !h.raw.is_empty() => {
             sparks(out, h);
@@ -639,6 +714,51 @@ mod tests {
             rules: Some(rules),
             history: None,
         })
+    }
+
+    #[test]
+    fn the_runtime_card_shows_the_app_figures() {
+        let mut c = crate::runtime::RuntimeCounters::default();
+        let go = |gcs: f64| crate::runtime::RuntimeFigures {
+            runtime: Some(crate::runtime::Runtime::Go),
+            version: Some("go1.22<x>".into()),
+            heap_bytes: Some(256.0 * 1048576.0),
+            heap_limit_bytes: Some(1024.0 * 1048576.0),
+            tasks: Some(12_345.0),
+            gc_collections: Some(gcs),
+            gc_pause_seconds: Some(0.0),
+            gogc_percent: Some(100.0),
+            gomaxprocs: Some(4.0),
+            ..Default::default()
+        };
+        c.update(0.0, Some(go(10.0)));
+        let t = TargetSample {
+            name: "api".into(),
+            up: true,
+            runtime: Some(c.update(10.0, Some(go(15.0)))),
+            ..Default::default()
+        };
+        let html = page(crate::rules::RulesSnapshot::default(), vec![t.clone()]);
+        assert!(
+            html.contains("data-runtime=\"go\">Runtime: go go1.22&lt;x&gt;</h3>"),
+            "{html}"
+        );
+        assert!(html.contains("<dd data-signal=\"runtime_heap_bytes\">256 MiB</dd><span class=\"sub\">25 % of 1 GiB limit</span>"), "{html}");
+        assert!(
+            html.contains("<dt>goroutines</dt><dd data-signal=\"runtime_tasks\">12,345</dd>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<dd data-signal=\"runtime_gc_per_second\">0.5/s</dd>"),
+            "{html}"
+        );
+        assert!(html.contains("<dd>100 · 4</dd>"), "{html}");
+        // The endpoint unread: said so, no stale figures.
+        let mut down = t;
+        down.runtime = Some(c.update(20.0, None));
+        let html = page(crate::rules::RulesSnapshot::default(), vec![down]);
+        assert!(html.contains("data-runtime=\"unknown\""), "{html}");
+        assert!(!html.contains("runtime_tasks"), "{html}");
     }
 
     /// Two minutes after start, a 30-day SLO whose every sample is bad shows no budget

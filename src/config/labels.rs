@@ -35,6 +35,7 @@ pub const RESERVED: &[(&str, Owner)] = &[
     ("path", Owner::Family("sidewatch_cgroup_info")),
     ("version", Owner::Family("sidewatch_cgroup_info")),
     ("revision", Owner::Family("sidewatch_build_info")),
+    ("runtime", Owner::Family("sidewatch_runtime_info")),
     (
         "resource",
         Owner::Family("sidewatch_cgroup_pressure_waiting_seconds_total"),

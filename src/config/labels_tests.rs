@@ -104,6 +104,22 @@ fn full_body() -> String {
     ));
     let mut snap = sampler.tick();
     assert!(snap.targets.iter().all(|t| t.up && !t.cgroups.is_empty()));
+    // Runtime figures as an app's /metrics gives them (every runtime family present).
+    for t in &mut snap.targets {
+        let figures = crate::runtime::RuntimeFigures {
+            runtime: Some(crate::runtime::Runtime::Node),
+            version: Some("v20.20.2".into()),
+            heap_bytes: Some(1e7),
+            heap_limit_bytes: Some(2e7),
+            tasks: Some(4.0),
+            gc_collections: Some(13.0),
+            gc_pause_seconds: Some(0.03),
+            event_loop_lag_seconds: Some(0.02),
+            ..Default::default()
+        };
+        let mut c = crate::runtime::RuntimeCounters::default();
+        t.runtime = Some(c.update(1_700_000_000.0, Some(figures)));
+    }
 
     let t0 = 1_700_000_000.0;
     let mut rules = crate::rules::RulesEngine::new(settings.rules.clone(), Some(2.0));
@@ -176,6 +192,13 @@ fn every_label_name_of_every_family_is_reserved() {
         "sidewatch_recommendation_memory_limit_bytes",
         "sidewatch_alert_active_since_seconds",
         "sidewatch_slo_error_budget_remaining_ratio",
+        "sidewatch_runtime_heap_limit_bytes",
+        "sidewatch_runtime_tasks",
+        "sidewatch_runtime_event_loop_lag_seconds",
+        "sidewatch_runtime_gc_collections_total",
+        "sidewatch_runtime_gc_pause_seconds_total",
+        "sidewatch_runtime_tasks_growth_per_second",
+        "sidewatch_runtime_tasks_leak_suspected",
     ] {
         assert!(
             seen.contains_key(family),

@@ -268,6 +268,11 @@ impl TargetHistory {
             .and_then(|c| c.memory_working_set_bytes)
             .or(s.resident_memory_bytes);
         let limit = cg.and_then(|c| c.memory_limit_bytes);
+        // The app's figures are floats: NaN and negatives are unknown, the rest saturate.
+        let rt = |f: fn(&crate::runtime::RuntimeFigures) -> Option<f64>| {
+            let figures = s.runtime.as_ref().and_then(|r| r.figures.as_ref());
+            figures.and_then(f).filter(|v| *v >= 0.0).map(|v| v as u64)
+        };
         let p = Point {
             t: now,
             cpu_cores: ring::to_f32(cpu_rate),
@@ -279,6 +284,8 @@ impl TargetHistory {
             cpu_limit_cores: ring::to_f32(cg.and_then(|c| c.cpu_limit_cores)),
             oom_kills: ring::to_u32(oom),
             restarts: ring::to_u32(Some(c.restarts_total)),
+            runtime_tasks: ring::to_u32(rt(|f| f.tasks)),
+            runtime_heap_kib: ring::to_kib(rt(|f| f.heap_bytes)),
         };
         self.last_limit = p.memory_limit_bytes();
         self.last_working_set = p.get(Signal::WorkingSet);
@@ -442,7 +449,10 @@ impl TargetHistory {
             memory: Vec::new(),
             threads: Vec::new(),
             open_fds: Vec::new(),
+            runtime_tasks: Vec::new(),
+            runtime_heap: Vec::new(),
             leak: None,
+            tasks_leak: None,
             time_to_limit_seconds: None,
             time_to_limit_window: None,
         };
@@ -450,6 +460,12 @@ impl TargetHistory {
             trends.memory.push(self.trend(Signal::WorkingSet, now, w));
             trends.threads.push(self.trend(Signal::Threads, now, w));
             trends.open_fds.push(self.trend(Signal::OpenFds, now, w));
+            trends
+                .runtime_tasks
+                .push(self.trend(Signal::RuntimeTasks, now, w));
+            trends
+                .runtime_heap
+                .push(self.trend(Signal::RuntimeHeap, now, w));
         }
         trends.leak = trends
             .memory
@@ -457,6 +473,13 @@ impl TargetHistory {
             .rev()
             .find(|t| t.covered)
             .and_then(trend::leak_verdict);
+        // A goroutine (thread, handle) leak: the same rule on the tasks' floor.
+        trends.tasks_leak = trends
+            .runtime_tasks
+            .iter()
+            .rev()
+            .find(|t| t.covered)
+            .and_then(|t| trend::leak_verdict_on(t, &trend::TASKS));
         let ws_now = latest.and_then(|p| p.get(Signal::WorkingSet));
         let limit_now = latest.and_then(|p| p.memory_limit_bytes());
         if let (Some(ws), Some(limit)) = (ws_now, limit_now) {
@@ -529,7 +552,7 @@ fn float_opt(v: f32) -> Option<f64> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sparklines {
     pub span_seconds: f64,
-    pub series: [Vec<Option<f64>>; 5],
+    pub series: [Vec<Option<f64>>; ring::SIGNALS],
 }
 
 impl Sparklines {
@@ -544,8 +567,13 @@ pub struct Trends {
     pub memory: Vec<WindowTrend>,
     pub threads: Vec<WindowTrend>,
     pub open_fds: Vec<WindowTrend>,
+    pub runtime_tasks: Vec<WindowTrend>,
+    pub runtime_heap: Vec<WindowTrend>,
     /// The leak rule on the longest covered window; `None` while no window is covered.
     pub leak: Option<LeakVerdict>,
+    /// The leak rule on runtime tasks (counts, in the `_bytes` fields); `None` while no window
+    /// is covered or the app has no tasks figure.
+    pub tasks_leak: Option<LeakVerdict>,
     /// At the fastest significant growth among the windows; `None` without a limit or growth.
     pub time_to_limit_seconds: Option<f64>,
     pub time_to_limit_window: Option<String>,

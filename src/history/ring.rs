@@ -40,15 +40,24 @@ pub enum Signal {
     Rss,
     Threads,
     OpenFds,
+    /// Goroutines, JVM threads or Node.js handles, from the app's own /metrics.
+    RuntimeTasks,
+    /// Heap in use as the app's runtime reports it.
+    RuntimeHeap,
 }
 
+/// How many signals the history keeps.
+pub const SIGNALS: usize = 7;
+
 impl Signal {
-    pub const ALL: [Signal; 5] = [
+    pub const ALL: [Signal; SIGNALS] = [
         Signal::CpuCores,
         Signal::WorkingSet,
         Signal::Rss,
         Signal::Threads,
         Signal::OpenFds,
+        Signal::RuntimeTasks,
+        Signal::RuntimeHeap,
     ];
 
     /// The JSON name, the same as the rule signal of the same quantity.
@@ -59,6 +68,8 @@ impl Signal {
             Signal::Rss => "memory_rss_bytes",
             Signal::Threads => "threads",
             Signal::OpenFds => "open_fds",
+            Signal::RuntimeTasks => "runtime_tasks",
+            Signal::RuntimeHeap => "runtime_heap_bytes",
         }
     }
 
@@ -69,6 +80,8 @@ impl Signal {
             Signal::Rss => 2,
             Signal::Threads => 3,
             Signal::OpenFds => 4,
+            Signal::RuntimeTasks => 5,
+            Signal::RuntimeHeap => 6,
         }
     }
 }
@@ -91,6 +104,8 @@ pub struct Point {
     pub oom_kills: u32,
     /// Cumulative restarts of the main process.
     pub restarts: u32,
+    pub runtime_tasks: u32,
+    pub runtime_heap_kib: u32,
 }
 
 impl Default for Point {
@@ -106,6 +121,8 @@ impl Default for Point {
             cpu_limit_cores: f32::NAN,
             oom_kills: ABSENT,
             restarts: ABSENT,
+            runtime_tasks: ABSENT,
+            runtime_heap_kib: ABSENT,
         }
     }
 }
@@ -156,6 +173,8 @@ impl Point {
             Signal::Rss => kib_bytes(self.rss_kib),
             Signal::Threads => count(self.threads),
             Signal::OpenFds => count(self.open_fds),
+            Signal::RuntimeTasks => count(self.runtime_tasks),
+            Signal::RuntimeHeap => kib_bytes(self.runtime_heap_kib),
         }
     }
 
@@ -335,7 +354,7 @@ pub struct Slot {
     /// Ticks recorded in the slot.
     pub samples: u32,
     /// Indexed by [`Signal::index`], base units.
-    pub stats: [Stat3; 5],
+    pub stats: [Stat3; SIGNALS],
     /// The last value seen in the slot.
     pub memory_limit_kib: u32,
     pub cpu_limit_cores: f32,
@@ -388,7 +407,7 @@ impl SignalAcc {
 pub struct Accum {
     start: i64,
     samples: u32,
-    acc: [SignalAcc; 5],
+    acc: [SignalAcc; SIGNALS],
     memory_limit_kib: u32,
     cpu_limit_cores: f32,
     oom_kills: u32,
@@ -400,7 +419,7 @@ impl Accum {
         Accum {
             start,
             samples: 0,
-            acc: [SignalAcc::default(); 5],
+            acc: [SignalAcc::default(); SIGNALS],
             memory_limit_kib: ABSENT,
             cpu_limit_cores: f32::NAN,
             oom_kills: ABSENT,
@@ -459,7 +478,7 @@ impl Accum {
     }
 
     pub fn slot(&self) -> Slot {
-        let mut stats = [Stat3::default(); 5];
+        let mut stats = [Stat3::default(); SIGNALS];
         for (st, a) in stats.iter_mut().zip(&self.acc) {
             *st = a.stat();
         }

@@ -404,3 +404,64 @@ fn memory_is_bounded_after_fourteen_days() {
         "{before} → {after}"
     );
 }
+
+/// A target whose app reports `base + leak_per_hour × hours` goroutines plus request bursts (up
+/// to 40 more for a tick in three), for 7 h at a 5 s interval, recorded from samples.
+fn goroutines(leak_per_hour: f64) -> (TargetHistory, TargetSample) {
+    let mut h = TargetHistory::new("app", 720);
+    let mut s = sample("app", 100 * MIB as u64, 1.0);
+    for i in 0..7 * 720 {
+        let t = T0 + f64::from(i) * 5.0;
+        let burst = if i % 3 == 0 { f64::from(i % 41) } else { 0.0 };
+        let tasks = 30.0 + leak_per_hour * (t - T0) / 3600.0 + burst;
+        s.runtime = Some(crate::runtime::RuntimeSample {
+            figures: Some(crate::runtime::RuntimeFigures {
+                runtime: Some(crate::runtime::Runtime::Go),
+                tasks: Some(tasks),
+                heap_bytes: Some(8e6),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        s.counters.cpu_user_seconds_total = Some(f64::from(i) * 0.5);
+        h.record(t, &s, 5.0);
+    }
+    (h, s)
+}
+
+#[test]
+fn a_steady_rise_of_goroutines_is_a_leak_and_bursts_are_not() {
+    let config = HistoryConfig::default();
+    let (h, s) = goroutines(30.0);
+    let now = h.raw.newest().unwrap().t;
+    let v = h.view(now, &s, &config);
+    let p = v.latest.unwrap();
+    // 8e6 B kept in whole KiB: 7812.5 KiB rounds half up to 7813.
+    assert_eq!(p.get(Signal::RuntimeHeap), Some(7813.0 * 1024.0));
+    let leak = v.trends.tasks_leak.as_ref().unwrap();
+    assert_eq!(leak.window, "6h");
+    assert!(leak.suspected, "{:#?}", leak.evidence);
+    // The floor (the minimum between bursts) grows 30 an hour.
+    let g = leak.growth_bytes_per_second.unwrap() * 3600.0;
+    assert!((g - 30.0).abs() < 1.0, "{g}");
+    assert!(
+        leak.evidence[0].contains("needed max(10,"),
+        "{}",
+        leak.evidence[0]
+    );
+    // Memory is flat: no memory leak on the same target.
+    assert_eq!(v.trends.leak.as_ref().map(|l| l.suspected), Some(false));
+
+    let (h, s) = goroutines(0.0);
+    let v = h.view(h.raw.newest().unwrap().t, &s, &config);
+    let leak = v.trends.tasks_leak.as_ref().unwrap();
+    assert!(!leak.suspected, "{:#?}", leak.evidence);
+    assert_eq!(
+        v.stats_1h[Signal::RuntimeTasks.index()]
+            .1
+            .as_ref()
+            .unwrap()
+            .min,
+        30.0
+    );
+}

@@ -155,6 +155,29 @@ pub struct LeakVerdict {
     pub evidence: Vec<String>,
 }
 
+/// What the leak rule measures: the smallest rise that counts, and how a value is written.
+#[derive(Debug, Clone, Copy)]
+pub struct LeakScale {
+    pub min_rise: f64,
+    pub min_rise_text: &'static str,
+    pub show: fn(f64) -> String,
+}
+
+/// The working set: bytes, a rise of at least 1 MiB.
+pub const MEMORY: LeakScale = LeakScale {
+    min_rise: MIN_RISE_BYTES,
+    min_rise_text: "1 MiB",
+    show: crate::units::human_bytes,
+};
+
+/// Runtime tasks (goroutines, threads, handles): a rise of at least 10 tasks. A goroutine leak
+/// is the same shape as a memory leak: a floor that keeps rising, whatever the load does.
+pub const TASKS: LeakScale = LeakScale {
+    min_rise: 10.0,
+    min_rise_text: "10",
+    show: crate::units::go_g4,
+};
+
 /// Applies the leak rule to a covered working-set trend: the post-collection floor rose steadily
 /// across the window. All of:
 /// 1. the Theil–Sen growth is positive and the floor rose by at least max(1 MiB, 2 % of the
@@ -165,6 +188,12 @@ pub struct LeakVerdict {
 ///
 /// `None` when the trend is not covered.
 pub fn leak_verdict(t: &WindowTrend) -> Option<LeakVerdict> {
+    leak_verdict_on(t, &MEMORY)
+}
+
+/// The leak rule on a trend of any quantity, measured by `scale` (for memory, [`leak_verdict`];
+/// the `_bytes` fields of the verdict are then in the quantity's unit).
+pub fn leak_verdict_on(t: &WindowTrend, scale: &LeakScale) -> Option<LeakVerdict> {
     if !t.covered || t.floors.len() < 2 {
         return None;
     }
@@ -172,7 +201,7 @@ pub fn leak_verdict(t: &WindowTrend) -> Option<LeakVerdict> {
     let first = f[0].1;
     let last = f[f.len() - 1].1;
     let rise = last - first;
-    let needed = MIN_RISE_BYTES.max(MIN_RISE_SHARE * first.max(0.0));
+    let needed = scale.min_rise.max(MIN_RISE_SHARE * first.max(0.0));
     let steps = f.len() - 1;
     let rising = f.windows(2).filter(|w| w[1].1 > w[0].1).count();
     let rising_needed = (MIN_RISING_STEPS * steps as f64).ceil() as usize;
@@ -191,7 +220,7 @@ pub fn leak_verdict(t: &WindowTrend) -> Option<LeakVerdict> {
     let second_half = (rise > 0.0).then(|| (last - mid) / rise);
     let growth = t.growth_per_second;
 
-    let size = crate::units::human_bytes;
+    let size = scale.show;
     let ok = |b: bool| if b { "holds" } else { "fails" };
     let c1 = growth.is_some_and(|g| g > 0.0) && rise >= needed;
     let c2 = rising >= rising_needed && largest_fall <= allowed_fall;
@@ -199,11 +228,12 @@ pub fn leak_verdict(t: &WindowTrend) -> Option<LeakVerdict> {
     let w = &t.window;
     let evidence = vec![
         format!(
-            "rise ({}): the floor went from {} to {} over {w} ({}), needed max(1 MiB, 2 % of the first floor) = {}",
+            "rise ({}): the floor went from {} to {} over {w} ({}), needed max({}, 2 % of the first floor) = {}",
             ok(c1),
             size(first),
             size(last),
             size(rise),
+            scale.min_rise_text,
             size(needed)
         ),
         format!(

@@ -95,6 +95,18 @@ pub(crate) fn encode(
         None,
         Gauge,
     );
+    let mut tasks = Family::new(
+        "sidewatch_runtime_tasks_growth_per_second",
+        "Robust growth of the runtime's tasks (goroutines, JVM threads, Node.js handles) over the window (Theil-Sen slope of the per-segment minima).",
+        None,
+        Gauge,
+    );
+    let mut tasks_leak = Family::new(
+        "sidewatch_runtime_tasks_leak_suspected",
+        "1 when the floor of the runtime's tasks rose steadily across the longest covered trend window (the memory leak rule, a rise of at least max(10, 2 %); evidence at /api/v1/trends), else 0. Absent until a window is covered.",
+        None,
+        Gauge,
+    );
     let mut cpu_req = Family::new(
         "sidewatch_recommendation_cpu_request_cores",
         "Recommended CPU request: p90 of per-minute CPU usage x 1.15, at least 0.025 cores. Absent until the history is long enough.",
@@ -118,6 +130,10 @@ pub(crate) fn encode(
         push_windows(&mut mem, &l, &t.trends.memory);
         push_windows(&mut threads, &l, &t.trends.threads);
         push_windows(&mut fds, &l, &t.trends.open_fds);
+        push_windows(&mut tasks, &l, &t.trends.runtime_tasks);
+        if let Some(v) = &t.trends.tasks_leak {
+            tasks_leak.push(l.clone(), Num::U(u64::from(v.suspected)));
+        }
         if let Some(s) = t.trends.time_to_limit_seconds {
             ttl.push(l.clone(), Num::F(s));
         }
@@ -136,7 +152,16 @@ pub(crate) fn encode(
         }
     }
     for f in [
-        &mem, &ttl, &leak, &threads, &fds, &cpu_req, &mem_req, &mem_lim,
+        &mem,
+        &ttl,
+        &leak,
+        &threads,
+        &fds,
+        &tasks,
+        &tasks_leak,
+        &cpu_req,
+        &mem_req,
+        &mem_lim,
     ] {
         f.encode(enc)?;
     }
@@ -185,6 +210,8 @@ fn point_json(p: &Point) -> Value {
         "memory_rss_bytes": num(p.get(Signal::Rss)),
         "threads": num(p.get(Signal::Threads)),
         "open_fds": num(p.get(Signal::OpenFds)),
+        "runtime_tasks": num(p.get(Signal::RuntimeTasks)),
+        "runtime_heap_bytes": num(p.get(Signal::RuntimeHeap)),
         "memory_limit_bytes": num(p.memory_limit_bytes()),
         "cpu_limit_cores": num(p.cpu_limit()),
         "oom_kills_total": num(ring::count(p.oom_kills)),
@@ -252,6 +279,15 @@ fn trends_json(t: &TargetView) -> Value {
         "threads": tr.threads.iter().map(trend_json).collect::<Vec<_>>(),
         "open_fds": tr.open_fds.iter().map(trend_json).collect::<Vec<_>>(),
         "leak": tr.leak,
+        "runtime_tasks": tr.runtime_tasks.iter().map(trend_json).collect::<Vec<_>>(),
+        "runtime_heap_bytes": tr.runtime_heap.iter().map(trend_json).collect::<Vec<_>>(),
+        // Counts, not bytes: only the fields that do not name a unit.
+        "tasksLeak": tr.tasks_leak.as_ref().map(|l| json!({
+            "window": l.window,
+            "suspected": l.suspected,
+            "growthPerSecond": num(l.growth_bytes_per_second),
+            "evidence": l.evidence,
+        })),
         "timeToLimitSeconds": num(tr.time_to_limit_seconds),
         "timeToLimitWindow": tr.time_to_limit_window,
         "workingSetBytes": num(t.latest.and_then(|p| p.get(Signal::WorkingSet))),
@@ -290,6 +326,7 @@ fn target_json(t: &TargetView) -> Value {
             "days": t.days,
         },
         "memoryLeakSuspected": t.trends.leak.as_ref().map(|l| l.suspected),
+        "tasksLeakSuspected": t.trends.tasks_leak.as_ref().map(|l| l.suspected),
         "recommendationStatus": t.recommendation.status,
         "links": links,
     })

@@ -26,6 +26,8 @@ pub enum Unit {
     Count,
     /// `1.5`, `500m`.
     Cores,
+    /// `0.25`, `250ms`, `1s`.
+    Seconds,
 }
 
 impl Unit {
@@ -35,6 +37,7 @@ impl Unit {
             Unit::Ratio => units::parse_ratio(text),
             Unit::Count => units::parse_count(text),
             Unit::Cores => units::parse_cores(text),
+            Unit::Seconds => units::parse_seconds(text),
         }
     }
 
@@ -44,6 +47,8 @@ impl Unit {
             Unit::Bytes => "{{ $value | humanize1024 }}B",
             Unit::Ratio => "{{ $value | humanizePercentage }}",
             Unit::Count | Unit::Cores => "{{ $value }}",
+            // `humanize` then `s`: 0.25 → 250ms, as Prometheus writes it too.
+            Unit::Seconds => "{{ $value | humanize }}s",
         }
     }
 }
@@ -67,6 +72,11 @@ pub enum Signal {
     Restarts,
     OomKills,
     TargetUp,
+    RuntimeHeapBytes,
+    RuntimeTasks,
+    RuntimeGcPerSecond,
+    RuntimeGcPauseRatio,
+    EventLoopLagSeconds,
 }
 
 /// The window of `irate` in the PromQL of per-tick rates (`cpu_cores`, throttling, pressure):
@@ -79,7 +89,7 @@ pub const IRATE_WINDOW: &str = "2m";
 pub const HOST_CPUS_METRIC: &str = "sidewatch_host_cpus";
 
 impl Signal {
-    pub const ALL: [Signal; 15] = [
+    pub const ALL: [Signal; 20] = [
         Signal::CpuUtilizationRatio,
         Signal::CpuCores,
         Signal::MemoryWorkingSetBytes,
@@ -95,6 +105,11 @@ impl Signal {
         Signal::Restarts,
         Signal::OomKills,
         Signal::TargetUp,
+        Signal::RuntimeHeapBytes,
+        Signal::RuntimeTasks,
+        Signal::RuntimeGcPerSecond,
+        Signal::RuntimeGcPauseRatio,
+        Signal::EventLoopLagSeconds,
     ];
 
     pub fn name(self) -> &'static str {
@@ -114,6 +129,11 @@ impl Signal {
             Signal::Restarts => "restarts",
             Signal::OomKills => "oom_kills",
             Signal::TargetUp => "target_up",
+            Signal::RuntimeHeapBytes => "runtime_heap_bytes",
+            Signal::RuntimeTasks => "runtime_tasks",
+            Signal::RuntimeGcPerSecond => "runtime_gc_per_second",
+            Signal::RuntimeGcPauseRatio => "runtime_gc_pause_ratio",
+            Signal::EventLoopLagSeconds => "event_loop_lag_seconds",
         }
     }
 
@@ -135,25 +155,36 @@ impl Signal {
             Signal::Restarts => "restarts",
             Signal::OomKills => "OOM kills",
             Signal::TargetUp => "up",
+            Signal::RuntimeHeapBytes => "runtime heap in use",
+            Signal::RuntimeTasks => "goroutine / thread / handle count",
+            Signal::RuntimeGcPerSecond => "GC cycles per second",
+            Signal::RuntimeGcPauseRatio => "GC pause share",
+            Signal::EventLoopLagSeconds => "event-loop lag",
         }
     }
 
     pub fn unit(self) -> Unit {
         match self {
-            Signal::MemoryWorkingSetBytes | Signal::MemoryRssBytes => Unit::Bytes,
+            Signal::MemoryWorkingSetBytes | Signal::MemoryRssBytes | Signal::RuntimeHeapBytes => {
+                Unit::Bytes
+            }
+            Signal::EventLoopLagSeconds => Unit::Seconds,
             Signal::CpuUtilizationRatio
             | Signal::MemoryUtilizationRatio
             | Signal::FdUtilizationRatio
             | Signal::CpuThrottledRatio
             | Signal::PressureCpuRatio
             | Signal::PressureMemoryRatio
-            | Signal::PressureIoRatio => Unit::Ratio,
+            | Signal::PressureIoRatio
+            | Signal::RuntimeGcPauseRatio => Unit::Ratio,
             Signal::CpuCores => Unit::Cores,
             Signal::Threads
             | Signal::OpenFds
             | Signal::Restarts
             | Signal::OomKills
-            | Signal::TargetUp => Unit::Count,
+            | Signal::TargetUp
+            | Signal::RuntimeTasks
+            | Signal::RuntimeGcPerSecond => Unit::Count,
         }
     }
 
@@ -192,6 +223,11 @@ impl Signal {
             Signal::Restarts => "increase of sidewatch_process_restarts_total",
             Signal::OomKills => "increase of sidewatch_cgroup_memory_oom_kills_total",
             Signal::TargetUp => "sidewatch_target_up",
+            Signal::RuntimeHeapBytes => "sidewatch_runtime_heap_bytes",
+            Signal::RuntimeTasks => "sidewatch_runtime_tasks",
+            Signal::RuntimeGcPerSecond => "rate of sidewatch_runtime_gc_collections_total",
+            Signal::RuntimeGcPauseRatio => "rate of sidewatch_runtime_gc_pause_seconds_total",
+            Signal::EventLoopLagSeconds => "sidewatch_runtime_event_loop_lag_seconds",
         }
     }
 
@@ -269,6 +305,17 @@ impl Signal {
                 sel("sidewatch_cgroup_memory_oom_kills_total", &[])
             ),
             Signal::TargetUp => sel("sidewatch_target_up", &[]),
+            Signal::RuntimeHeapBytes => sel("sidewatch_runtime_heap_bytes", &[]),
+            Signal::RuntimeTasks => sel("sidewatch_runtime_tasks", &[]),
+            Signal::RuntimeGcPerSecond => format!(
+                "irate({}[{IRATE_WINDOW}])",
+                sel("sidewatch_runtime_gc_collections_total", &[])
+            ),
+            Signal::RuntimeGcPauseRatio => format!(
+                "irate({}[{IRATE_WINDOW}])",
+                sel("sidewatch_runtime_gc_pause_seconds_total", &[])
+            ),
+            Signal::EventLoopLagSeconds => sel("sidewatch_runtime_event_loop_lag_seconds", &[]),
         }
     }
 }
@@ -305,6 +352,9 @@ impl SignalSource for TargetSignals<'_> {
         if let Some(v) = cgroup_signal(s, signal) {
             return Some(v);
         }
+        if let Some(v) = runtime_signal(s, signal) {
+            return Some(v);
+        }
         let f = |v: Option<u64>| v.map(|v| v as f64);
         match signal {
             Signal::TargetUp => Some(if s.up { 1.0 } else { 0.0 }),
@@ -324,8 +374,28 @@ impl SignalSource for TargetSignals<'_> {
             | Signal::PressureCpuRatio
             | Signal::PressureMemoryRatio
             | Signal::PressureIoRatio
-            | Signal::OomKills => None,
+            | Signal::OomKills
+            | Signal::RuntimeHeapBytes
+            | Signal::RuntimeTasks
+            | Signal::RuntimeGcPerSecond
+            | Signal::RuntimeGcPauseRatio
+            | Signal::EventLoopLagSeconds => None,
         }
+    }
+}
+
+/// Runtime signals of a target, from its app's /metrics (see [`crate::runtime`]); the GC rates
+/// are between the two latest readings of the app's counters.
+fn runtime_signal(sample: &TargetSample, signal: Signal) -> Option<f64> {
+    let r = sample.runtime.as_ref()?;
+    let f = r.figures.as_ref();
+    match signal {
+        Signal::RuntimeHeapBytes => f?.heap_bytes,
+        Signal::RuntimeTasks => f?.tasks,
+        Signal::EventLoopLagSeconds => f?.event_loop_lag_seconds,
+        Signal::RuntimeGcPerSecond => r.gc_per_second,
+        Signal::RuntimeGcPauseRatio => r.gc_pause_ratio,
+        _ => None,
     }
 }
 
@@ -448,6 +518,54 @@ mod tests {
     }
 
     #[test]
+    fn runtime_signals_from_the_app_figures() {
+        let mut counters = crate::runtime::RuntimeCounters::default();
+        let figures = |gcs: f64, pause: f64| crate::runtime::RuntimeFigures {
+            runtime: Some(crate::runtime::Runtime::Node),
+            heap_bytes: Some(15_454_272.0),
+            tasks: Some(2.0),
+            gc_collections: Some(gcs),
+            gc_pause_seconds: Some(pause),
+            event_loop_lag_seconds: Some(0.026),
+            ..Default::default()
+        };
+        counters.update(100.0, Some(figures(13.0, 0.04)));
+        let mut t = TargetSample {
+            up: true,
+            runtime: Some(counters.update(110.0, Some(figures(33.0, 0.09)))),
+            ..Default::default()
+        };
+        let value = |t: &TargetSample, s: Signal| {
+            TargetSignals {
+                sample: t,
+                cpu_cores: None,
+                online_cpus: None,
+            }
+            .value(s)
+        };
+        assert_eq!(value(&t, Signal::RuntimeHeapBytes), Some(15_454_272.0));
+        assert_eq!(value(&t, Signal::RuntimeTasks), Some(2.0));
+        assert_eq!(value(&t, Signal::EventLoopLagSeconds), Some(0.026));
+        assert_eq!(value(&t, Signal::RuntimeGcPerSecond), Some(2.0));
+        let ratio = value(&t, Signal::RuntimeGcPauseRatio).unwrap();
+        assert!((ratio - 0.005).abs() < 1e-12, "{ratio}");
+        // Unread this tick: every runtime signal unknown.
+        t.runtime = Some(counters.update(120.0, None));
+        for s in [
+            Signal::RuntimeHeapBytes,
+            Signal::RuntimeTasks,
+            Signal::RuntimeGcPerSecond,
+            Signal::RuntimeGcPauseRatio,
+            Signal::EventLoopLagSeconds,
+        ] {
+            assert_eq!(value(&t, s), None, "{}", s.name());
+        }
+        assert_eq!(Signal::EventLoopLagSeconds.unit().parse("250ms"), Ok(0.25));
+        assert_eq!(Signal::EventLoopLagSeconds.unit().parse("0.1"), Ok(0.1));
+        assert!(Signal::EventLoopLagSeconds.unit().parse("fast").is_err());
+    }
+
+    #[test]
     fn promql_of_signals() {
         let m = vec!["target=~\"api\"".to_string()];
         let w = Duration::from_secs(900);
@@ -471,6 +589,14 @@ mod tests {
         assert_eq!(
             Signal::CpuCores.promql(&[], w),
             "sum without (mode) (irate(sidewatch_process_cpu_seconds_total[2m]))"
+        );
+        assert_eq!(
+            Signal::RuntimeGcPauseRatio.promql(&m, w),
+            "irate(sidewatch_runtime_gc_pause_seconds_total{target=~\"api\"}[2m])"
+        );
+        assert_eq!(
+            Signal::RuntimeTasks.promql(&m, w),
+            "sidewatch_runtime_tasks{target=~\"api\"}"
         );
     }
 }

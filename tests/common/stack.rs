@@ -148,6 +148,11 @@ impl Prometheus {
         p
     }
 
+    /// The Prometheus process (for tests that watch it as an application).
+    pub fn pid(&self) -> i32 {
+        self._proc.pid()
+    }
+
     /// An instant query; panics unless Prometheus answers with success.
     pub fn query(&self, q: &str) -> Vec<Value> {
         let v = self.api(&format!("/api/v1/query?query={}", urlencode(q)));
