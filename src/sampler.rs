@@ -51,6 +51,8 @@ struct Tracker {
     cgroup: cgroup::CgroupTracker,
     /// Fetches the application's metrics endpoint when the target has `app:`.
     app: Option<crate::source::app::AppPoller>,
+    /// Probes the application when the target has `probe:`.
+    probe: Option<crate::source::probe::Prober>,
 }
 
 impl Tracker {
@@ -58,6 +60,7 @@ impl Tracker {
         Tracker {
             cgroup: cgroup::CgroupTracker::new(spec.cgroup_labels),
             app: spec.app.clone().map(crate::source::app::AppPoller::new),
+            probe: spec.probe.clone().map(crate::source::probe::Prober::new),
             spec,
             counters: Arc::new(TargetCounters::default()),
             processes: account::Processes::default(),
@@ -250,6 +253,9 @@ impl Sampler {
         for poller in self.trackers.iter().filter_map(|t| t.app.as_ref()) {
             poller.fetch_blocking(rt);
         }
+        for prober in self.trackers.iter().filter_map(|t| t.probe.as_ref()) {
+            prober.probe_blocking(rt);
+        }
     }
 
     /// The targets not found in the last tick, with the reason (what `once` reports).
@@ -323,6 +329,12 @@ impl Sampler {
                 if let Some(rt) = &self.app_runtime {
                     poller.start(rt);
                 }
+            }
+            if let Some(prober) = &mut tracker.probe {
+                if let Some(rt) = &self.app_runtime {
+                    prober.ensure_started(rt);
+                }
+                s.probe = Some(prober.take());
             }
             targets.push(s);
         }

@@ -93,6 +93,16 @@ pub fn parse_cores(s: &str) -> Result<f64, String> {
     }
 }
 
+/// Seconds: a plain number (`0.25`) or a duration (`250ms`, `1s`).
+pub fn parse_seconds(s: &str) -> Result<f64, String> {
+    match split_number(s) {
+        Some((v, "")) => Ok(v),
+        _ => parse_duration(s)
+            .map(|d| d.as_secs_f64())
+            .map_err(|_| format!("{s:?} is not a time in seconds; examples: 0.25, 250ms, 1s")),
+    }
+}
+
 /// `5s`, `250ms`, `1m30s`, `30d`: humantime syntax.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s.trim())

@@ -26,6 +26,8 @@ pub enum Unit {
     Count,
     /// `1.5`, `500m`.
     Cores,
+    /// `0.25`, `250ms`, `1s`.
+    Seconds,
 }
 
 impl Unit {
@@ -35,6 +37,7 @@ impl Unit {
             Unit::Ratio => units::parse_ratio(text),
             Unit::Count => units::parse_count(text),
             Unit::Cores => units::parse_cores(text),
+            Unit::Seconds => units::parse_seconds(text),
         }
     }
 
@@ -44,6 +47,7 @@ impl Unit {
             Unit::Bytes => "{{ $value | humanize1024 }}B",
             Unit::Ratio => "{{ $value | humanizePercentage }}",
             Unit::Count | Unit::Cores => "{{ $value }}",
+            Unit::Seconds => "{{ $value | humanizeDuration }}",
         }
     }
 }
@@ -67,6 +71,8 @@ pub enum Signal {
     Restarts,
     OomKills,
     TargetUp,
+    ProbeSuccessRatio,
+    ProbeDurationSeconds,
 }
 
 /// The window of `irate` in the PromQL of per-tick rates (`cpu_cores`, throttling, pressure):
@@ -75,7 +81,7 @@ pub enum Signal {
 pub const IRATE_WINDOW: &str = "2m";
 
 impl Signal {
-    pub const ALL: [Signal; 15] = [
+    pub const ALL: [Signal; 17] = [
         Signal::CpuUtilizationRatio,
         Signal::CpuCores,
         Signal::MemoryWorkingSetBytes,
@@ -91,6 +97,8 @@ impl Signal {
         Signal::Restarts,
         Signal::OomKills,
         Signal::TargetUp,
+        Signal::ProbeSuccessRatio,
+        Signal::ProbeDurationSeconds,
     ];
 
     pub fn name(self) -> &'static str {
@@ -110,6 +118,8 @@ impl Signal {
             Signal::Restarts => "restarts",
             Signal::OomKills => "oom_kills",
             Signal::TargetUp => "target_up",
+            Signal::ProbeSuccessRatio => "probe_success_ratio",
+            Signal::ProbeDurationSeconds => "probe_duration_seconds",
         }
     }
 
@@ -131,6 +141,8 @@ impl Signal {
             Signal::Restarts => "restarts",
             Signal::OomKills => "OOM kills",
             Signal::TargetUp => "up",
+            Signal::ProbeSuccessRatio => "HTTP probe success",
+            Signal::ProbeDurationSeconds => "HTTP probe duration",
         }
     }
 
@@ -143,7 +155,9 @@ impl Signal {
             | Signal::CpuThrottledRatio
             | Signal::PressureCpuRatio
             | Signal::PressureMemoryRatio
-            | Signal::PressureIoRatio => Unit::Ratio,
+            | Signal::PressureIoRatio
+            | Signal::ProbeSuccessRatio => Unit::Ratio,
+            Signal::ProbeDurationSeconds => Unit::Seconds,
             Signal::CpuCores => Unit::Cores,
             Signal::Threads
             | Signal::OpenFds
@@ -188,6 +202,12 @@ impl Signal {
             Signal::Restarts => "increase of sidewatch_process_restarts_total",
             Signal::OomKills => "increase of sidewatch_cgroup_memory_oom_kills_total",
             Signal::TargetUp => "sidewatch_target_up",
+            Signal::ProbeSuccessRatio => {
+                "rate of sidewatch_probe_requests_total{result=\"success\"} / rate of sidewatch_probe_requests_total"
+            }
+            Signal::ProbeDurationSeconds => {
+                "rate of sidewatch_probe_duration_seconds_sum / rate of sidewatch_probe_duration_seconds_count"
+            }
         }
     }
 
@@ -260,6 +280,18 @@ impl Signal {
                 sel("sidewatch_cgroup_memory_oom_kills_total", &[])
             ),
             Signal::TargetUp => sel("sidewatch_target_up", &[]),
+            // Over the probes that ended between the two latest scrapes, as the daemon computes
+            // it over those that ended between its two latest ticks.
+            Signal::ProbeSuccessRatio => format!(
+                "(sum without (result, reason) (irate({}[{IRATE_WINDOW}])) / sum without (result, reason) (irate({}[{IRATE_WINDOW}])))",
+                sel("sidewatch_probe_requests_total", &["result=\"success\""]),
+                sel("sidewatch_probe_requests_total", &[])
+            ),
+            Signal::ProbeDurationSeconds => format!(
+                "(irate({}[{IRATE_WINDOW}]) / irate({}[{IRATE_WINDOW}]))",
+                sel("sidewatch_probe_duration_seconds_sum", &[]),
+                sel("sidewatch_probe_duration_seconds_count", &[])
+            ),
         }
     }
 }
@@ -296,6 +328,13 @@ impl SignalSource for TargetSignals<'_> {
         if let Some(v) = cgroup_signal(s, signal) {
             return Some(v);
         }
+        if let Some(p) = &s.probe {
+            match signal {
+                Signal::ProbeSuccessRatio => return p.success_ratio,
+                Signal::ProbeDurationSeconds => return p.duration_seconds,
+                _ => {}
+            }
+        }
         let f = |v: Option<u64>| v.map(|v| v as f64);
         match signal {
             Signal::TargetUp => Some(if s.up { 1.0 } else { 0.0 }),
@@ -315,7 +354,9 @@ impl SignalSource for TargetSignals<'_> {
             | Signal::PressureCpuRatio
             | Signal::PressureMemoryRatio
             | Signal::PressureIoRatio
-            | Signal::OomKills => None,
+            | Signal::OomKills
+            | Signal::ProbeSuccessRatio
+            | Signal::ProbeDurationSeconds => None,
         }
     }
 }

@@ -244,6 +244,7 @@ fn unit_word(signal: Signal) -> &'static str {
         super::signal::Unit::Ratio => "a ratio",
         super::signal::Unit::Count => "a count",
         super::signal::Unit::Cores => "CPU cores",
+        super::signal::Unit::Seconds => "seconds",
     }
 }
 
