@@ -1,0 +1,459 @@
+//! The HTTP probe in a real daemon against a small std::net application on 127.0.0.1 whose
+//! behaviour the test switches (200, 500, wrong body, silent). The truth is the application's
+//! own count of the probe requests it received and the delay it adds to each answer.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{Daemon, Metrics, require_tool, run_with_stdin};
+
+/// What the application does with a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum Mode {
+    /// 200 with a body holding "ok" after `DELAY`.
+    Ok = 0,
+    /// 500 after `DELAY`.
+    Error = 1,
+    /// 200 with a body without "ok".
+    WrongBody = 2,
+    /// Reads the request and never answers (the connection stays open).
+    Silent = 3,
+}
+
+/// What the application waits before each answer: the probe duration's lower bound.
+const DELAY: Duration = Duration::from_millis(60);
+
+struct App {
+    addr: SocketAddr,
+    mode: Arc<AtomicU8>,
+    stop: Arc<AtomicBool>,
+    /// Probe requests (path /healthz) received.
+    probes: Arc<AtomicUsize>,
+    /// Most connections open at once.
+    max_open: Arc<AtomicUsize>,
+    heads: Arc<Mutex<Vec<String>>>,
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+impl App {
+    fn start(mode: Mode) -> App {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let app = App {
+            addr: listener.local_addr().unwrap(),
+            mode: Arc::new(AtomicU8::new(mode as u8)),
+            stop: Arc::new(AtomicBool::new(false)),
+            probes: Arc::default(),
+            max_open: Arc::default(),
+            heads: Arc::default(),
+        };
+        let (mode, stop, probes, max_open, heads) = (
+            app.mode.clone(),
+            app.stop.clone(),
+            app.probes.clone(),
+            app.max_open.clone(),
+            app.heads.clone(),
+        );
+        let open = Arc::new(AtomicUsize::new(0));
+        std::thread::spawn(move || {
+            // Bounded: no test here runs this long.
+            let deadline = Instant::now() + Duration::from_secs(120);
+            while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                let Ok((conn, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                };
+                max_open.fetch_max(open.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
+                let (mode, stop, probes, open, heads) = (
+                    mode.clone(),
+                    stop.clone(),
+                    probes.clone(),
+                    open.clone(),
+                    heads.clone(),
+                );
+                std::thread::spawn(move || {
+                    serve(conn, &mode, &stop, &probes, &heads);
+                    open.fetch_sub(1, Ordering::SeqCst);
+                });
+            }
+        });
+        app
+    }
+
+    fn set(&self, mode: Mode) {
+        self.mode.store(mode as u8, Ordering::SeqCst);
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}/healthz", self.addr)
+    }
+
+    /// One request timed by the test (path /measure: not counted as a probe).
+    fn measure(&self) -> Duration {
+        let started = Instant::now();
+        let mut s = TcpStream::connect(self.addr).unwrap();
+        s.write_all(b"GET /measure HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut out = Vec::new();
+        s.read_to_end(&mut out).unwrap();
+        assert!(out.starts_with(b"HTTP/1.1 200"));
+        started.elapsed()
+    }
+}
+
+fn serve(
+    mut conn: TcpStream,
+    mode: &AtomicU8,
+    stop: &AtomicBool,
+    probes: &AtomicUsize,
+    heads: &Mutex<Vec<String>>,
+) {
+    let _ = conn.set_nonblocking(false);
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match conn.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => return,
+        }
+    }
+    let head = String::from_utf8_lossy(&head).into_owned();
+    if head.starts_with("GET /healthz ") || head.starts_with("HEAD /healthz ") {
+        probes.fetch_add(1, Ordering::SeqCst);
+        heads.lock().unwrap().push(head.clone());
+    }
+    let mode = mode.load(Ordering::SeqCst);
+    if mode == Mode::Silent as u8 && !head.contains("/measure") {
+        // Hold the connection until the client gives up.
+        conn.set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        let mut b = [0u8; 64];
+        while !stop.load(Ordering::Relaxed) {
+            match conn.read(&mut b) {
+                Ok(0) => return,
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(_) => return,
+            }
+        }
+        return;
+    }
+    std::thread::sleep(DELAY);
+    let (status, body) = match mode {
+        m if m == Mode::Error as u8 => ("500 Internal Server Error", "failing\n"),
+        m if m == Mode::WrongBody as u8 => ("200 OK", "status: degraded\n"),
+        _ => ("200 OK", "status: ok\n"),
+    };
+    let answer = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = conn.write_all(answer.as_bytes());
+}
+
+/// A port nothing listens on (bound, then released).
+fn closed_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn requests(m: &Metrics, target: &str, result: &str, reason: Option<&str>) -> f64 {
+    let mut want = vec![("target", target), ("result", result)];
+    if let Some(r) = reason {
+        want.push(("reason", r));
+    }
+    m.get("sidewatch_probe_requests_total", &want)
+        .unwrap_or_else(|| panic!("no {want:?}"))
+}
+
+fn failures(m: &Metrics, target: &str, reason: &str) -> f64 {
+    requests(m, target, "failure", Some(reason))
+}
+
+fn successes(m: &Metrics, target: &str) -> f64 {
+    requests(m, target, "success", None)
+}
+
+fn all_failures(m: &Metrics, target: &str) -> f64 {
+    m.samples
+        .iter()
+        .filter(|(n, l, _)| {
+            n == "sidewatch_probe_requests_total"
+                && l["target"] == target
+                && l["result"] == "failure"
+        })
+        .map(|(_, _, v)| v)
+        .sum()
+}
+
+fn bucket(m: &Metrics, target: &str, le: &str) -> f64 {
+    m.get(
+        "sidewatch_probe_duration_seconds_bucket",
+        &[("target", target), ("le", le)],
+    )
+    .unwrap()
+}
+
+/// (ticks at or under 100 ms, all ticks).
+fn fast_ticks(m: &Metrics) -> (f64, f64) {
+    (
+        m.get("sidewatch_tick_duration_seconds_bucket", &[("le", "0.1")])
+            .unwrap(),
+        m.get("sidewatch_tick_duration_seconds_count", &[]).unwrap(),
+    )
+}
+
+fn alert_state(d: &Daemon, alertname: &str, target: &str) -> Option<String> {
+    let r = d.get("/api/v1/alerts");
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    v["data"]["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["labels"]["alertname"] == alertname && a["labels"]["target"] == target)
+        .map(|a| a["state"].as_str().unwrap().to_string())
+}
+
+fn start(config: &str) -> (tempfile::TempDir, Daemon) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sidewatch.yml");
+    std::fs::write(&path, config).unwrap();
+    let d = Daemon::start(&["--config", path.to_str().unwrap()]);
+    (dir, d)
+}
+
+#[test]
+fn probe_counts_each_outcome_by_reason_and_never_delays_the_tick() {
+    let app = App::start(Mode::Ok);
+    let refused = closed_port();
+    let me = std::process::id();
+    let config = format!(
+        "\
+interval: 1s
+targets:
+  - name: app
+    pid: {me}
+    probe:
+      url: '{url}'
+      timeout: 500ms
+      headers: {{X-Probe: sidewatch}}
+      fail_if_body_not_matches_regexp: 'status: ok'
+  - name: refused
+    pid: {me}
+    probe: {{url: 'http://127.0.0.1:{refused}/healthz', timeout: 500ms}}
+rules:
+  - {{alert: ProbeFailing, signal: probe_success_ratio, op: '<', value: 100%, for: 2s}}
+",
+        url = app.url()
+    );
+    let (_dir, d) = start(&config);
+
+    // 200: one success a second, each one a request the application received.
+    let t0 = Instant::now();
+    std::thread::sleep(Duration::from_millis(4500));
+    let m = d.metrics();
+    let ok = successes(&m, "app");
+    let elapsed = t0.elapsed().as_secs_f64();
+    let received = app.probes.load(Ordering::SeqCst) as f64;
+    assert!(
+        (3.0..=elapsed + 2.0).contains(&ok),
+        "{ok} successes in {elapsed:.1} s"
+    );
+    // The scrape may fall between a request's arrival and its answer.
+    assert!(
+        received - ok <= 1.0 && received >= ok,
+        "app received {received}, sidewatch counted {ok}"
+    );
+    assert_eq!(all_failures(&m, "app"), 0.0);
+    assert_eq!(m.get("sidewatch_probe_up", &[("target", "app")]), Some(1.0));
+    let head = app.heads.lock().unwrap()[0].to_ascii_lowercase();
+    assert!(head.contains("x-probe: sidewatch\r\n"), "{head}");
+
+    // Durations: the application's delay plus what this test measures itself, per probe.
+    let measured = app.measure().as_secs_f64();
+    let count = m
+        .get(
+            "sidewatch_probe_duration_seconds_count",
+            &[("target", "app")],
+        )
+        .unwrap();
+    let sum = m
+        .get("sidewatch_probe_duration_seconds_sum", &[("target", "app")])
+        .unwrap();
+    let mean = sum / count;
+    eprintln!(
+        "probe duration: mean {mean:.4} s over {count} probes, measured by the test {measured:.4} s"
+    );
+    assert_eq!(count, ok);
+    assert!(
+        mean >= DELAY.as_secs_f64() && (mean - measured).abs() < 0.05,
+        "mean probe duration {mean:.4} s, measured {measured:.4} s"
+    );
+    // 60 ms of delay: nothing at or under 50 ms, every probe under 250 ms.
+    assert_eq!(bucket(&m, "app", "0.05"), 0.0);
+    assert_eq!(bucket(&m, "app", "0.25"), count);
+
+    // Refused: a connect failure every interval from the start, never a success.
+    assert!(failures(&m, "refused", "connect") >= 3.0);
+    assert_eq!(successes(&m, "refused"), 0.0);
+    assert_eq!(
+        m.get("sidewatch_probe_up", &[("target", "refused")]),
+        Some(0.0)
+    );
+    assert_eq!(
+        alert_state(&d, "ProbeFailing", "refused").as_deref(),
+        Some("firing")
+    );
+    assert_eq!(alert_state(&d, "ProbeFailing", "app"), None);
+
+    // 500: failures with reason status.
+    app.set(Mode::Error);
+    let before = failures(&m, "app", "status");
+    d.wait_until(Duration::from_secs(5), |d| {
+        failures(&d.metrics(), "app", "status") >= before + 2.0
+    });
+    // Wrong body: reason body.
+    app.set(Mode::WrongBody);
+    let m = d.metrics();
+    let before = failures(&m, "app", "body");
+    d.wait_until(Duration::from_secs(5), |d| {
+        failures(&d.metrics(), "app", "body") >= before + 2.0
+    });
+
+    // Back to 200 so that the silent phase starts from a success.
+    app.set(Mode::Ok);
+    d.wait_until(Duration::from_secs(5), |d| {
+        d.metrics().get("sidewatch_probe_up", &[("target", "app")]) == Some(1.0)
+    });
+
+    // Silent: a timeout within one interval (+ the timeout), probe_up 0, the alert fires.
+    app.set(Mode::Silent);
+    let silent_at = Instant::now();
+    let before = failures(&d.metrics(), "app", "timeout");
+    d.wait_until(Duration::from_secs(3), |d| {
+        failures(&d.metrics(), "app", "timeout") > before
+    });
+    let took = silent_at.elapsed();
+    eprintln!("first timeout counted {took:?} after the application fell silent");
+    assert!(
+        took < Duration::from_millis(1000 + 500 + 1000),
+        "first timeout counted after {took:?}"
+    );
+    let m = d.metrics();
+    assert_eq!(m.get("sidewatch_probe_up", &[("target", "app")]), Some(0.0));
+    d.wait_until(Duration::from_secs(6), |d| {
+        alert_state(d, "ProbeFailing", "app").as_deref() == Some("firing")
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let m = d.metrics();
+    let t = failures(&m, "app", "timeout");
+    assert!(t >= 3.0, "{t} timeouts");
+    // A timed-out probe counts its timeout: 500 ms and a little, over 0.25 and 0.5, under 0.75.
+    let count = m
+        .get(
+            "sidewatch_probe_duration_seconds_count",
+            &[("target", "app")],
+        )
+        .unwrap();
+    assert!(bucket(&m, "app", "0.5") <= count - t);
+    assert_eq!(bucket(&m, "app", "0.75"), count);
+    // One connection at a time (timeout < interval: nothing skipped).
+    assert_eq!(failures(&m, "app", "skipped"), 0.0);
+    assert!(app.max_open.load(Ordering::SeqCst) <= 2);
+    // The tick never waited for a probe.
+    let (fast, all) = fast_ticks(&m);
+    assert_eq!(fast, all, "ticks over 100 ms: {}", all - fast);
+    assert!(all >= 10.0);
+
+    // promtool accepts the body with the probe families.
+    let promtool = require_tool("promtool", "prometheus");
+    let out = run_with_stdin(promtool, &["check", "metrics"], &d.get("/metrics").body);
+    assert!(
+        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A timeout longer than the probe interval: while one probe hangs, the probes due are counted
+/// as skipped, and the application never sees more than one connection. A HEAD probe is sent as
+/// HEAD and judged on its status.
+#[test]
+fn a_hanging_probe_makes_the_next_ones_skipped_not_queued() {
+    let silent = App::start(Mode::Silent);
+    let ok = App::start(Mode::Ok);
+    let me = std::process::id();
+    let config = format!(
+        "\
+interval: 1s
+targets:
+  - name: hangs
+    pid: {me}
+    probe: {{url: '{silent}', interval: 200ms, timeout: 1s}}
+  - name: head
+    pid: {me}
+    probe: {{url: '{ok}', method: HEAD, valid_status_codes: [200]}}
+",
+        silent = silent.url(),
+        ok = ok.url()
+    );
+    let (_dir, d) = start(&config);
+    std::thread::sleep(Duration::from_millis(3300));
+    let m = d.metrics();
+    let timeouts = failures(&m, "hangs", "timeout");
+    let skipped = failures(&m, "hangs", "skipped");
+    let received = silent.probes.load(Ordering::SeqCst) as f64;
+    // About 3 s: 3 probes sent (each held 1 s), the 4 due during each one skipped.
+    assert!((2.0..=4.0).contains(&timeouts), "{timeouts} timeouts");
+    assert!(
+        skipped >= 2.0 * timeouts,
+        "{skipped} skipped, {timeouts} timeouts"
+    );
+    assert!(
+        received >= timeouts && received <= timeouts + 1.0,
+        "app received {received}, {timeouts} timed out"
+    );
+    assert_eq!(silent.max_open.load(Ordering::SeqCst), 1);
+    assert_eq!(successes(&m, "hangs"), 0.0);
+    // Skipped probes were not sent: not timed.
+    assert_eq!(
+        m.get(
+            "sidewatch_probe_duration_seconds_count",
+            &[("target", "hangs")]
+        ),
+        Some(timeouts)
+    );
+    // HEAD
+    assert!(successes(&m, "head") >= 2.0);
+    assert_eq!(all_failures(&m, "head"), 0.0);
+    let heads = ok.heads.lock().unwrap().clone();
+    assert!(
+        heads
+            .iter()
+            .all(|h| h.starts_with("HEAD /healthz HTTP/1.1\r\n")),
+        "{heads:?}"
+    );
+    let (fast, all) = fast_ticks(&m);
+    assert_eq!(fast, all, "ticks over 100 ms: {}", all - fast);
+}
