@@ -457,3 +457,41 @@ targets:
     let (fast, all) = fast_ticks(&m);
     assert_eq!(fast, all, "ticks over 100 ms: {}", all - fast);
 }
+
+/// `humanizeDuration` (the annotation template of seconds signals such as
+/// `probe_duration_seconds`) renders as Prometheus renders it: checked with `promtool test
+/// rules` on an alert per value.
+#[test]
+fn humanize_duration_renders_as_prometheus_does() {
+    let values = [
+        0.0, 0.000_25, 0.0123, 0.25, 1.0, 1.5, 59.99, 61.0, 3725.0, 90061.0, -2.5,
+    ];
+    let mut rules = String::from("groups:\n  - name: d\n    rules:\n");
+    let mut tests = String::from(
+        "rule_files: [rules.yml]\nevaluation_interval: 1m\ntests:\n  - interval: 1m\n    input_series: []\n    alert_rule_test:\n",
+    );
+    for (i, v) in values.iter().enumerate() {
+        rules.push_str(&format!(
+            "      - alert: D{i}\n        expr: vector({v:?})\n        annotations: {{summary: '{{{{ $value | humanizeDuration }}}}'}}\n"
+        ));
+        tests.push_str(&format!(
+            "      - eval_time: 0m\n        alertname: D{i}\n        exp_alerts:\n          - exp_labels: {{}}\n            exp_annotations: {{summary: {:?}}}\n",
+            sidewatch::units::humanize_duration(*v)
+        ));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("rules.yml"), rules).unwrap();
+    std::fs::write(dir.path().join("tests.yml"), tests).unwrap();
+    let promtool = require_tool("promtool", "prometheus");
+    let out = std::process::Command::new(promtool)
+        .args(["test", "rules", "tests.yml"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
