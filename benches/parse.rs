@@ -1,4 +1,5 @@
-//! procfs readers on the fixture tree: one file each, as a tick reads them for one process.
+//! procfs readers on the fixture tree: one file each, as a tick reads them for one process; and
+//! the app-metrics exposition parser on real bodies.
 
 #![allow(clippy::unwrap_used)] // benchmark code: a failed unwrap is a broken fixture
 
@@ -42,5 +43,21 @@ fn parsers(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, parsers);
+/// The app-metrics parser on bodies captured from real applications (tests/fixtures/app).
+fn exposition(c: &mut Criterion) {
+    use sidewatch::source::exposition::{Format, parse};
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/app");
+    let mut g = c.benchmark_group("exposition");
+    for (file, format) in [
+        ("prometheus-2.42.txt", Format::Text004),
+        ("python-client-0.16.om.txt", Format::OpenMetrics),
+    ] {
+        let body = std::fs::read_to_string(dir.join(file)).unwrap();
+        g.bench_function(file, |b| {
+            b.iter(|| black_box(parse(black_box(&body), format).unwrap()))
+        });
+    }
+}
+
+criterion_group!(benches, parsers, exposition);
 criterion_main!(benches);

@@ -696,3 +696,171 @@ fn app_config_errors_name_the_field() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--app-metrics"));
 }
+
+/// An `https` endpoint (a sidewatch serving TLS with a test CA): verified with `ca_file`,
+/// refused without it, accepted unverified with `insecure_skip_verify`; the body it serves when
+/// asked for OpenMetrics (gzipped) is parsed as OpenMetrics.
+#[test]
+fn https_endpoint_with_ca_file_or_insecure_skip_verify() {
+    use sidewatch::source::app::{AppPoller, AppSpec};
+    use sidewatch::source::http::TlsOptions;
+    let dir = tempfile::tempdir().unwrap();
+    let pki = common::certs::make_pki(dir.path());
+    let web = dir.path().join("web.yml");
+    std::fs::write(
+        &web,
+        format!(
+            "tls_server_config:\n  cert_file: {}\n  key_file: {}\n",
+            pki.server_cert.display(),
+            pki.server_key.display()
+        ),
+    )
+    .unwrap();
+    let pid = std::process::id().to_string();
+    let app = common::Daemon::spawn_cmd(std::process::Command::new(common::BIN).args([
+        "--pid",
+        &pid,
+        "--web.config.file",
+        web.to_str().unwrap(),
+    ]));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let fetch = |tls: TlsOptions| {
+        let poller = AppPoller::new(AppSpec {
+            metrics_url: format!("https://localhost:{}/metrics", app.addr.port())
+                .parse()
+                .unwrap(),
+            timeout: Duration::from_secs(2),
+            bearer_token_file: None,
+            tls,
+            max_body_bytes: MIB as u64,
+        });
+        poller.fetch_blocking(&rt);
+        poller.take(Duration::from_secs(5)).unwrap().result
+    };
+    let with_ca = TlsOptions {
+        ca_file: Some(pki.ca.clone()),
+        insecure_skip_verify: false,
+    };
+    // The app answers 503 until its first tick is published.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let body = loop {
+        match fetch(with_ca.clone()) {
+            Ok(b) => break b,
+            Err(e) if Instant::now() < deadline => eprintln!("not yet: {e}"),
+            Err(e) => panic!("{e}"),
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(
+        body.value("sidewatch_target_up", &[("target", "app")]),
+        Some(1.0)
+    );
+    // `_created`-free counters keep OpenMetrics names: the body was read as OpenMetrics.
+    assert_eq!(
+        body.family("sidewatch_ticks").unwrap().kind,
+        MetricType::Counter
+    );
+
+    let err = fetch(TlsOptions::default()).unwrap_err().to_string();
+    assert!(
+        err.contains("TLS") && err.to_lowercase().contains("unknown"),
+        "{err}"
+    );
+    let insecure = TlsOptions {
+        ca_file: None,
+        insecure_skip_verify: true,
+    };
+    assert!(fetch(insecure).is_ok());
+}
+
+/// Real applications: a Prometheus 2.42 (Go, text 0.0.4) and a Python `prometheus_client` app
+/// (OpenMetrics), each watched with `app.metrics_url`. Each tick has their body; its sample
+/// count equals what Python's parser reads from a body fetched right after.
+#[test]
+fn real_prometheus_and_python_apps_are_read_every_tick() {
+    let dir = tempfile::tempdir().unwrap();
+    let prom_bin = common::require_tool("prometheus", "prometheus");
+    let prom_port = common::free_port();
+    let prom = common::spawn(
+        std::process::Command::new(prom_bin)
+            .arg("--config.file=/dev/null")
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("tsdb").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null()),
+    );
+    let py_port = common::free_port();
+    let py = common::spawn(
+        std::process::Command::new("/usr/bin/python3")
+            .args([
+                "-c",
+                "import sys, time\nfrom prometheus_client import start_http_server, Counter\nCounter('app_requests', 'Requests.', ['code']).labels('200').inc(7)\nstart_http_server(int(sys.argv[1]), addr='127.0.0.1')\ntime.sleep(120)\n",
+                &py_port.to_string(),
+            ])
+            .stderr(std::process::Stdio::null()),
+    );
+    let cfg = dir.path().join("sidewatch.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "interval: 500ms\ntargets:\n  - name: prometheus\n    pid: {}\n    app: {{metrics_url: \"http://127.0.0.1:{prom_port}/metrics\"}}\n  - name: python\n    pid: {}\n    app: {{metrics_url: \"http://127.0.0.1:{py_port}/metrics\"}}\n",
+            prom.pid(),
+            py.pid()
+        ),
+    )
+    .unwrap();
+    let curl = common::require_tool("curl", "curl");
+    let d = common::Daemon::start(&["--config", cfg.to_str().unwrap()]);
+    let up = |m: &common::Metrics, t: &str| m.get("sidewatch_app_metrics_up", &[("target", t)]);
+    d.wait_until(Duration::from_secs(20), |d| {
+        let m = d.metrics();
+        up(&m, "prometheus") == Some(1.0) && up(&m, "python") == Some(1.0)
+    });
+    // Counted while the apps were still starting; none once both answer.
+    let errors = |d: &common::Daemon| {
+        let m = d.metrics();
+        m.get("sidewatch_read_errors_total", &[("source", "app_metrics")])
+    };
+    let (early, ticks_early) = (errors(&d), d.metrics().get("sidewatch_ticks_total", &[]));
+    for (target, port, om) in [("prometheus", prom_port, false), ("python", py_port, true)] {
+        // Prometheus adds series as it serves (its own request counters): compare a count read
+        // between two fetches of the same body size, retrying a few times.
+        let mut last = None;
+        for _ in 0..10 {
+            let m = d.metrics();
+            let ours = m
+                .get("sidewatch_app_metrics_samples", &[("target", target)])
+                .unwrap();
+            let accept = if om {
+                "application/openmetrics-text;version=1.0.0"
+            } else {
+                "text/plain"
+            };
+            let body = std::process::Command::new(&curl)
+                .args(["-sf", "--max-time", "5", "-H", &format!("Accept: {accept}")])
+                .arg(format!("http://127.0.0.1:{port}/metrics"))
+                .output()
+                .unwrap()
+                .stdout;
+            let theirs = python_samples(&body, om).unwrap().len() as f64;
+            last = Some((ours, theirs));
+            if ours == theirs {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        let (ours, theirs) = last.unwrap();
+        assert_eq!(
+            ours, theirs,
+            "{target}: sidewatch read {ours} samples, python {theirs}"
+        );
+    }
+    assert_eq!(errors(&d), early);
+    assert!(d.metrics().get("sidewatch_ticks_total", &[]) > ticks_early);
+}

@@ -98,17 +98,31 @@ impl Parser {
             return Ok(());
         }
         let sample = sample(text, self.format)?;
-        let family = self.family_of(&sample.name);
-        let entry = self
-            .out
-            .families
-            .entry(family.0.clone())
-            .or_insert_with(|| Family {
-                name: family.0,
-                kind: family.1,
-                samples: Vec::new(),
-            });
-        entry.samples.push(sample);
+        // The current `# TYPE` family when the sample's name is that family's name with one of
+        // the suffixes its type allows, else the family named like the sample.
+        let family: &str = match &self.current {
+            Some((name, kind)) if belongs(&sample.name, name, *kind, self.format) => name,
+            _ => &sample.name,
+        };
+        match self.out.families.get_mut(family) {
+            Some(f) => f.samples.push(sample),
+            None => {
+                let name = family.to_string();
+                let kind = match &self.current {
+                    Some((current, kind)) if *current == name => *kind,
+                    _ => MetricType::Unknown,
+                };
+                let samples = vec![sample];
+                self.out.families.insert(
+                    name.clone(),
+                    Family {
+                        name,
+                        kind,
+                        samples,
+                    },
+                );
+            }
+        }
         Ok(())
     }
 
@@ -141,24 +155,12 @@ impl Parser {
         self.current = Some((name.to_string(), kind));
         Ok(())
     }
+}
 
-    /// The family a sample belongs to: the current `# TYPE` family when the sample's name is
-    /// that family's name with one of the suffixes its type allows, else its own name.
-    fn family_of(&self, sample_name: &str) -> (String, MetricType) {
-        if let Some((family, kind)) = &self.current {
-            if let Some(rest) = sample_name.strip_prefix(family.as_str()) {
-                if suffixes(*kind, self.format).contains(&rest) {
-                    return (family.clone(), *kind);
-                }
-            }
-        }
-        let kind = self
-            .out
-            .families
-            .get(sample_name)
-            .map_or(MetricType::Unknown, |f| f.kind);
-        (sample_name.to_string(), kind)
-    }
+fn belongs(sample: &str, family: &str, kind: MetricType, format: Format) -> bool {
+    sample
+        .strip_prefix(family)
+        .is_some_and(|rest| suffixes(kind, format).contains(&rest))
 }
 
 fn metric_type(word: &str, format: Format) -> Option<MetricType> {
