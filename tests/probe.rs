@@ -495,3 +495,103 @@ fn humanize_duration_renders_as_prometheus_does() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The PromQL `sidewatch rules` writes for the probe signals computes, from the exported
+/// counters, what the daemon computes between two ticks: checked minute by minute with
+/// `promtool test rules` on the totals of a run of probes (scrape interval = tick interval).
+#[test]
+fn probe_signal_promql_agrees_with_the_daemon_minute_by_minute() {
+    use sidewatch::rules::{Signal, SignalSource, TargetSignals};
+    use sidewatch::sample::TargetSample;
+    use sidewatch::source::probe::{ProbeSample, ProbeTotals, Reason};
+
+    let ms = Duration::from_millis;
+    // What ended in each minute: (outcome, duration) of the probes sent, and skipped ones.
+    let minutes: Vec<(Vec<(Result<(), Reason>, Duration)>, u64)> = vec![
+        (vec![], 0),
+        (vec![(Ok(()), ms(20)), (Ok(()), ms(30))], 0),
+        (vec![(Ok(()), ms(40)), (Err(Reason::Status), ms(10))], 0),
+        (vec![(Err(Reason::Timeout), ms(500))], 3),
+        (vec![(Err(Reason::Connect), ms(1)), (Ok(()), ms(250))], 1),
+        (vec![(Ok(()), ms(125)); 4], 0),
+        (vec![(Err(Reason::Body), ms(75)), (Ok(()), ms(75))], 0),
+    ];
+    let mut totals = vec![ProbeTotals::default()];
+    for (sent, skipped) in &minutes[1..] {
+        let mut t = totals.last().unwrap().clone();
+        for (outcome, took) in sent {
+            t.record(*outcome, *took);
+        }
+        for _ in 0..*skipped {
+            t.fail(Reason::Skipped);
+        }
+        totals.push(t);
+    }
+    let values =
+        |f: &dyn Fn(&ProbeTotals) -> String| totals.iter().map(f).collect::<Vec<_>>().join(" ");
+    let mut series = vec![(
+        "sidewatch_probe_requests_total{target=\"api\",result=\"success\"}".to_string(),
+        values(&|t| t.success.to_string()),
+    )];
+    for (i, r) in Reason::ALL.iter().enumerate() {
+        series.push((
+            format!(
+                "sidewatch_probe_requests_total{{target=\"api\",result=\"failure\",reason=\"{}\"}}",
+                r.as_str()
+            ),
+            values(&|t| t.failures[i].1.to_string()),
+        ));
+    }
+    series.push((
+        "sidewatch_probe_duration_seconds_sum{target=\"api\"}".into(),
+        values(&|t| format!("{:?}", t.duration.sum)),
+    ));
+    series.push((
+        "sidewatch_probe_duration_seconds_count{target=\"api\"}".into(),
+        values(&|t| t.duration.count.to_string()),
+    ));
+    let mut file = String::from(
+        "rule_files: []\nevaluation_interval: 1m\ntests:\n  - interval: 1m\n    input_series:\n",
+    );
+    for (s, v) in &series {
+        file.push_str(&format!("      - series: '{s}'\n        values: '{v}'\n"));
+    }
+    file.push_str("    promql_expr_test:\n");
+    let mut checked = 0;
+    for i in 1..totals.len() {
+        let sample = TargetSample {
+            name: "api".into(),
+            up: true,
+            probe: Some(ProbeSample::between(&totals[i - 1], totals[i].clone())),
+            ..Default::default()
+        };
+        let src = TargetSignals {
+            sample: &sample,
+            cpu_cores: None,
+            online_cpus: None,
+        };
+        for signal in [Signal::ProbeSuccessRatio, Signal::ProbeDurationSeconds] {
+            let Some(v) = src.value(signal) else { continue };
+            checked += 1;
+            file.push_str(&format!(
+                "      - expr: '{}'\n        eval_time: {i}m\n        exp_samples:\n          - labels: '{{target=\"api\"}}'\n            value: {v:?}\n",
+                signal.promql(&[], Duration::from_secs(300))
+            ));
+        }
+    }
+    assert!(checked >= 10, "{checked} values checked");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("tests.yml"), &file).unwrap();
+    let promtool = require_tool("promtool", "prometheus");
+    let out = std::process::Command::new(promtool)
+        .args(["test", "rules", "tests.yml"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{file}\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -133,13 +133,15 @@ impl ProbeTotals {
         self.failures.iter().map(|(_, n)| n).sum()
     }
 
-    fn fail(&mut self, reason: Reason) {
+    /// Counts a failure that was not timed (`skipped`).
+    pub fn fail(&mut self, reason: Reason) {
         if let Some((_, n)) = self.failures.iter_mut().find(|(r, _)| *r == reason) {
             *n += 1;
         }
     }
 
-    fn record(&mut self, outcome: Result<(), Reason>, took: Duration) {
+    /// Counts a probe sent, and its duration.
+    pub fn record(&mut self, outcome: Result<(), Reason>, took: Duration) {
         match outcome {
             Ok(()) => self.success += 1,
             Err(r) => self.fail(r),
@@ -159,6 +161,22 @@ pub struct ProbeSample {
     pub success_ratio: Option<f64>,
     /// Mean duration of the probes sent that ended since the previous tick.
     pub duration_seconds: Option<f64>,
+}
+
+impl ProbeSample {
+    /// The sample of `now`, its signals over what ended since `previous`.
+    pub fn between(previous: &ProbeTotals, now: ProbeTotals) -> ProbeSample {
+        let all = |t: &ProbeTotals| t.success + t.failures_total();
+        let ended = all(&now).saturating_sub(all(previous));
+        let timed = now.duration.count.saturating_sub(previous.duration.count);
+        ProbeSample {
+            success_ratio: (ended > 0)
+                .then(|| now.success.saturating_sub(previous.success) as f64 / ended as f64),
+            duration_seconds: (timed > 0)
+                .then(|| (now.duration.sum - previous.duration.sum) / timed as f64),
+            totals: now,
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -208,17 +226,7 @@ impl Prober {
     /// This tick's figures (never waits for a probe in flight).
     pub fn take(&mut self) -> ProbeSample {
         let totals = lock(&self.slot).totals.clone();
-        let p = &self.previous;
-        let all = |t: &ProbeTotals| t.success + t.failures_total();
-        let ended = all(&totals).saturating_sub(all(p));
-        let timed = totals.duration.count.saturating_sub(p.duration.count);
-        let sample = ProbeSample {
-            success_ratio: (ended > 0)
-                .then(|| totals.success.saturating_sub(p.success) as f64 / ended as f64),
-            duration_seconds: (timed > 0)
-                .then(|| (totals.duration.sum - p.duration.sum) / timed as f64),
-            totals,
-        };
+        let sample = ProbeSample::between(&self.previous, totals);
         self.previous = sample.totals.clone();
         sample
     }
