@@ -507,7 +507,8 @@ fn probe_signal_promql_agrees_with_the_daemon_minute_by_minute() {
 
     let ms = Duration::from_millis;
     // What ended in each minute: (outcome, duration) of the probes sent, and skipped ones.
-    let minutes: Vec<(Vec<(Result<(), Reason>, Duration)>, u64)> = vec![
+    type Sent = Vec<(Result<(), Reason>, Duration)>;
+    let minutes: Vec<(Sent, u64)> = vec![
         (vec![], 0),
         (vec![(Ok(()), ms(20)), (Ok(()), ms(30))], 0),
         (vec![(Ok(()), ms(40)), (Err(Reason::Status), ms(10))], 0),
