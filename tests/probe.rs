@@ -131,6 +131,12 @@ fn serve(
         }
     }
     let head = String::from_utf8_lossy(&head).into_owned();
+    if head.starts_with("GET /old ") {
+        let _ = conn.write_all(
+            b"HTTP/1.1 302 Found\r\nLocation: /healthz\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        );
+        return;
+    }
     if head.starts_with("GET /healthz ") || head.starts_with("HEAD /healthz ") {
         probes.fetch_add(1, Ordering::SeqCst);
         heads.lock().unwrap().push(head.clone());
@@ -398,11 +404,13 @@ rules:
 
 /// A timeout longer than the probe interval: while one probe hangs, the probes due are counted
 /// as skipped, and the application never sees more than one connection. A HEAD probe is sent as
-/// HEAD and judged on its status.
+/// HEAD and judged on its status; redirects are followed unless `no_follow_redirects`.
 #[test]
 fn a_hanging_probe_makes_the_next_ones_skipped_not_queued() {
     let silent = App::start(Mode::Silent);
     let ok = App::start(Mode::Ok);
+    let moved = App::start(Mode::Ok);
+    let old = format!("http://{}/old", moved.addr);
     let me = std::process::id();
     let config = format!(
         "\
@@ -414,6 +422,12 @@ targets:
   - name: head
     pid: {me}
     probe: {{url: '{ok}', method: HEAD, valid_status_codes: [200]}}
+  - name: moved
+    pid: {me}
+    probe: {{url: '{old}', fail_if_body_not_matches_regexp: ok}}
+  - name: moved-not-followed
+    pid: {me}
+    probe: {{url: '{old}', no_follow_redirects: true}}
 ",
         silent = silent.url(),
         ok = ok.url()
@@ -454,6 +468,14 @@ targets:
             .all(|h| h.starts_with("HEAD /healthz HTTP/1.1\r\n")),
         "{heads:?}"
     );
+    // A redirect is followed to the page that answers; with no_follow_redirects, its 302
+    // fails the probe with status.
+    let followed = successes(&m, "moved");
+    assert!(followed >= 2.0, "{followed}");
+    assert_eq!(all_failures(&m, "moved"), 0.0);
+    assert!(moved.probes.load(Ordering::SeqCst) as f64 >= followed);
+    assert!(failures(&m, "moved-not-followed", "status") >= 2.0);
+    assert_eq!(successes(&m, "moved-not-followed"), 0.0);
     let (fast, all) = fast_ticks(&m);
     assert_eq!(fast, all, "ticks over 100 ms: {}", all - fast);
 }

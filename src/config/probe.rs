@@ -32,6 +32,8 @@ pub struct ProbeFile {
     pub valid_status_codes: Vec<u16>,
     pub fail_if_body_not_matches_regexp: Option<String>,
     #[serde(default)]
+    pub no_follow_redirects: bool,
+    #[serde(default)]
     pub tls: TlsFile,
 }
 
@@ -131,6 +133,7 @@ pub fn validate(p: &ProbeFile, tick: Duration) -> Result<ProbeSpec, (String, Str
         headers,
         valid_status_codes: p.valid_status_codes.clone(),
         fail_if_body_not_matches_regexp: body_regex,
+        no_follow_redirects: p.no_follow_redirects,
         tls,
     })
 }

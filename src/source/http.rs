@@ -50,6 +50,8 @@ pub struct Get {
 pub struct Response {
     pub status: u16,
     pub content_type: Option<String>,
+    /// The `Location` header (a redirect's target), as sent.
+    pub location: Option<String>,
     pub body: Vec<u8>,
 }
 
@@ -232,6 +234,7 @@ async fn read_response(
     Ok(Response {
         status: parts.status.as_u16(),
         content_type: header(hyper::header::CONTENT_TYPE),
+        location: header(hyper::header::LOCATION),
         body,
     })
 }

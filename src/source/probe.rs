@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use hyper::header::{HeaderName, HeaderValue};
 use hyper::{Method, Uri};
 
-use super::http::{Client, FetchError, Get, TlsOptions};
+use super::http::{Client, FetchError, Get, Response, TlsOptions};
 use crate::sample::HistogramValues;
 
 /// Upper bounds of `sidewatch_probe_duration_seconds`: OpenTelemetry's advice for
@@ -19,6 +19,9 @@ use crate::sample::HistogramValues;
 pub const DURATION_BUCKETS: [f64; 14] = [
     0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
 ];
+
+/// Redirects followed at most, as Go's HTTP client (and so blackbox_exporter) does.
+pub const MAX_REDIRECTS: usize = 10;
 
 /// Body cap of a probe answer (before and after gzip); a larger answer fails with `http`.
 pub const MAX_BODY_BYTES: u64 = 4 * 1024 * 1024;
@@ -44,6 +47,8 @@ pub struct ProbeSpec {
     /// Empty: any 2xx.
     pub valid_status_codes: Vec<u16>,
     pub fail_if_body_not_matches_regexp: Option<BodyRegex>,
+    /// Judge a 3xx answer itself instead of following its `Location`.
+    pub no_follow_redirects: bool,
     pub tls: TlsOptions,
 }
 
@@ -57,7 +62,8 @@ pub enum Reason {
     /// The TLS handshake failed (certificate not trusted, protocol error).
     Tls,
     /// The exchange failed after connecting: malformed or cut answer, body over the cap,
-    /// unsupported or broken encoding.
+    /// unsupported or broken encoding, a redirect without a usable `Location` or more than
+    /// [`MAX_REDIRECTS`] of them.
     Http,
     /// The status code is not in `valid_status_codes` (default: 2xx).
     Status,
@@ -206,9 +212,11 @@ impl Drop for Prober {
 
 impl Prober {
     pub fn new(spec: ProbeSpec) -> Self {
-        let client = match spec.url.scheme_str() {
-            Some("https") => Client::new(&spec.tls),
-            _ => Ok(Client::plain()),
+        // A redirect may lead from http to https: TLS whenever it can be set up.
+        let client = match (Client::new(&spec.tls), spec.url.scheme_str()) {
+            (Err(e), Some("https")) => Err(e),
+            (Err(_), _) => Ok(Client::plain()),
+            (ok, _) => ok,
         };
         Prober {
             spec: Arc::new(spec),
@@ -290,23 +298,59 @@ fn finish(slot: &Mutex<Slot>, outcome: Result<(), Reason>, took: Duration) {
     s.totals.record(outcome, took);
 }
 
-/// One request, judged.
+/// One probe (its redirects included) within the timeout, judged.
 async fn probe(client: &Result<Client, String>, spec: &ProbeSpec) -> Result<(), Reason> {
     let client = client.as_ref().map_err(|_| Reason::Tls)?;
-    let get = Get {
+    let response = tokio::time::timeout(spec.timeout, follow(client, spec))
+        .await
+        .unwrap_or(Err(Reason::Timeout))?;
+    judge(spec, response.status, &response.body)
+}
+
+/// The answer at the end of the redirects (or the first one with `no_follow_redirects`).
+async fn follow(client: &Client, spec: &ProbeSpec) -> Result<Response, Reason> {
+    let mut get = Get {
         uri: spec.url.clone(),
         headers: spec.headers.clone(),
         timeout: spec.timeout,
         max_body_bytes: MAX_BODY_BYTES,
     };
-    let response = client
-        .request(spec.method.clone(), &get)
-        .await
-        .map_err(|e| {
-            tracing::debug!(url = %spec.url, error = %e, "probe failed");
-            Reason::of(&e)
-        })?;
-    judge(spec, response.status, &response.body)
+    for _ in 0..=MAX_REDIRECTS {
+        let response = client
+            .request(spec.method.clone(), &get)
+            .await
+            .map_err(|e| {
+                tracing::debug!(url = %get.uri, error = %e, "probe failed");
+                Reason::of(&e)
+            })?;
+        let redirect = matches!(response.status, 301 | 302 | 303 | 307 | 308);
+        if spec.no_follow_redirects || !redirect {
+            return Ok(response);
+        }
+        let location = response.location.as_deref().ok_or(Reason::Http)?;
+        get.uri = resolve(&get.uri, location).ok_or(Reason::Http)?;
+    }
+    tracing::debug!(url = %spec.url, "probe: more than {MAX_REDIRECTS} redirects");
+    Err(Reason::Http)
+}
+
+/// A `Location` resolved against the URL that answered with it (RFC 3986 reference forms:
+/// absolute, `//host/path`, `/path`, `path`; the query of `base` is not kept).
+pub fn resolve(base: &Uri, location: &str) -> Option<Uri> {
+    let scheme = base.scheme_str()?;
+    let authority = base.authority()?.as_str();
+    let joined = if location.contains("://") {
+        location.to_string()
+    } else if let Some(rest) = location.strip_prefix("//") {
+        format!("{scheme}://{rest}")
+    } else if location.starts_with('/') {
+        format!("{scheme}://{authority}{location}")
+    } else {
+        let dir = base.path().rsplit_once('/').map_or("", |(d, _)| d);
+        format!("{scheme}://{authority}{dir}/{location}")
+    };
+    let uri: Uri = joined.parse().ok()?;
+    matches!(uri.scheme_str(), Some("http" | "https")).then_some(uri)
 }
 
 /// The verdict on a complete answer: status first, then body.
@@ -339,6 +383,7 @@ mod tests {
             valid_status_codes: codes,
             fail_if_body_not_matches_regexp: re
                 .map(|r| BodyRegex(regex::bytes::Regex::new(r).unwrap())),
+            no_follow_redirects: false,
             tls: TlsOptions::default(),
         }
     }
@@ -354,6 +399,21 @@ mod tests {
         let s = spec(vec![200, 301], None);
         assert_eq!(judge(&s, 301, b""), Ok(()));
         assert_eq!(judge(&s, 204, b""), Err(Reason::Status));
+    }
+
+    #[test]
+    fn locations_resolve_against_the_url_that_answered() {
+        let base: Uri = "http://127.0.0.1:8080/a/b?x=1".parse().unwrap();
+        let r = |l: &str| resolve(&base, l).map(|u| u.to_string());
+        assert_eq!(r("https://h/x").as_deref(), Some("https://h/x"));
+        assert_eq!(r("//other:81/y").as_deref(), Some("http://other:81/y"));
+        assert_eq!(
+            r("/login?next=1").as_deref(),
+            Some("http://127.0.0.1:8080/login?next=1")
+        );
+        assert_eq!(r("c").as_deref(), Some("http://127.0.0.1:8080/a/c"));
+        assert_eq!(r("ftp://h/x"), None);
+        assert_eq!(r("http://bad host/"), None);
     }
 
     #[test]
