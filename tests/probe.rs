@@ -618,3 +618,71 @@ fn probe_signal_promql_agrees_with_the_daemon_minute_by_minute() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+fn sidewatch(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(common::BIN)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// `--probe` on the flag target probes it in the daemon; without a flag target it is refused,
+/// and check-config names the field of a bad `probe:`.
+#[test]
+fn probe_flag_and_config_errors() {
+    let app = App::start(Mode::Ok);
+    let me = std::process::id().to_string();
+    let d = Daemon::start(&["--pid", &me, "--probe", &app.url(), "--interval", "500ms"]);
+    d.wait_until(Duration::from_secs(5), |d| {
+        d.metrics()
+            .get("sidewatch_probe_requests_total", &[("result", "success")])
+            .is_some_and(|n| n >= 3.0)
+    });
+    drop(d);
+
+    let o = sidewatch(&["once", "--probe", &app.url()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("field `--probe`: belongs to the target given by flags"),
+        "{err}"
+    );
+    let o = sidewatch(&["once", "--pid", &me, "--probe", "ftp://127.0.0.1/"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("field `--probe`: \"ftp://127.0.0.1/\": give an http:// or https:// URL"),
+        "{err}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "valid_status_codes: [200, 2000]",
+            "valid_status_codes`: 2000 is not an HTTP status code",
+        ),
+        ("method: POST", "method`: \"POST\": GET or HEAD"),
+        (
+            "fail_if_body_not_matches_regexp: '('",
+            "fail_if_body_not_matches_regexp`: regex parse error",
+        ),
+        ("timeout: 0s", "timeout`: must be more than 0"),
+        ("interval: 10ms", "interval`: 10ms is too short"),
+        ("follow: true", "probe.follow`: unknown field `follow`"),
+    ];
+    for (line, want) in cases {
+        let path = dir.path().join("sidewatch.yml");
+        std::fs::write(
+            &path,
+            format!("targets:\n  - name: web\n    comm: nginx\n    probe:\n      url: 'http://127.0.0.1:8080/healthz'\n      {line}\n"),
+        )
+        .unwrap();
+        let o = sidewatch(&["check-config", path.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{line}: accepted");
+        assert!(
+            err.contains("field `targets[0].probe.") && err.contains(want),
+            "{line}: {err}"
+        );
+    }
+}
