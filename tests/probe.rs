@@ -478,6 +478,19 @@ targets:
     assert_eq!(successes(&m, "moved-not-followed"), 0.0);
     let (fast, all) = fast_ticks(&m);
     assert_eq!(fast, all, "ticks over 100 ms: {}", all - fast);
+
+    // A reload that leaves a target's probe as it was keeps its counters going.
+    let before = successes(&m, "head");
+    d.proc.signal(nix::sys::signal::Signal::SIGHUP);
+    assert!(d.wait_for_log(Duration::from_secs(5), |l| {
+        l.contains("configuration reloaded")
+    }));
+    std::thread::sleep(Duration::from_millis(1200));
+    let after = successes(&d.metrics(), "head");
+    assert!(
+        after > before,
+        "{before} successes before the reload, {after} after"
+    );
 }
 
 /// `humanizeDuration` (the annotation template of seconds signals such as
