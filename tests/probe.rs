@@ -699,3 +699,57 @@ fn probe_flag_and_config_errors() {
         );
     }
 }
+
+/// The probe families as `once` writes them for a refused probe (the sum and the buckets under
+/// the default timeout masked): tests/golden/probe.prom, reviewed like code.
+#[test]
+fn golden_probe_families() {
+    // A refused connect takes well under the default timeout (2.5 s at the default 5 s
+    // interval): the buckets from 5 s up hold it whatever the machine's load.
+    let varies = |series: &str| {
+        series.starts_with("sidewatch_probe_duration_seconds_sum")
+            || series
+                .split("le=\"")
+                .nth(1)
+                .and_then(|r| r.split('"').next())
+                .and_then(|le| le.parse::<f64>().ok())
+                .is_some_and(|le| le < 5.0)
+    };
+    let fixture = common::fixture_proc();
+    let url = format!("http://127.0.0.1:{}/healthz", closed_port());
+    let o = sidewatch(&[
+        "once",
+        "--procfs",
+        fixture.to_str().unwrap(),
+        "--pid",
+        "6291",
+        "--name",
+        "web",
+        "--probe",
+        &url,
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let body = String::from_utf8(o.stdout).unwrap();
+    let got: String = body
+        .lines()
+        .filter(|l| {
+            l.starts_with("sidewatch_probe_")
+                || l.starts_with("# HELP sidewatch_probe_")
+                || l.starts_with("# TYPE sidewatch_probe_")
+        })
+        .map(|l| match l.rsplit_once(' ') {
+            Some((series, _)) if varies(series) => format!("{series} <varies>\n"),
+            _ => format!("{l}\n"),
+        })
+        .collect();
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/probe.prom");
+    if std::env::var_os("SIDEWATCH_BLESS").is_some() {
+        std::fs::write(&path, &got).unwrap();
+    }
+    let want =
+        std::fs::read_to_string(&path).expect("golden file (regenerate with SIDEWATCH_BLESS=1)");
+    assert_eq!(
+        got, want,
+        "the probe families differ from tests/golden/probe.prom; review, then regenerate with SIDEWATCH_BLESS=1 cargo test --test probe golden"
+    );
+}
