@@ -259,6 +259,10 @@ fn label_set<'a>(mut s: &'a str, labels: &mut Vec<(String, String)>) -> Result<&
 
 /// An escaped label value up to its closing quote; returns it and what follows the quote.
 fn label_value(s: &str) -> Result<(String, &str), String> {
+    // Most values have no escape: copy them in one piece.
+    if let Some(end) = s.find(['"', '\\']).filter(|&i| s.as_bytes()[i] == b'"') {
+        return Ok((s[..end].to_string(), &s[end + 1..]));
+    }
     let mut out = String::new();
     let mut chars = s.char_indices();
     while let Some((i, c)) = chars.next() {
