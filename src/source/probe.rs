@@ -213,7 +213,7 @@ impl Drop for Prober {
 impl Prober {
     pub fn new(spec: ProbeSpec) -> Self {
         // A redirect may lead from http to https: TLS whenever it can be set up.
-        let client = match (Client::new(&spec.tls), spec.url.scheme_str()) {
+        let client = match (tls_client(&spec.tls), spec.url.scheme_str()) {
             (Err(e), Some("https")) => Err(e),
             (Err(_), _) => Ok(Client::plain()),
             (ok, _) => ok,
@@ -273,6 +273,18 @@ impl Prober {
         let outcome = rt.block_on(probe(&self.client, &self.spec));
         finish(&self.slot, outcome, started.elapsed());
     }
+}
+
+/// A client for `tls`; the one with default options (the system bundle, about 1 MB once
+/// parsed) is built once and shared by every probe.
+fn tls_client(tls: &TlsOptions) -> Result<Client, String> {
+    static DEFAULT: std::sync::OnceLock<Result<Client, String>> = std::sync::OnceLock::new();
+    if *tls == TlsOptions::default() {
+        return DEFAULT
+            .get_or_init(|| Client::new(&TlsOptions::default()))
+            .clone();
+    }
+    Client::new(tls)
 }
 
 fn lock(slot: &Mutex<Slot>) -> std::sync::MutexGuard<'_, Slot> {
