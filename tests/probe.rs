@@ -753,3 +753,69 @@ fn golden_probe_families() {
         "the probe families differ from tests/golden/probe.prom; review, then regenerate with SIDEWATCH_BLESS=1 cargo test --test probe golden"
     );
 }
+
+/// An `https` probe of a sidewatch serving TLS with a test CA: its certificate refused without
+/// `ca_file` (reason tls), accepted with it or with `insecure_skip_verify`.
+#[test]
+fn https_probe_fails_with_tls_unless_the_ca_is_trusted() {
+    use sidewatch::source::http::TlsOptions;
+    use sidewatch::source::probe::{ProbeSpec, Prober, Reason};
+    let dir = tempfile::tempdir().unwrap();
+    let pki = common::certs::make_pki(dir.path());
+    let web = dir.path().join("web.yml");
+    std::fs::write(
+        &web,
+        format!(
+            "tls_server_config:\n  cert_file: {}\n  key_file: {}\n",
+            pki.server_cert.display(),
+            pki.server_key.display()
+        ),
+    )
+    .unwrap();
+    let pid = std::process::id().to_string();
+    let app = Daemon::spawn_cmd(std::process::Command::new(common::BIN).args([
+        "--pid",
+        &pid,
+        "--web.config.file",
+        web.to_str().unwrap(),
+    ]));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let probe = |tls: TlsOptions| {
+        let mut p = Prober::new(ProbeSpec {
+            url: format!("https://localhost:{}/healthz", app.addr.port())
+                .parse()
+                .unwrap(),
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_secs(2),
+            method: hyper::Method::GET,
+            headers: vec![],
+            valid_status_codes: vec![],
+            fail_if_body_not_matches_regexp: None,
+            no_follow_redirects: false,
+            tls,
+        });
+        p.probe_blocking(&rt);
+        let t = p.take().totals;
+        let failed: Vec<Reason> = t
+            .failures
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(r, _)| *r)
+            .collect();
+        (t.success, failed)
+    };
+    let with_ca = TlsOptions {
+        ca_file: Some(pki.ca.clone()),
+        insecure_skip_verify: false,
+    };
+    assert_eq!(probe(with_ca), (1, vec![]));
+    assert_eq!(probe(TlsOptions::default()), (0, vec![Reason::Tls]));
+    let insecure = TlsOptions {
+        ca_file: None,
+        insecure_skip_verify: true,
+    };
+    assert_eq!(probe(insecure), (1, vec![]));
+}
