@@ -332,7 +332,7 @@ impl Sampler {
             }
             if let Some(prober) = &mut tracker.probe {
                 if let Some(rt) = &self.app_runtime {
-                    prober.ensure_started(rt);
+                    prober.ensure_started(rt, self.shared.interval());
                 }
                 s.probe = Some(prober.take());
             }

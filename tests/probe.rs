@@ -296,7 +296,10 @@ rules:
     assert!(head.contains("x-probe: sidewatch\r\n"), "{head}");
 
     // Durations: the application's delay plus what this test measures itself, per probe.
-    let measured = app.measure().as_secs_f64();
+    // The median of five of the test's own requests (one can be slowed by the shared machine).
+    let mut mine: Vec<f64> = (0..5).map(|_| app.measure().as_secs_f64()).collect();
+    mine.sort_by(f64::total_cmp);
+    let measured = mine[2];
     let count = m
         .get(
             "sidewatch_probe_duration_seconds_count",
@@ -352,7 +355,8 @@ rules:
         d.metrics().get("sidewatch_probe_up", &[("target", "app")]) == Some(1.0)
     });
 
-    // Silent: a timeout within one interval (+ the timeout), probe_up 0, the alert fires.
+    // Silent: a timeout published within one interval plus the timeout (the probe is phased to
+    // end just before a tick), probe_up 0, the alert fires.
     app.set(Mode::Silent);
     let silent_at = Instant::now();
     let before = failures(&d.metrics(), "app", "timeout");
@@ -362,7 +366,7 @@ rules:
     let took = silent_at.elapsed();
     eprintln!("first timeout counted {took:?} after the application fell silent");
     assert!(
-        took < Duration::from_millis(1000 + 500 + 1000),
+        took < Duration::from_millis(1000 + 500 + 500),
         "first timeout counted after {took:?}"
     );
     let m = d.metrics();

@@ -239,15 +239,24 @@ impl Prober {
         sample
     }
 
-    /// Starts the probe loop on `rt` unless it runs already; the first probe goes at once.
-    pub fn ensure_started(&mut self, rt: &tokio::runtime::Handle) {
+    /// Starts the probe loop on `rt` unless it runs already. Called by a tick that runs every
+    /// `tick`: a probe on the same interval is phased to end (timeout included) just before the
+    /// next tick, which so has its outcome fresh; any other interval starts at once.
+    pub fn ensure_started(&mut self, rt: &tokio::runtime::Handle, tick: Duration) {
         if self.task.is_some() {
             return;
         }
         let (spec, client, slot) = (self.spec.clone(), self.client.clone(), self.slot.clone());
+        let delay = if spec.interval == tick {
+            let margin = (tick / 10).min(Duration::from_millis(200));
+            tick.saturating_sub(spec.timeout + margin)
+        } else {
+            Duration::ZERO
+        };
         let inner = rt.clone();
         self.task = Some(rt.spawn(async move {
-            let mut every = tokio::time::interval(spec.interval);
+            let first = tokio::time::Instant::now() + delay;
+            let mut every = tokio::time::interval_at(first, spec.interval);
             every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
             loop {
                 every.tick().await;
