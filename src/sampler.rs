@@ -292,14 +292,31 @@ impl Sampler {
     }
 
     /// Replaces the target list. A target whose definition is unchanged keeps its counters and
-    /// process history; a changed or new one starts afresh.
+    /// process history; a changed or new one starts afresh. A change of `app:` alone only
+    /// replaces the app fetcher: where the app's metrics come from says nothing about the
+    /// processes.
     pub fn set_targets(&mut self, targets: Vec<TargetSpec>) {
         let mut old: Vec<Tracker> = std::mem::take(&mut self.trackers);
+        let without_app = |s: &TargetSpec| TargetSpec {
+            app: None,
+            ..s.clone()
+        };
         self.trackers = targets
             .into_iter()
-            .map(|spec| match old.iter().position(|t| t.spec == spec) {
-                Some(i) => old.swap_remove(i),
-                None => Tracker::new(spec),
+            .map(|spec| {
+                if let Some(i) = old.iter().position(|t| t.spec == spec) {
+                    return old.swap_remove(i);
+                }
+                let bare = without_app(&spec);
+                match old.iter().position(|t| without_app(&t.spec) == bare) {
+                    Some(i) => {
+                        let mut t = old.swap_remove(i);
+                        t.app = spec.app.clone().map(crate::source::app::AppPoller::new);
+                        t.spec = spec;
+                        t
+                    }
+                    None => Tracker::new(spec),
+                }
             })
             .collect();
     }

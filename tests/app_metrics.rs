@@ -135,6 +135,11 @@ fn edge_cases_agree_with_python() {
         ("# some comment\nx 1\n\n", Format::Text004),
         ("x{", Format::Text004),
         ("x{a=1} 1\n", Format::Text004),
+        ("  x{a=\"1\"} 1\n\t# HELP x help\n", Format::Text004),
+        ("x{a=\"1\"}2\n", Format::Text004),
+        ("# HELP x} help\nx 1\n", Format::Text004),
+        ("# HELP x} help\nx 1\n# EOF\n", Format::OpenMetrics),
+        (" x 1\n# EOF\n", Format::OpenMetrics),
         ("x abc\n", Format::Text004),
         (
             "# TYPE x counter\nx_total 1\nx_created 2\n# EOF\n",
@@ -863,4 +868,50 @@ fn real_prometheus_and_python_apps_are_read_every_tick() {
     }
     assert_eq!(errors(&d), early);
     assert!(d.metrics().get("sidewatch_ticks_total", &[]) > ticks_early);
+}
+
+/// A reload that changes only `app:` keeps the target's counters (here its restart count):
+/// where the app's metrics come from says nothing about its processes.
+#[test]
+fn a_reload_changing_only_app_keeps_the_counters() {
+    use sidewatch::source::app::AppSpec;
+    use sidewatch::target::{Selector, TargetSpec};
+    let (_guard, root) = common::fixture_copy();
+    let pid_file = root.parent().unwrap().join("app.pid");
+    std::fs::write(&pid_file, "6293\n").unwrap();
+    let app = |url: &str| AppSpec {
+        metrics_url: url.parse().unwrap(),
+        timeout: Duration::from_millis(100),
+        bearer_token_file: None,
+        tls: Default::default(),
+        max_body_bytes: 1024,
+    };
+    let spec = |url: &str| TargetSpec {
+        name: "t".into(),
+        selector: Selector::PidFile(pid_file.clone()),
+        children: false,
+        smaps: false,
+        thread_totals: true,
+        labels: vec![],
+        cgroup_labels: false,
+        app: Some(app(url)),
+    };
+    let mut s = sidewatch::sampler::Sampler::new(
+        sidewatch::source::proc::ProcReader::new(&root),
+        vec![spec("http://127.0.0.1:1/a")],
+        sidewatch::state::Shared::new(Duration::from_secs(1)),
+    );
+    let restarts =
+        |s: &mut sidewatch::sampler::Sampler| s.tick().targets[0].counters.restarts_total;
+    assert_eq!(restarts(&mut s), 0);
+    // The process is replaced (same pid, new start time): one restart.
+    let stat = root.join("6293/stat");
+    let text = std::fs::read_to_string(&stat).unwrap();
+    let close = text.rfind(')').unwrap();
+    let mut fields: Vec<&str> = text[close + 2..].trim_end().split(' ').collect();
+    fields[22 - 3] = "99999";
+    std::fs::write(&stat, format!("{} {}\n", &text[..=close], fields.join(" "))).unwrap();
+    assert_eq!(restarts(&mut s), 1);
+    s.set_targets(vec![spec("http://127.0.0.1:1/b")]);
+    assert_eq!(restarts(&mut s), 1, "the reload reset the counters");
 }

@@ -127,7 +127,8 @@ impl AppPoller {
         finish(&self.slot, started, result);
     }
 
-    /// Marks a fetch in flight; `None` (with the error to report) when it cannot start.
+    /// Marks a fetch in flight and forms its request (`Err`: the fetch fails at once, e.g. an
+    /// unreadable token file); `None` when one is already in flight.
     fn begin(&self) -> Option<Result<Get, AppError>> {
         let mut slot = lock(&self.slot);
         if slot.in_flight {

@@ -6,11 +6,13 @@
 //! README, "Application metrics"). `prometheus-parse` 0.2 loses a whole label set when a value
 //! holds an escaped quote, keeps `\n` escaped, ignores `# TYPE counter`, and accepts `x{` and
 //! `x 1 2 3 4` as valid; its open fix for `=` in label values has waited since 2024.
-//! `openmetrics-parser` 0.4 is LGPL-3.0 (sidewatch ships one static Apache-2.0 binary) and its
-//! text 0.0.4 parser refuses valid bodies: samples of different names without `# TYPE`, and the
-//! `x_created` / `x_total` samples that Python's `prometheus_client` writes. Both formats are
-//! line-based and small; this parser is about 250 lines, fuzzed in tests/fuzz.rs and checked
-//! against Python's `prometheus_client` parsers on bodies captured from real applications.
+//! `openmetrics-parser` 0.4 is LGPL-3.0 (sidewatch ships one static Apache-2.0 binary), refuses
+//! the OpenMetrics body of Python's `prometheus_client` 0.16 (a summary without quantiles:
+//! "Missing mandatory label for metric: quantile"), and its text 0.0.4 parser refuses valid
+//! bodies (untyped samples of different names in a row; `h_created` under `# TYPE h histogram`).
+//! Both formats are line-based and small; this parser is about 350 lines, fuzzed in
+//! tests/fuzz.rs and checked against Python's `prometheus_client` parsers on bodies captured
+//! from real applications.
 
 use super::{Exposition, Family, MetricType, Sample};
 
@@ -91,6 +93,11 @@ struct Parser {
 
 impl Parser {
     fn line(&mut self, text: &str) -> Result<(), String> {
+        // Text 0.0.4 ignores leading blanks (Go's expfmt); OpenMetrics does not allow them.
+        let text = match self.format {
+            Format::Text004 => text.trim_start_matches([' ', '\t']),
+            Format::OpenMetrics => text,
+        };
         if let Some(comment) = text.strip_prefix('#') {
             return self.comment(comment);
         }
@@ -131,13 +138,16 @@ impl Parser {
             .trim_start_matches([' ', '\t'])
             .splitn(3, [' ', '\t']);
         let keyword = words.next().unwrap_or("");
-        if keyword != "TYPE" {
-            // HELP, UNIT and free comments carry nothing the tick uses.
-            return Ok(());
+        if !matches!(keyword, "TYPE" | "HELP" | "UNIT") {
+            return Ok(()); // a free comment
         }
         let name = words.next().unwrap_or("");
         if !is_metric_name(name) {
-            return Err(format!("# TYPE: bad metric name {name:?}"));
+            // Prometheus refuses the body too.
+            return Err(format!("# {keyword}: bad metric name {name:?}"));
+        }
+        if keyword != "TYPE" {
+            return Ok(()); // HELP and UNIT carry nothing the tick uses
         }
         let word = words.next().unwrap_or("").trim();
         let kind = metric_type(word, self.format)
@@ -215,10 +225,13 @@ fn sample(text: &str, format: Format) -> Result<Sample, String> {
     }
     let mut rest = &text[name_end..];
     let mut labels = Vec::new();
+    // Text 0.0.4 reads `x{a="b"}1`; OpenMetrics wants the space.
+    let mut need_space = true;
     if let Some(after) = rest.strip_prefix('{') {
         rest = label_set(after, &mut labels)?;
+        need_space = format == Format::OpenMetrics;
     }
-    let (value, rest) = value_and_rest(rest)?;
+    let (value, rest) = value_and_rest(rest, need_space)?;
     check_tail(rest, format)?;
     Ok(Sample {
         name: name.to_string(),
@@ -286,9 +299,9 @@ fn label_value(s: &str) -> Result<(String, &str), String> {
 }
 
 /// The value after the name or label set, and the text after it.
-fn value_and_rest(s: &str) -> Result<(f64, &str), String> {
+fn value_and_rest(s: &str, need_space: bool) -> Result<(f64, &str), String> {
     let trimmed = s.trim_start_matches([' ', '\t']);
-    if trimmed.len() == s.len() {
+    if need_space && trimmed.len() == s.len() {
         return Err("no space before the value".into());
     }
     let end = trimmed.find([' ', '\t']).unwrap_or(trimmed.len());
@@ -338,7 +351,7 @@ fn check_exemplar(s: &str) -> Result<(), String> {
     let labels_body = s.strip_prefix('{').ok_or("exemplar without labels")?;
     let mut labels = Vec::new();
     let rest = label_set(labels_body, &mut labels).map_err(|e| format!("exemplar: {e}"))?;
-    let (_, rest) = value_and_rest(rest).map_err(|e| format!("exemplar: {e}"))?;
+    let (_, rest) = value_and_rest(rest, true).map_err(|e| format!("exemplar: {e}"))?;
     let rest = rest.trim_start_matches([' ', '\t']);
     if !rest.is_empty() && number(rest).is_none() {
         return Err(format!("exemplar: bad timestamp {rest:?}"));
