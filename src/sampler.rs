@@ -292,13 +292,14 @@ impl Sampler {
     }
 
     /// Replaces the target list. A target whose definition is unchanged keeps its counters and
-    /// process history; a changed or new one starts afresh. A change of `app:` alone only
-    /// replaces the app fetcher: where the app's metrics come from says nothing about the
-    /// processes.
+    /// process history; a changed or new one starts afresh. A change of `app:` or `probe:`
+    /// alone only replaces that source: where the app's metrics come from and how it is probed
+    /// say nothing about the processes.
     pub fn set_targets(&mut self, targets: Vec<TargetSpec>) {
         let mut old: Vec<Tracker> = std::mem::take(&mut self.trackers);
         let without_app = |s: &TargetSpec| TargetSpec {
             app: None,
+            probe: None,
             ..s.clone()
         };
         self.trackers = targets
@@ -311,7 +312,12 @@ impl Sampler {
                 match old.iter().position(|t| without_app(&t.spec) == bare) {
                     Some(i) => {
                         let mut t = old.swap_remove(i);
-                        t.app = spec.app.clone().map(crate::source::app::AppPoller::new);
+                        if t.spec.app != spec.app {
+                            t.app = spec.app.clone().map(crate::source::app::AppPoller::new);
+                        }
+                        if t.spec.probe != spec.probe {
+                            t.probe = spec.probe.clone().map(crate::source::probe::Prober::new);
+                        }
                         t.spec = spec;
                         t
                     }

@@ -823,3 +823,76 @@ fn https_probe_fails_with_tls_unless_the_ca_is_trusted() {
     };
     assert_eq!(probe(insecure), (1, vec![]));
 }
+
+/// A reload that changes only `probe:` keeps the target's counters (its restart count) and
+/// starts the probe afresh; one that changes only `app:` keeps the probe's counts.
+#[test]
+fn a_reload_changing_only_the_probe_keeps_the_counters() {
+    use sidewatch::source::app::AppSpec;
+    use sidewatch::source::probe::ProbeSpec;
+    use sidewatch::target::{Selector, TargetSpec};
+    let (_guard, root) = common::fixture_copy();
+    let pid_file = root.parent().unwrap().join("app.pid");
+    std::fs::write(&pid_file, "6293\n").unwrap();
+    let refused = format!("http://127.0.0.1:{}/healthz", closed_port());
+    let spec = |timeout_ms: u64, app_path: &str| TargetSpec {
+        name: "t".into(),
+        selector: Selector::PidFile(pid_file.clone()),
+        children: false,
+        smaps: false,
+        thread_totals: true,
+        labels: vec![],
+        cgroup_labels: false,
+        app: Some(AppSpec {
+            metrics_url: format!("http://127.0.0.1:1/{app_path}").parse().unwrap(),
+            timeout: Duration::from_millis(100),
+            bearer_token_file: None,
+            tls: Default::default(),
+            max_body_bytes: 1024,
+        }),
+        probe: Some(ProbeSpec {
+            url: refused.parse().unwrap(),
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_millis(timeout_ms),
+            method: hyper::Method::GET,
+            headers: vec![],
+            valid_status_codes: vec![],
+            fail_if_body_not_matches_regexp: None,
+            no_follow_redirects: false,
+            tls: Default::default(),
+        }),
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut s = sidewatch::sampler::Sampler::new(
+        sidewatch::source::proc::ProcReader::new(&root),
+        vec![spec(500, "a")],
+        sidewatch::state::Shared::new(Duration::from_secs(1)),
+    );
+    // (restarts, probes counted) of a tick that follows one probe.
+    let tick = |s: &mut sidewatch::sampler::Sampler| {
+        s.fetch_apps_blocking(&rt);
+        let t = &s.tick().targets[0];
+        let p = &t.probe.as_ref().unwrap().totals;
+        (t.counters.restarts_total, p.failures_total())
+    };
+    assert_eq!(tick(&mut s), (0, 1));
+    // The process is replaced (same pid, new start time): one restart.
+    let stat = root.join("6293/stat");
+    let text = std::fs::read_to_string(&stat).unwrap();
+    let close = text.rfind(')').unwrap();
+    let mut fields: Vec<&str> = text[close + 2..].trim_end().split(' ').collect();
+    fields[22 - 3] = "99999";
+    std::fs::write(&stat, format!("{} {}\n", &text[..=close], fields.join(" "))).unwrap();
+    assert_eq!(tick(&mut s), (1, 2));
+    s.set_targets(vec![spec(400, "a")]);
+    assert_eq!(
+        tick(&mut s),
+        (1, 1),
+        "counters reset, or the old probe kept"
+    );
+    s.set_targets(vec![spec(400, "b")]);
+    assert_eq!(tick(&mut s), (1, 2), "a change of app: reset the probe");
+}
