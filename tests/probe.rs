@@ -684,7 +684,8 @@ fn probe_flag_and_config_errors() {
             "fail_if_body_not_matches_regexp`: regex parse error",
         ),
         ("timeout: 0s", "timeout`: must be more than 0"),
-        ("interval: 10ms", "interval`: 10ms is too short"),
+        ("interval: 10ms", "interval`: 10ms: give 100ms to 24h"),
+        ("interval: 2d", "interval`: 2days: give 100ms to 24h"),
         ("follow: true", "probe.follow`: unknown field `follow`"),
     ];
     for (line, want) in cases {

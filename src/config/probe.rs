@@ -16,6 +16,9 @@ use crate::source::probe::{BodyRegex, ProbeSpec};
 /// ended well before the next one is due.
 pub const MAX_DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Longest probe interval (a probe less often than daily tells nothing of availability).
+pub const MAX_INTERVAL: Duration = Duration::from_secs(24 * 3600);
+
 /// `probe:` as written.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -55,11 +58,11 @@ pub fn validate(p: &ProbeFile, tick: Duration) -> Result<ProbeSpec, (String, Str
         );
     }
     let interval = p.interval.unwrap_or(tick);
-    if interval < Duration::from_millis(100) {
+    if interval < Duration::from_millis(100) || interval > MAX_INTERVAL {
         return err(
             "interval",
             format!(
-                "{} is too short: at least 100ms",
+                "{}: give 100ms to 24h",
                 humantime::format_duration(interval)
             ),
         );

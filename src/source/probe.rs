@@ -249,7 +249,7 @@ impl Prober {
         let (spec, client, slot) = (self.spec.clone(), self.client.clone(), self.slot.clone());
         let delay = if spec.interval == tick {
             let margin = (tick / 10).min(Duration::from_millis(200));
-            tick.saturating_sub(spec.timeout + margin)
+            tick.saturating_sub(spec.timeout.saturating_add(margin))
         } else {
             Duration::ZERO
         };
