@@ -263,11 +263,12 @@ impl Prober {
                 if !begin(&slot) {
                     continue;
                 }
-                let (spec, client, slot) = (spec.clone(), client.clone(), slot.clone());
+                let (spec, client) = (spec.clone(), client.clone());
+                let guard = InFlight(slot.clone());
                 inner.spawn(async move {
                     let started = Instant::now();
                     let outcome = probe(&client, &spec).await;
-                    finish(&slot, outcome, started.elapsed());
+                    finish(&guard.0, outcome, started.elapsed());
                 });
             }
         }));
@@ -311,6 +312,16 @@ fn begin(slot: &Mutex<Slot>) -> bool {
     }
     s.in_flight = true;
     true
+}
+
+/// Clears the in-flight mark however the probe's task ends (even by a panic or an aborted
+/// runtime), so that a lost probe never turns every later one into `skipped`.
+struct InFlight(Arc<Mutex<Slot>>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        lock(&self.0).in_flight = false;
+    }
 }
 
 fn finish(slot: &Mutex<Slot>, outcome: Result<(), Reason>, took: Duration) {
@@ -435,6 +446,15 @@ mod tests {
         assert_eq!(r("c").as_deref(), Some("http://127.0.0.1:8080/a/c"));
         assert_eq!(r("ftp://h/x"), None);
         assert_eq!(r("http://bad host/"), None);
+    }
+
+    #[test]
+    fn a_probe_task_that_ends_without_finishing_frees_the_slot() {
+        let slot = Arc::new(Mutex::new(Slot::default()));
+        assert!(begin(&slot));
+        drop(InFlight(slot.clone()));
+        assert!(begin(&slot), "still marked in flight");
+        assert_eq!(lock(&slot).totals.failures_total(), 0);
     }
 
     #[test]
