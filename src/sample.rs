@@ -45,7 +45,7 @@ pub struct TargetSample {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub app_fetch_duration_seconds: Option<f64>,
     /// The HTTP probe's figures; `None` when the target has no `probe:`.
-    #[serde(skip)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub probe: Option<crate::source::probe::ProbeSample>,
 }
 

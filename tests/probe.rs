@@ -757,6 +757,27 @@ fn golden_probe_families() {
         got, want,
         "the probe families differ from tests/golden/probe.prom; review, then regenerate with SIDEWATCH_BLESS=1 cargo test --test probe golden"
     );
+    // The same figures in JSON.
+    let o = sidewatch(&[
+        "once",
+        "--json",
+        "--procfs",
+        fixture.to_str().unwrap(),
+        "--pid",
+        "6291",
+        "--probe",
+        &url,
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let p = &v["targets"][0]["probe"];
+    assert_eq!(p["success"], 0);
+    assert_eq!(p["failures"]["connect"], 1);
+    assert_eq!(p["failures"]["skipped"], 0);
+    assert_eq!(p["up"], false);
+    assert_eq!(p["success_ratio"], 0.0);
+    assert_eq!(p["duration_seconds"]["count"], 1);
+    assert_eq!(p["duration_seconds"]["buckets"][13][0], 10.0);
 }
 
 /// An `https` probe of a sidewatch serving TLS with a test CA: its certificate refused without

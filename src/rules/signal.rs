@@ -331,7 +331,7 @@ impl SignalSource for TargetSignals<'_> {
         if let Some(p) = &s.probe {
             match signal {
                 Signal::ProbeSuccessRatio => return p.success_ratio,
-                Signal::ProbeDurationSeconds => return p.duration_seconds,
+                Signal::ProbeDurationSeconds => return p.mean_duration_seconds,
                 _ => {}
             }
         }

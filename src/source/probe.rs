@@ -157,16 +157,39 @@ impl ProbeTotals {
     }
 }
 
+/// In JSON (`sidewatch once --json`): `{"success": n, "failures": {"timeout": n, ...},
+/// "duration_seconds": {histogram}, "up": bool, "last_duration_seconds": s}`.
+impl serde::Serialize for ProbeTotals {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let failures: std::collections::BTreeMap<&str, u64> = self
+            .failures
+            .iter()
+            .map(|(r, n)| (r.as_str(), *n))
+            .collect();
+        let mut m = ser.serialize_map(None)?;
+        m.serialize_entry("success", &self.success)?;
+        m.serialize_entry("failures", &failures)?;
+        m.serialize_entry("duration_seconds", &self.duration)?;
+        if let Some((ok, took)) = self.last {
+            m.serialize_entry("up", &ok)?;
+            m.serialize_entry("last_duration_seconds", &took.as_secs_f64())?;
+        }
+        m.end()
+    }
+}
+
 /// What a tick has of the probe: the totals, and the signals over the probes that ended since
 /// the previous tick.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ProbeSample {
+    #[serde(flatten)]
     pub totals: ProbeTotals,
     /// Successes / all outcomes (skipped ones included) since the previous tick; `None` when
     /// none ended.
     pub success_ratio: Option<f64>,
     /// Mean duration of the probes sent that ended since the previous tick.
-    pub duration_seconds: Option<f64>,
+    pub mean_duration_seconds: Option<f64>,
 }
 
 impl ProbeSample {
@@ -178,7 +201,7 @@ impl ProbeSample {
         ProbeSample {
             success_ratio: (ended > 0)
                 .then(|| now.success.saturating_sub(previous.success) as f64 / ended as f64),
-            duration_seconds: (timed > 0)
+            mean_duration_seconds: (timed > 0)
                 .then(|| (now.duration.sum - previous.duration.sum) / timed as f64),
             totals: now,
         }
