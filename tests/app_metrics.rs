@@ -861,13 +861,28 @@ fn real_prometheus_and_python_apps_are_read_every_tick() {
             std::thread::sleep(Duration::from_millis(500));
         }
         let (ours, theirs) = last.unwrap();
-        assert_eq!(
-            ours, theirs,
+        // The Python app's body is fixed: exact. Prometheus adds and drops series of its own
+        // as it serves (request counters per handler): within 5 % when no retry caught two
+        // equal bodies.
+        let tolerance = if om { 0.0 } else { 0.05 * theirs };
+        assert!(
+            (ours - theirs).abs() <= tolerance,
             "{target}: sidewatch read {ours} samples, python {theirs}"
         );
     }
-    assert_eq!(errors(&d), early);
-    assert!(d.metrics().get("sidewatch_ticks_total", &[]) > ticks_early);
+    // Once both answer, fetches succeed: at most one late fetch in four ticks (on a busy machine
+    // an answer or the fetch's start may slip past the 250 ms timeout or the tick now and then;
+    // a broken reader fails every tick, two errors a tick).
+    let ticks_now = |d: &common::Daemon| d.metrics().get("sidewatch_ticks_total", &[]).unwrap();
+    d.wait_until(Duration::from_secs(10), |d| {
+        ticks_now(d) >= ticks_early.unwrap() + 10.0
+    });
+    let ticks = ticks_now(&d) - ticks_early.unwrap();
+    let new_errors = errors(&d).unwrap() - early.unwrap();
+    assert!(
+        new_errors <= 0.25 * ticks,
+        "{new_errors} app_metrics errors in {ticks} ticks"
+    );
 }
 
 /// A reload that changes only `app:` keeps the target's counters (here its restart count):
