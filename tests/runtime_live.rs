@@ -291,7 +291,7 @@ fn rules_on_runtime_signals_pass_promtool() {
         "expr: irate(sidewatch_runtime_gc_pause_seconds_total[2m]) > 0.05",
         "expr: irate(sidewatch_runtime_gc_collections_total[2m]) > 50",
         "expr: sidewatch_runtime_heap_bytes > 524288000",
-        "{{ $value | humanize }}s, above 200ms",
+        "{{ $value | humanizeDuration }}, above 200ms",
     ] {
         assert!(rules.contains(expr), "{expr} missing from:\n{rules}");
     }
