@@ -17,6 +17,7 @@ use crate::target::{Selector, TargetSpec};
 
 pub mod app;
 pub mod labels;
+pub mod probe;
 
 /// Default listen address: all interfaces, port 9858 (not used by node_exporter 9100,
 /// process-exporter 9256, cAdvisor 8080, Prometheus 9090 or Alertmanager 9093).
@@ -147,6 +148,9 @@ pub struct TargetFile {
     /// The application's own metrics endpoint.
     #[serde(default)]
     pub app: Option<app::AppFile>,
+    /// An HTTP probe of the application.
+    #[serde(default)]
+    pub probe: Option<probe::ProbeFile>,
 }
 
 fn yes() -> bool {
@@ -262,6 +266,7 @@ impl Clone for TargetFile {
             labels: self.labels.clone(),
             cgroup_labels: self.cgroup_labels,
             app: self.app.clone(),
+            probe: self.probe.clone(),
         }
     }
 }
@@ -583,6 +588,12 @@ fn validate_target(
         .map(|a| app::validate(a, interval))
         .transpose()
         .map_err(|(field, reason)| err(&format!("app.{field}"), reason))?;
+    let probe = t
+        .probe
+        .as_ref()
+        .map(|p| probe::validate(p, interval))
+        .transpose()
+        .map_err(|(field, reason)| err(&format!("probe.{field}"), reason))?;
     Ok(TargetSpec {
         name: t.name.clone(),
         selector,
@@ -592,6 +603,7 @@ fn validate_target(
         labels,
         cgroup_labels: t.cgroup_labels,
         app,
+        probe,
     })
 }
 
@@ -601,6 +613,7 @@ fn flag_for_field(field: &str) -> String {
         "" => "--name".into(),
         "labels" => "--label".into(),
         "app" => "--app-metrics".into(),
+        "probe" => "--probe".into(),
         f => format!("--{}", f.replace('_', "-")),
     }
 }

@@ -21,6 +21,7 @@ use crate::state::Published;
 
 mod app;
 mod cgroup;
+mod probe;
 mod runtime;
 
 /// Label pairs of one sample, in output order.
@@ -91,6 +92,18 @@ fn encode_value(kind: MetricType, v: Num, m: MetricEncoder<'_>) -> Result<(), st
         (_, Num::U(x)) => ConstGauge::new(i64::try_from(x).unwrap_or(i64::MAX)).encode(m),
         (_, Num::F(x)) => ConstGauge::new(x).encode(m),
     }
+}
+
+/// prometheus-client takes per-bucket (not cumulative) counts, +Inf as infinity.
+pub(crate) fn per_bucket(h: &crate::sample::HistogramValues) -> Vec<(f64, u64)> {
+    let mut buckets = Vec::with_capacity(h.buckets.len() + 1);
+    let mut below = 0;
+    for (bound, cumulative) in &h.buckets {
+        buckets.push((*bound, cumulative - below));
+        below = *cumulative;
+    }
+    buckets.push((f64::INFINITY, h.count - below));
+    buckets
 }
 
 pub(crate) fn target_labels(t: &TargetSample) -> Labels<'_> {
@@ -289,6 +302,7 @@ impl Collector for SnapshotCollector {
         cgroup::encode(s, &mut enc)?;
         runtime::encode(s, &mut enc)?;
         app::encode(s, &mut enc)?;
+        probe::encode(s, &mut enc)?;
         crate::rules::view::encode(s.rules.as_ref(), &mut enc)?;
         crate::history::view::encode(s.history.as_deref(), &mut enc)?;
 
@@ -333,16 +347,11 @@ impl Collector for SnapshotCollector {
             Some(&Unit::Seconds),
             MetricType::Histogram,
         )?;
-        // prometheus-client takes per-bucket (not cumulative) counts, +Inf as infinity.
-        let mut buckets = Vec::with_capacity(h.buckets.len() + 1);
-        let mut below = 0;
-        for (bound, cumulative) in &h.buckets {
-            buckets.push((*bound, cumulative - below));
-            below = *cumulative;
-        }
-        buckets.push((f64::INFINITY, h.count - below));
         m.encode_histogram::<prometheus_client::encoding::NoLabelSet>(
-            h.sum, h.count, &buckets, None,
+            h.sum,
+            h.count,
+            &per_bucket(h),
+            None,
         )?;
 
         let mut errors = Family::new(

@@ -16,6 +16,7 @@ use sidewatch::config::{self, ConfigError, Overrides, Settings, TargetFile};
 use sidewatch::sampler::{Control, Sampler};
 use sidewatch::source::app::AppSpec;
 use sidewatch::source::cgroup::CgroupReader;
+use sidewatch::source::probe::ProbeSpec;
 use sidewatch::source::proc::ProcReader;
 use sidewatch::state::Shared;
 use sidewatch::target::{Selector, TargetSpec};
@@ -158,6 +159,18 @@ struct Opts {
         help_heading = "Target (from flags)"
     )]
     app_metrics: Option<String>,
+
+    /// An HTTP GET of this URL every tick, 2xx counting as success (a config file's `probe:`
+    /// sets interval, timeout, method, headers, valid_status_codes, a body regex).
+    /// Example: --probe http://127.0.0.1:8080/healthz
+    #[arg(
+        long,
+        env = "SIDEWATCH_PROBE",
+        value_name = "URL",
+        global = true,
+        help_heading = "Target (from flags)"
+    )]
+    probe: Option<String>,
 
     /// Report every distinct cgroup of the flag target's processes, with a `cgroup` label
     /// (default: only the cgroup of its main process, without that label).
@@ -462,6 +475,10 @@ fn flag_target(o: &Opts, default_name: Option<&str>) -> Result<Option<TargetFile
                 metrics_url,
                 ..Default::default()
             }),
+        probe: o.probe.clone().map(|url| config::probe::ProbeFile {
+            url,
+            ..Default::default()
+        }),
     }))
 }
 
@@ -531,12 +548,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Once { json, openmetrics }) => {
             let settings = load(&opts, None)?;
             flag_app(&opts, settings.interval, false)?;
+            flag_probe(&opts, settings.interval, false)?;
             if settings.targets.is_empty() {
                 anyhow::bail!(NOTHING_TO_WATCH);
             }
             let (proc, cgroups) = readers(&settings)?;
             let shared = Shared::new(settings.interval);
-            let has_app = settings.targets.iter().any(|t| t.app.is_some());
+            let has_app = settings
+                .targets
+                .iter()
+                .any(|t| t.app.is_some() || t.probe.is_some());
             let mut sampler = Sampler::new(proc, settings.targets, shared).with_cgroups(cgroups);
             if has_app {
                 let rt = tokio::runtime::Builder::new_current_thread()
@@ -625,6 +646,7 @@ fn daemon(opts: Opts, wrap: Option<(Vec<String>, String)>) -> anyhow::Result<Exi
         .map(|(_, n)| opts.name.clone().unwrap_or_else(|| n.clone()));
     let mut settings = load(&opts, None)?;
     flag_app(&opts, settings.interval, wrap.is_some())?;
+    flag_probe(&opts, settings.interval, wrap.is_some())?;
     if settings.targets.is_empty() && wrap.is_none() {
         anyhow::bail!(NOTHING_TO_WATCH);
     }
@@ -663,7 +685,10 @@ fn daemon(opts: Opts, wrap: Option<(Vec<String>, String)>) -> anyhow::Result<Exi
                 anyhow::bail!("target name {name:?} of the wrapped command is already used; pick another with --name");
             }
             let app = flag_app(&opts, settings.interval, true)?;
-            settings.targets.push(wrapped_target(&name, pid, app));
+            let probe = flag_probe(&opts, settings.interval, true)?;
+            settings
+                .targets
+                .push(wrapped_target(&name, pid, app, probe));
             child = Some(c);
         }
         if let Ok(addr) = listener.local_addr() {
@@ -729,7 +754,12 @@ fn daemon(opts: Opts, wrap: Option<(Vec<String>, String)>) -> anyhow::Result<Exi
     })
 }
 
-fn wrapped_target(name: &str, pid: i32, app: Option<AppSpec>) -> TargetSpec {
+fn wrapped_target(
+    name: &str,
+    pid: i32,
+    app: Option<AppSpec>,
+    probe: Option<ProbeSpec>,
+) -> TargetSpec {
     TargetSpec {
         name: name.to_string(),
         selector: Selector::Pid(pid),
@@ -739,7 +769,37 @@ fn wrapped_target(name: &str, pid: i32, app: Option<AppSpec>) -> TargetSpec {
         labels: Vec::new(),
         cgroup_labels: false,
         app,
+        probe,
     }
+}
+
+/// `--probe` for the wrapped command (a flag target has it through `flag_target`); without a
+/// target given by flags to attach it to, an error.
+fn flag_probe(
+    opts: &Opts,
+    interval: Duration,
+    wrap: bool,
+) -> Result<Option<ProbeSpec>, ConfigError> {
+    let Some(url) = &opts.probe else {
+        return Ok(None);
+    };
+    if !wrap {
+        if flag_target(opts, None)?.is_none() {
+            return Err(ConfigError::new(
+                None,
+                "--probe",
+                "belongs to the target given by flags (--pid, --pid-file, --comm, --exe, --cmdline) or to `sidewatch run`; give one, or use `probe:` in the config file",
+            ));
+        }
+        return Ok(None);
+    }
+    let file = config::probe::ProbeFile {
+        url: url.clone(),
+        ..Default::default()
+    };
+    config::probe::validate(&file, interval)
+        .map(Some)
+        .map_err(|(_, reason)| ConfigError::new(None, "--probe", reason))
 }
 
 /// `--app-metrics` for the wrapped command (a flag target has it through `flag_target`). An
@@ -934,7 +994,8 @@ impl<'a> Reloader<'a> {
                 }
                 if let (Some(name), Some(pid)) = (self.wrap_name, self.child_pid) {
                     let app = flag_app(self.opts, s.interval, true).ok().flatten();
-                    s.targets.push(wrapped_target(name, pid, app));
+                    let probe = flag_probe(self.opts, s.interval, true).ok().flatten();
+                    s.targets.push(wrapped_target(name, pid, app, probe));
                 }
                 tracing::info!(targets = s.targets.len(), "configuration reloaded");
                 let _ = self.tx.send(Control::Reload {

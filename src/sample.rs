@@ -47,6 +47,9 @@ pub struct TargetSample {
     /// How long the fetch behind `app` took (request to parsed body).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub app_fetch_duration_seconds: Option<f64>,
+    /// The HTTP probe's figures; `None` when the target has no `probe:`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub probe: Option<crate::source::probe::ProbeSample>,
 }
 
 impl TargetSample {

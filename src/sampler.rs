@@ -53,6 +53,8 @@ struct Tracker {
     app: Option<crate::source::app::AppPoller>,
     /// The app's GC counters made restart-proof (see [`crate::runtime`]).
     runtime: crate::runtime::RuntimeCounters,
+    /// Probes the application when the target has `probe:`.
+    probe: Option<crate::source::probe::Prober>,
 }
 
 impl Tracker {
@@ -61,6 +63,7 @@ impl Tracker {
             cgroup: cgroup::CgroupTracker::new(spec.cgroup_labels),
             app: spec.app.clone().map(crate::source::app::AppPoller::new),
             runtime: crate::runtime::RuntimeCounters::default(),
+            probe: spec.probe.clone().map(crate::source::probe::Prober::new),
             spec,
             counters: Arc::new(TargetCounters::default()),
             processes: account::Processes::default(),
@@ -298,6 +301,9 @@ impl Sampler {
         for poller in self.trackers.iter().filter_map(|t| t.app.as_ref()) {
             poller.fetch_blocking(rt);
         }
+        for prober in self.trackers.iter().filter_map(|t| t.probe.as_ref()) {
+            prober.probe_blocking(rt);
+        }
     }
 
     /// The targets not found in the last tick, with the reason (what `once` reports).
@@ -334,13 +340,14 @@ impl Sampler {
     }
 
     /// Replaces the target list. A target whose definition is unchanged keeps its counters and
-    /// process history; a changed or new one starts afresh. A change of `app:` alone only
-    /// replaces the app fetcher: where the app's metrics come from says nothing about the
-    /// processes.
+    /// process history; a changed or new one starts afresh. A change of `app:` or `probe:`
+    /// alone only replaces that source: where the app's metrics come from and how it is probed
+    /// say nothing about the processes.
     pub fn set_targets(&mut self, targets: Vec<TargetSpec>) {
         let mut old: Vec<Tracker> = std::mem::take(&mut self.trackers);
         let without_app = |s: &TargetSpec| TargetSpec {
             app: None,
+            probe: None,
             ..s.clone()
         };
         self.trackers = targets
@@ -353,7 +360,12 @@ impl Sampler {
                 match old.iter().position(|t| without_app(&t.spec) == bare) {
                     Some(i) => {
                         let mut t = old.swap_remove(i);
-                        t.app = spec.app.clone().map(crate::source::app::AppPoller::new);
+                        if t.spec.app != spec.app {
+                            t.app = spec.app.clone().map(crate::source::app::AppPoller::new);
+                        }
+                        if t.spec.probe != spec.probe {
+                            t.probe = spec.probe.clone().map(crate::source::probe::Prober::new);
+                        }
                         t.spec = spec;
                         t
                     }
@@ -390,6 +402,12 @@ impl Sampler {
                 if let Some(rt) = &self.app_runtime {
                     poller.start(rt);
                 }
+            }
+            if let Some(prober) = &mut tracker.probe {
+                if let Some(rt) = &self.app_runtime {
+                    prober.ensure_started(rt, self.shared.interval());
+                }
+                s.probe = Some(prober.take());
             }
             targets.push(s);
         }

@@ -66,6 +66,8 @@ pub struct TargetSpec {
     pub cgroup_labels: bool,
     /// The application's own metrics endpoint, read every tick.
     pub app: Option<crate::source::app::AppSpec>,
+    /// An HTTP probe of the application.
+    pub probe: Option<crate::source::probe::ProbeSpec>,
 }
 
 impl TargetSpec {

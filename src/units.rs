@@ -238,6 +238,43 @@ pub fn humanize(v: f64) -> String {
     format!("{}{prefix}", go_g4(v))
 }
 
+/// Prometheus's `humanizeDuration`: `1d 2h 3m 4s` down to minutes, then 4 significant digits
+/// of seconds with SI prefixes below one (`1.5s`, `250ms`).
+pub fn humanize_duration(v: f64) -> String {
+    if !v.is_finite() {
+        return go_g4(v);
+    }
+    if v == 0.0 {
+        return format!("{}s", go_g4(v));
+    }
+    if v.abs() >= 1.0 {
+        let sign = if v < 0.0 { "-" } else { "" };
+        let whole = v.abs() as u64;
+        let (d, h, m, s) = (
+            whole / 86_400,
+            whole / 3600 % 24,
+            whole / 60 % 60,
+            whole % 60,
+        );
+        return match (d, h, m) {
+            (0, 0, 0) => format!("{sign}{}s", go_g4(v.abs())),
+            (0, 0, _) => format!("{sign}{m}m {s}s"),
+            (0, _, _) => format!("{sign}{h}h {m}m {s}s"),
+            _ => format!("{sign}{d}d {h}h {m}m {s}s"),
+        };
+    }
+    let mut v = v;
+    let mut prefix = "";
+    for p in ["m", "u", "n", "p", "f", "a", "z", "y"] {
+        if v.abs() >= 1.0 {
+            break;
+        }
+        prefix = p;
+        v *= 1000.0;
+    }
+    format!("{}{prefix}s", go_g4(v))
+}
+
 /// Prometheus's `humanize1024`: binary prefixes, 4 significant digits (`500Mi`).
 pub fn humanize1024(v: f64) -> String {
     if v.abs() <= 1.0 || !v.is_finite() {

@@ -30,6 +30,7 @@ fn spec(selector: Selector, children: bool) -> TargetSpec {
         labels: vec![],
         cgroup_labels: false,
         app: None,
+        probe: None,
     }
 }
 

@@ -29,6 +29,7 @@ fn spec(name: &str, selector: Selector, children: bool) -> TargetSpec {
         cgroup_labels: false,
         labels: vec![],
         app: None,
+        probe: None,
     }
 }
 

@@ -238,6 +238,7 @@ fn config_bases() -> Vec<Vec<u8>> {
         golden,
         b"interval: 2s\nlisten_address: 127.0.0.1:9999\nprocfs: /host/proc\ntargets:\n  - name: api\n    cmdline: 'api --serve'\n    children: true\n    smaps: true\n    labels: {pod: '${POD}'}\n  - name: db\n    pid_file: /run/db.pid\n  - {name: one, pid: 1}\n".to_vec(),
         b"interval: 1s\ntargets:\n  - name: api\n    pid: 1\n    app:\n      metrics_url: https://127.0.0.1:8443/metrics?x=1\n      timeout: 500ms\n      bearer_token_file: /nonexistent/token\n      tls: {ca_file: /nonexistent/ca.pem, insecure_skip_verify: true}\n      max_body_bytes: 4MiB\n  - {name: b, pid: 2, app: {metrics_url: 'http://[::1]:9/m', max_body_bytes: 1000}}\n".to_vec(),
+        b"interval: 1s\ntargets:\n  - name: api\n    pid: 1\n    probe:\n      url: https://127.0.0.1:8443/healthz?x=1\n      interval: 2s\n      timeout: 500ms\n      method: HEAD\n      headers: {X-A: b}\n      valid_status_codes: [200, 301]\n      no_follow_redirects: true\n      tls: {insecure_skip_verify: true}\n  - {name: b, pid: 2, probe: {url: 'http://[::1]:9/m', fail_if_body_not_matches_regexp: 'ok|up'}}\n".to_vec(),
     ]
 }
 
@@ -250,6 +251,10 @@ proptest! {
             for app in f.targets.iter().filter_map(|t| t.app.as_ref()) {
                 let interval = f.interval.unwrap_or(std::time::Duration::from_secs(1));
                 let _ = config::app::validate(app, interval);
+            }
+            for probe in f.targets.iter().filter_map(|t| t.probe.as_ref()) {
+                let interval = f.interval.unwrap_or(std::time::Duration::from_secs(1));
+                let _ = config::probe::validate(probe, interval);
             }
         }
     }

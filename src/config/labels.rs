@@ -46,6 +46,8 @@ pub const RESERVED: &[(&str, Owner)] = &[
     ("slo", Owner::Family("sidewatch_slo_samples_total")),
     ("window", Owner::Family("sidewatch_slo_burn_rate")),
     ("source", Owner::Family("sidewatch_read_errors_total")),
+    ("result", Owner::Family("sidewatch_probe_requests_total")),
+    ("reason", Owner::Family("sidewatch_probe_requests_total")),
     (
         "le",
         Owner::Family("sidewatch_tick_duration_seconds_bucket"),

@@ -70,7 +70,7 @@ const CONFIG: &str = "\
 interval: 1m
 targets:
   - {name: app, pid: 1509, cgroup_labels: true, labels: {namespace: prod}}
-  - {name: sidecar, pid: 1562, labels: {namespace: prod}}
+  - {name: sidecar, pid: 1562, labels: {namespace: prod}, probe: {url: 'http://127.0.0.1:9/healthz'}}
 rules:
   - {alert: Threads, signal: threads, op: '>', value: 0, labels: {team: pay}}
   - {alert: ThreadsLong, signal: threads, op: '>', value: 0, for: 1d}
@@ -199,6 +199,7 @@ fn every_label_name_of_every_family_is_reserved() {
         "sidewatch_runtime_gc_pause_seconds_total",
         "sidewatch_runtime_tasks_growth_per_second",
         "sidewatch_runtime_tasks_leak_suspected",
+        "sidewatch_probe_duration_seconds_bucket",
     ] {
         assert!(
             seen.contains_key(family),

@@ -47,8 +47,7 @@ impl Unit {
             Unit::Bytes => "{{ $value | humanize1024 }}B",
             Unit::Ratio => "{{ $value | humanizePercentage }}",
             Unit::Count | Unit::Cores => "{{ $value }}",
-            // `humanize` then `s`: 0.25 → 250ms, as Prometheus writes it too.
-            Unit::Seconds => "{{ $value | humanize }}s",
+            Unit::Seconds => "{{ $value | humanizeDuration }}",
         }
     }
 }
@@ -77,6 +76,8 @@ pub enum Signal {
     RuntimeGcPerSecond,
     RuntimeGcPauseRatio,
     EventLoopLagSeconds,
+    ProbeSuccessRatio,
+    ProbeDurationSeconds,
 }
 
 /// The window of `irate` in the PromQL of per-tick rates (`cpu_cores`, throttling, pressure):
@@ -89,7 +90,7 @@ pub const IRATE_WINDOW: &str = "2m";
 pub const HOST_CPUS_METRIC: &str = "sidewatch_host_cpus";
 
 impl Signal {
-    pub const ALL: [Signal; 20] = [
+    pub const ALL: [Signal; 22] = [
         Signal::CpuUtilizationRatio,
         Signal::CpuCores,
         Signal::MemoryWorkingSetBytes,
@@ -110,6 +111,8 @@ impl Signal {
         Signal::RuntimeGcPerSecond,
         Signal::RuntimeGcPauseRatio,
         Signal::EventLoopLagSeconds,
+        Signal::ProbeSuccessRatio,
+        Signal::ProbeDurationSeconds,
     ];
 
     pub fn name(self) -> &'static str {
@@ -134,6 +137,8 @@ impl Signal {
             Signal::RuntimeGcPerSecond => "runtime_gc_per_second",
             Signal::RuntimeGcPauseRatio => "runtime_gc_pause_ratio",
             Signal::EventLoopLagSeconds => "event_loop_lag_seconds",
+            Signal::ProbeSuccessRatio => "probe_success_ratio",
+            Signal::ProbeDurationSeconds => "probe_duration_seconds",
         }
     }
 
@@ -160,6 +165,8 @@ impl Signal {
             Signal::RuntimeGcPerSecond => "GC cycles per second",
             Signal::RuntimeGcPauseRatio => "GC pause share",
             Signal::EventLoopLagSeconds => "event-loop lag",
+            Signal::ProbeSuccessRatio => "HTTP probe success",
+            Signal::ProbeDurationSeconds => "HTTP probe duration",
         }
     }
 
@@ -176,7 +183,9 @@ impl Signal {
             | Signal::PressureCpuRatio
             | Signal::PressureMemoryRatio
             | Signal::PressureIoRatio
-            | Signal::RuntimeGcPauseRatio => Unit::Ratio,
+            | Signal::RuntimeGcPauseRatio
+            | Signal::ProbeSuccessRatio => Unit::Ratio,
+            Signal::ProbeDurationSeconds => Unit::Seconds,
             Signal::CpuCores => Unit::Cores,
             Signal::Threads
             | Signal::OpenFds
@@ -228,6 +237,12 @@ impl Signal {
             Signal::RuntimeGcPerSecond => "rate of sidewatch_runtime_gc_collections_total",
             Signal::RuntimeGcPauseRatio => "rate of sidewatch_runtime_gc_pause_seconds_total",
             Signal::EventLoopLagSeconds => "sidewatch_runtime_event_loop_lag_seconds",
+            Signal::ProbeSuccessRatio => {
+                "rate of sidewatch_probe_requests_total{result=\"success\"} / rate of sidewatch_probe_requests_total"
+            }
+            Signal::ProbeDurationSeconds => {
+                "rate of sidewatch_probe_duration_seconds_sum / rate of sidewatch_probe_duration_seconds_count"
+            }
         }
     }
 
@@ -316,6 +331,18 @@ impl Signal {
                 sel("sidewatch_runtime_gc_pause_seconds_total", &[])
             ),
             Signal::EventLoopLagSeconds => sel("sidewatch_runtime_event_loop_lag_seconds", &[]),
+            // Over the probes that ended between the two latest scrapes, as the daemon computes
+            // it over those that ended between its two latest ticks.
+            Signal::ProbeSuccessRatio => format!(
+                "(sum without (result, reason) (irate({}[{IRATE_WINDOW}])) / sum without (result, reason) (irate({}[{IRATE_WINDOW}])))",
+                sel("sidewatch_probe_requests_total", &["result=\"success\""]),
+                sel("sidewatch_probe_requests_total", &[])
+            ),
+            Signal::ProbeDurationSeconds => format!(
+                "(irate({}[{IRATE_WINDOW}]) / irate({}[{IRATE_WINDOW}]))",
+                sel("sidewatch_probe_duration_seconds_sum", &[]),
+                sel("sidewatch_probe_duration_seconds_count", &[])
+            ),
         }
     }
 }
@@ -355,6 +382,13 @@ impl SignalSource for TargetSignals<'_> {
         if let Some(v) = runtime_signal(s, signal) {
             return Some(v);
         }
+        if let Some(p) = &s.probe {
+            match signal {
+                Signal::ProbeSuccessRatio => return p.success_ratio,
+                Signal::ProbeDurationSeconds => return p.mean_duration_seconds,
+                _ => {}
+            }
+        }
         let f = |v: Option<u64>| v.map(|v| v as f64);
         match signal {
             Signal::TargetUp => Some(if s.up { 1.0 } else { 0.0 }),
@@ -379,7 +413,9 @@ impl SignalSource for TargetSignals<'_> {
             | Signal::RuntimeTasks
             | Signal::RuntimeGcPerSecond
             | Signal::RuntimeGcPauseRatio
-            | Signal::EventLoopLagSeconds => None,
+            | Signal::EventLoopLagSeconds
+            | Signal::ProbeSuccessRatio
+            | Signal::ProbeDurationSeconds => None,
         }
     }
 }

@@ -2,7 +2,7 @@
 //! itself, so one annotation text means the same in `/api/v1/alerts` and in Prometheus.
 //!
 //! Supported actions: `{{ $value }}`, `{{ $labels.NAME }}`, each optionally piped into
-//! `humanize`, `humanize1024` or `humanizePercentage`. Anything else between `{{ }}` is
+//! `humanize`, `humanize1024`, `humanizePercentage` or `humanizeDuration`. Anything else between `{{ }}` is
 //! rejected when the config is loaded.
 
 use crate::units;
@@ -14,7 +14,12 @@ enum Action<'t> {
     Label(&'t str, Option<&'t str>),
 }
 
-const FUNCS: [&str; 3] = ["humanize", "humanize1024", "humanizePercentage"];
+const FUNCS: [&str; 4] = [
+    "humanize",
+    "humanize1024",
+    "humanizePercentage",
+    "humanizeDuration",
+];
 
 fn parse_action(inner: &str) -> Option<Action<'_>> {
     let inner = inner.strip_prefix('-').unwrap_or(inner);
@@ -53,7 +58,7 @@ fn pieces(text: &str) -> Result<Vec<Result<&str, Action<'_>>>, String> {
             .ok_or_else(|| format!("unclosed template action {after:?}"))?;
         let action = parse_action(&after[2..close]).ok_or_else(|| {
             format!(
-                "unsupported template {:?}; supported: {{{{ $value }}}}, {{{{ $labels.target }}}} (any label), optionally piped into humanize, humanize1024 or humanizePercentage",
+                "unsupported template {:?}; supported: {{{{ $value }}}}, {{{{ $labels.target }}}} (any label), optionally piped into humanize, humanize1024, humanizePercentage or humanizeDuration",
                 &after[..close + 2]
             )
         })?;
@@ -105,6 +110,7 @@ fn format_with(func: &str, v: f64) -> String {
     match func {
         "humanize1024" => units::humanize1024(v),
         "humanizePercentage" => units::humanize_percentage(v),
+        "humanizeDuration" => units::humanize_duration(v),
         _ => units::humanize(v),
     }
 }

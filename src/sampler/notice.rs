@@ -133,6 +133,7 @@ mod tests {
             labels: Vec::new(),
             cgroup_labels: false,
             app: None,
+            probe: None,
         }
     }
 

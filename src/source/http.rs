@@ -50,6 +50,8 @@ pub struct Get {
 pub struct Response {
     pub status: u16,
     pub content_type: Option<String>,
+    /// The `Location` header (a redirect's target), as sent.
+    pub location: Option<String>,
     pub body: Vec<u8>,
 }
 
@@ -119,12 +121,17 @@ impl Client {
 
     /// Sends the GET and reads the whole response within `req.timeout`.
     pub async fn get(&self, req: &Get) -> Result<Response, FetchError> {
-        tokio::time::timeout(req.timeout, self.exchange(req))
+        self.request(hyper::Method::GET, req).await
+    }
+
+    /// The same with another method (the probe's HEAD).
+    pub async fn request(&self, method: hyper::Method, req: &Get) -> Result<Response, FetchError> {
+        tokio::time::timeout(req.timeout, self.exchange(method, req))
             .await
             .unwrap_or(Err(FetchError::Timeout(req.timeout)))
     }
 
-    async fn exchange(&self, req: &Get) -> Result<Response, FetchError> {
+    async fn exchange(&self, method: hyper::Method, req: &Get) -> Result<Response, FetchError> {
         let url = || req.uri.to_string();
         let https = match req.uri.scheme_str() {
             Some("http") => false,
@@ -143,7 +150,7 @@ impl Client {
         // Small requests and responses: no need to wait for more to fill a segment.
         let _ = tcp.set_nodelay(true);
         if !https {
-            return exchange_on(tcp, req).await;
+            return exchange_on(tcp, method, req).await;
         }
         let tls = self
             .tls
@@ -155,19 +162,21 @@ impl Client {
             .connect(name, tcp)
             .await
             .map_err(|e| FetchError::Tls(e.to_string()))?;
-        exchange_on(stream, req).await
+        exchange_on(stream, method, req).await
     }
 }
 
 /// The request and its response on one connected stream.
-async fn exchange_on<S>(io: S, req: &Get) -> Result<Response, FetchError>
+async fn exchange_on<S>(io: S, method: hyper::Method, req: &Get) -> Result<Response, FetchError>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io)).await?;
     let mut conn = pin!(conn);
     let mut work = pin!(async {
-        let mut builder = hyper::Request::get(req.uri.path_and_query().map_or("/", |p| p.as_str()))
+        let mut builder = hyper::Request::builder()
+            .method(method)
+            .uri(req.uri.path_and_query().map_or("/", |p| p.as_str()))
             .header(hyper::header::ACCEPT_ENCODING, "gzip");
         if let Some(authority) = req.uri.authority() {
             builder = builder.header(hyper::header::HOST, authority.as_str());
@@ -225,6 +234,7 @@ async fn read_response(
     Ok(Response {
         status: parts.status.as_u16(),
         content_type: header(hyper::header::CONTENT_TYPE),
+        location: header(hyper::header::LOCATION),
         body,
     })
 }

@@ -5,4 +5,5 @@ pub mod app;
 pub mod cgroup;
 pub mod exposition;
 pub mod http;
+pub mod probe;
 pub mod proc;
