@@ -537,7 +537,8 @@ mod tests {
                 "sidewatch.slo.cpu",
                 "sidewatch.slo.threads",
                 "sidewatch.slo.memory_limit",
-                "sidewatch.slo.io_pressure"
+                "sidewatch.slo.io_pressure",
+                "sidewatch.slo.tasks"
             ]
         );
     }

@@ -7,6 +7,12 @@
 //! `ticket` receiver gets the firing SidewatchMemoryHigh with `target`, `severity`, `summary`
 //! and `runbook_url`; it frees the memory: the resolved notification follows.
 //!
+//! The same for an application signal: a Node.js app (prom-client from the npm registry,
+//! installed by scripts/test into target/node) is watched with `app.metrics_url`, and
+//! SidewatchGoroutinesHigh (on `runtime_tasks`, its active handles) is lowered to 20 for 2s for
+//! it. The app opens 40 listening sockets: the firing alert, with the handle count the app itself
+//! reports, reaches the `ticket` receiver; it closes them: the resolved notification follows.
+//!
 //! Then the dashboard check: every query of `grafana/sidewatch.json`, its variables
 //! substituted as Grafana would for this run, is run against that Prometheus over the test's
 //! time range. Each must parse and return data, unless `grafana/needs-history.txt` names it
@@ -132,23 +138,66 @@ while True:
     time.sleep(0.02)
 "#;
 
-/// The built-in defaults with the warning level of SidewatchMemoryHigh at 50MiB for 2s (its
-/// annotations say so too); everything else as shipped.
-fn e2e_config(pid: i32) -> String {
-    let defaults = std::fs::read_to_string(repo("src/rules/defaults.yml")).unwrap();
-    let start = defaults.find("  - alert: SidewatchMemoryHigh\n").unwrap();
+/// `defaults` with the first (warning) rule named `alert` edited by `edits` (each must apply)
+/// and restricted to `target`.
+fn lowered(defaults: &str, alert: &str, target: &str, edits: &[(&str, &str)]) -> String {
+    let start = defaults.find(&format!("  - alert: {alert}\n")).unwrap();
     let len = defaults[start + 4..].find("  - alert: ").unwrap() + 4;
     let block = &defaults[start..start + len];
-    assert!(block.contains("severity: warning"), "{block}");
-    let lowered = block
-        .replace("500MiB", "50MiB")
-        .replace("for: 5m", "for: 2s")
-        .replace("for 5 minutes", "for 2 seconds");
-    assert_eq!(lowered.matches("50MiB").count(), 3, "{lowered}");
-    assert!(lowered.contains("for: 2s"), "{lowered}");
-    let rules = defaults.replacen(block, &lowered, 1);
-    format!("interval: 500ms\ntargets:\n  - name: hog\n    pid: {pid}\n{rules}")
+    assert!(block.contains("severity: warning\n"), "{block}");
+    let mut new = block.replace(
+        "severity: warning\n",
+        &format!("severity: warning\n    targets: [{target}]\n"),
+    );
+    for (from, to) in edits {
+        assert!(new.contains(from), "{from} in {new}");
+        new = new.replace(from, to);
+    }
+    defaults.replacen(block, &new, 1)
 }
+
+/// The built-in defaults with the warning level of SidewatchMemoryHigh at 50MiB for 2s for hog,
+/// and that of SidewatchGoroutinesHigh at 20 for 2s for the Node.js app web (their annotations
+/// say so too); everything else as shipped.
+fn e2e_config(pid: i32, web_pid: i32, web: std::net::SocketAddr) -> String {
+    let defaults = std::fs::read_to_string(repo("src/rules/defaults.yml")).unwrap();
+    let two_seconds = [("for: 5m", "for: 2s"), ("for 5 minutes", "for 2 seconds")];
+    let mut edits = vec![("500MiB", "50MiB")];
+    edits.extend(two_seconds);
+    let rules = lowered(&defaults, "SidewatchMemoryHigh", "hog", &edits);
+    let mut edits = vec![("value: 10k", "value: 20"), ("above 10000", "above 20")];
+    edits.extend(two_seconds);
+    let rules = lowered(&rules, "SidewatchGoroutinesHigh", "web", &edits);
+    assert_eq!(rules.matches("50MiB").count(), 3, "{rules}");
+    assert!(
+        rules.contains("above 20\"") && rules.contains("above 20 for 2 seconds"),
+        "{rules}"
+    );
+    format!(
+        "interval: 500ms\ntargets:\n  - name: hog\n    pid: {pid}\n  - name: web\n    pid: {web_pid}\n    app:\n      metrics_url: http://{web}/metrics\n      timeout: 400ms\n{rules}"
+    )
+}
+
+/// A Node.js app with prom-client's default metrics that keeps 40 listening sockets open (40
+/// active handles more) while `<dir>/handles` exists, and makes some garbage for its GC.
+const NODE_APP: &str = "\
+const fs = require('fs'), http = require('http'), net = require('net'), path = require('path');
+const client = require(process.argv[4]);
+client.collectDefaultMetrics();
+const flag = path.join(process.argv[3], 'handles');
+let servers = [], garbage = [];
+setInterval(() => {
+  garbage.push(new Array(10000).fill(1));
+  if (garbage.length > 50) garbage = [];
+  const want = fs.existsSync(flag) ? 40 : 0;
+  while (servers.length < want) servers.push(net.createServer().listen(0, '127.0.0.1'));
+  while (servers.length > want) servers.pop().close();
+}, 50);
+http.createServer(async (req, res) => {
+  res.setHeader('Content-Type', client.register.contentType);
+  res.end(await client.register.metrics());
+}).listen(Number(process.argv[2]), '127.0.0.1');
+";
 
 /// `alerts/alertmanager.example.yml` as the test runs it: every receiver a webhook to
 /// `<webhook>/<receiver name>`, group and resolve timings of a second.
@@ -191,6 +240,12 @@ fn now_unix() -> f64 {
 /// The SidewatchMemoryHigh alerts of the notifications a receiver got, with the notification's
 /// arrival and the alert's status.
 fn memory_alerts(hook: &Webhook, receiver: &str) -> Vec<(Instant, Value)> {
+    alerts_named(hook, receiver, "SidewatchMemoryHigh")
+}
+
+/// The alerts named `alertname` of the notifications a receiver got, with the notification's
+/// arrival and the alert's status.
+fn alerts_named(hook: &Webhook, receiver: &str, alertname: &str) -> Vec<(Instant, Value)> {
     hook.received()
         .into_iter()
         .filter(|n| n.path == format!("/{receiver}"))
@@ -200,7 +255,7 @@ fn memory_alerts(hook: &Webhook, receiver: &str) -> Vec<(Instant, Value)> {
                 .cloned()
                 .unwrap_or_default()
                 .into_iter()
-                .filter(|a| a["labels"]["alertname"] == "SidewatchMemoryHigh")
+                .filter(move |a| a["labels"]["alertname"] == alertname)
                 .map(move |a| (n.at, a))
         })
         .collect()
@@ -232,10 +287,12 @@ fn memory_alert_reaches_the_webhook_and_every_dashboard_query_returns_data() {
     wait_for(Duration::from_secs(10), "the child to start", || {
         d.join("ready").exists()
     });
+    let web = free_addr();
+    let node_app = start_node_app(d, web);
 
     // sidewatch, and the rules it generates from the same config.
     let config = d.join("sidewatch.yml");
-    std::fs::write(&config, e2e_config(child.pid())).unwrap();
+    std::fs::write(&config, e2e_config(child.pid(), node_app.pid(), web)).unwrap();
     let rules = Command::new(BIN)
         .args(["rules", "--config", config.to_str().unwrap()])
         .output()
@@ -374,11 +431,137 @@ fn memory_alert_reaches_the_webhook_and_every_dashboard_query_returns_data() {
     );
     assert!(memory_alerts(&hook, "pager").is_empty());
 
+    goroutines_alert_round_trip(&hook, &prom, d, web);
+
     // A few more scrapes after the load, then the dashboard check over the whole run.
     std::thread::sleep(Duration::from_secs(3));
     check_dashboard(&prom, &sw.addr.to_string(), test_start, now_unix());
     drop(child);
+    drop(node_app);
     drop(cg);
+}
+
+/// Starts the Node.js app of [`NODE_APP`] serving its metrics at `addr`, its flag file in `dir`.
+fn start_node_app(dir: &Path, addr: std::net::SocketAddr) -> Proc {
+    let module = repo("target/node/node_modules/prom-client");
+    assert!(
+        module.is_dir(),
+        "prom-client is not installed: run `npm install --prefix target/node prom-client@15` (scripts/test does)"
+    );
+    let node = require_tool("node", "nodejs");
+    std::fs::write(dir.join("app.js"), NODE_APP).unwrap();
+    let app = spawn(
+        Command::new(node)
+            .arg(dir.join("app.js"))
+            .arg(addr.port().to_string())
+            .arg(dir)
+            .arg(&module)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null()),
+    );
+    wait_for(Duration::from_secs(10), "the node app", || {
+        std::net::TcpStream::connect(addr).is_ok()
+    });
+    app
+}
+
+/// The app's own handle count, read from its /metrics.
+fn node_handles(addr: std::net::SocketAddr) -> f64 {
+    let r = http(addr, "GET", "/metrics", &[]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    Metrics::parse(&String::from_utf8(body(&r)).unwrap())
+        .get("nodejs_active_handles_total", &[])
+        .unwrap()
+}
+
+/// The Node.js app opens 40 sockets: SidewatchGoroutinesHigh (lowered to 20 for 2s) reaches the
+/// ticket receiver with the app's handle count; it closes them: the resolved notification.
+fn goroutines_alert_round_trip(
+    hook: &Webhook,
+    prom: &Prometheus,
+    dir: &Path,
+    web: std::net::SocketAddr,
+) {
+    let alerts = |receiver: &str| alerts_named(hook, receiver, "SidewatchGoroutinesHigh");
+    wait_for(
+        Duration::from_secs(20),
+        "Prometheus to scrape web's runtime tasks below 20",
+        || {
+            prom.query("sidewatch_runtime_tasks{target=\"web\"} < 20")
+                .len()
+                == 1
+        },
+    );
+    assert!(alerts("ticket").is_empty());
+    let opened = Instant::now();
+    std::fs::write(dir.join("handles"), "").unwrap();
+    wait_for(
+        Duration::from_secs(40),
+        "the firing SidewatchGoroutinesHigh at the ticket receiver",
+        || {
+            alerts("ticket")
+                .iter()
+                .any(|(_, a)| a["status"] == "firing")
+        },
+    );
+    let (fired_at, firing) = alerts("ticket")
+        .into_iter()
+        .find(|(_, a)| a["status"] == "firing")
+        .unwrap();
+    let now_handles = node_handles(web);
+    let l = &firing["labels"];
+    assert_eq!(
+        (&l["severity"], &l["target"], &l["job"]),
+        (&"warning".into(), &"web".into(), &"sidewatch".into()),
+        "{firing}"
+    );
+    let summary = firing["annotations"]["summary"].as_str().unwrap();
+    let value: f64 = summary
+        .strip_prefix("web runs ")
+        .and_then(|s| s.strip_suffix(" goroutines (runtime tasks), above 20"))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{summary}"));
+    // The 40 sockets plus the app's server and the connections open at each reading.
+    assert!(
+        value >= 41.0 && (value - now_handles).abs() <= 3.0,
+        "alert says {value} handles, the app says {now_handles}: {firing}"
+    );
+    assert_eq!(
+        firing["annotations"]["runbook_url"],
+        "https://github.com/sidewatch/sidewatch/blob/main/docs/runbooks.md#sidewatchgoroutineshigh"
+    );
+    let to_firing = fired_at - opened;
+    assert!(
+        to_firing >= Duration::from_secs(2),
+        "fired before its `for`: {to_firing:?}"
+    );
+
+    let closed = Instant::now();
+    std::fs::remove_file(dir.join("handles")).unwrap();
+    wait_for(
+        Duration::from_secs(30),
+        "the resolved SidewatchGoroutinesHigh at the ticket receiver",
+        || {
+            alerts("ticket")
+                .iter()
+                .any(|(at, a)| *at > closed && a["status"] == "resolved")
+        },
+    );
+    let (resolved_at, resolved) = alerts("ticket")
+        .into_iter()
+        .find(|(at, a)| *at > closed && a["status"] == "resolved")
+        .unwrap();
+    assert_eq!(resolved["labels"], firing["labels"]);
+    assert!(node_handles(web) < 20.0);
+    assert!(
+        alerts("pager").is_empty(),
+        "the 20000 critical level stays quiet"
+    );
+    eprintln!(
+        "e2e: SidewatchGoroutinesHigh firing notification {:.1}s after the app opened 40 handles (for: 2s; {value} handles), resolved {:.1}s after it closed them",
+        to_firing.as_secs_f64(),
+        (resolved_at - closed).as_secs_f64()
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -413,7 +596,7 @@ fn check_dashboard(prom: &Prometheus, instance: &str, start: f64, end: f64) {
         ("$__interval", "1s"),
         ("$__range", &range),
         ("$instance", &instance_regex),
-        ("$target", "hog"),
+        ("$target", "hog|web"),
         ("$job", "sidewatch"),
     ];
     let substitute = |e: &str| {
@@ -427,9 +610,9 @@ fn check_dashboard(prom: &Prometheus, instance: &str, start: f64, end: f64) {
 
     // The variables' own queries offer this run's job, instance and target.
     for (v, label, want) in [
-        ("job", "job", "sidewatch"),
-        ("instance", "instance", instance),
-        ("target", "target", "hog"),
+        ("job", "job", vec!["sidewatch"]),
+        ("instance", "instance", vec![instance]),
+        ("target", "target", vec!["hog", "web"]),
     ] {
         let def = dash["templating"]["list"]
             .as_array()
@@ -449,7 +632,7 @@ fn check_dashboard(prom: &Prometheus, instance: &str, start: f64, end: f64) {
             urlencode(&substitute(inner))
         ));
         assert_eq!(got["status"], "success", "{def}: {got}");
-        assert_eq!(got["data"], serde_json::json!([want]), "{def}");
+        assert_eq!(got["data"], serde_json::json!(want), "{def}");
     }
 
     let listed = needs_history();

@@ -143,6 +143,7 @@ fn one_dashboard_with_variables_rows_and_a_stable_uid() {
             "Memory",
             "Threads and file descriptors",
             "I/O and pressure",
+            "Runtime",
             "SLOs",
             "sidewatch"
         ]
@@ -267,11 +268,16 @@ fn units_for(expr: &str) -> &'static [&'static str] {
         &["Bps", "binBps"]
     } else if has("slo_burn_rate") || has("slo_error_ratio") {
         &["none"] // a multiple of the budget's rate
-    } else if has("pressure_") || has("_ratio") || (has("periods_total") && has(" / ")) {
+    } else if has("pressure_")
+        || has("_ratio")
+        || has("gc_pause_seconds_total") // seconds of pause per second
+        || (has("periods_total") && has(" / "))
+    {
         &["percentunit"]
     } else if has("_bytes{") {
         &["bytes"]
     } else if has("time_to_limit_seconds")
+        || has("event_loop_lag_seconds")
         || has("_duration_seconds_bucket")
         || has("throttled_seconds_total")
         || has("wait_seconds_total")
@@ -345,6 +351,8 @@ fn units_fit_what_each_panel_plots() {
     assert_eq!(unit(by_title("Time to memory limit")), "s");
     assert_eq!(unit(by_title("Memory growth")), "binBps");
     assert_eq!(unit(by_title("Disk I/O of the processes")), "Bps");
+    assert_eq!(unit(by_title("GC pause share")), "percentunit");
+    assert_eq!(unit(by_title("Event-loop lag")), "s");
 }
 
 /// The panel that draws each signal's thresholds (a new signal must be placed here).
@@ -366,12 +374,11 @@ fn panel_of(s: Signal) -> &'static str {
         Signal::Restarts => "Restarts in range",
         Signal::OomKills => "OOM kills in range",
         Signal::TargetUp => "Target up",
-        // The dashboard's runtime row comes with the rest of issue 14's dashboard rows.
-        Signal::RuntimeHeapBytes
-        | Signal::RuntimeTasks
-        | Signal::RuntimeGcPerSecond
-        | Signal::RuntimeGcPauseRatio
-        | Signal::EventLoopLagSeconds => "Runtime",
+        Signal::RuntimeHeapBytes => "Runtime heap vs limit",
+        Signal::RuntimeTasks => "Runtime tasks",
+        Signal::RuntimeGcPerSecond => "GC cycles per second",
+        Signal::RuntimeGcPauseRatio => "GC pause share",
+        Signal::EventLoopLagSeconds => "Event-loop lag",
         // The dashboard's probe row comes with the rest of issue 14's dashboard rows.
         Signal::ProbeSuccessRatio | Signal::ProbeDurationSeconds => "Probe",
     }
@@ -403,7 +410,7 @@ fn assert_thresholds_follow(d: &Value, set: &RuleSet) {
     let mut want: BTreeMap<&str, BTreeMap<String, String>> = BTreeMap::new();
     let key = |v: f64| format!("{v:.9e}");
     for s in Signal::ALL {
-        if s != Signal::TargetUp && !matches!(panel_of(s), "Runtime" | "Probe") {
+        if s != Signal::TargetUp && panel_of(s) != "Probe" {
             want.entry(panel_of(s)).or_default();
         }
     }
@@ -551,5 +558,5 @@ fn needs_history_list_names_dashboard_queries() {
         );
         entries += 1;
     }
-    assert_eq!(entries, 5);
+    assert_eq!(entries, 6);
 }

@@ -589,4 +589,66 @@ mod tests {
         e.evaluate_target(1.0, "probe", &[], &src, &mut out);
         assert_eq!(out.alerts[0].state, Phase::Firing);
     }
+
+    /// The built-in runtime rules and the `tasks` SLO speak only for a target whose app exposes
+    /// the signals: a target without app metrics gets no alert state and no SLO sample from them.
+    #[test]
+    fn builtin_runtime_defaults_only_where_the_app_exposes_them() {
+        let mut e = RulesEngine::new(RuleSet::builtin().unwrap(), Some(2.0));
+        let go = |tasks: f64| {
+            let mut t = target("go", Some(MIB));
+            t.runtime = Some(crate::runtime::RuntimeSample {
+                figures: Some(crate::runtime::RuntimeFigures {
+                    tasks: Some(tasks),
+                    heap_bytes: Some(600.0 * MIB as f64),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            });
+            t
+        };
+        let runtime_alerts = |s: &RulesSnapshot, who: &str| -> Vec<(String, &str, Phase)> {
+            s.alerts
+                .iter()
+                .filter(|a| a.target == who && a.alertname != "SidewatchTargetDown")
+                .map(|a| (a.alertname.clone(), a.severity, a.state))
+                .collect()
+        };
+        let mut last = RulesSnapshot::default();
+        for minute in 0..=5 {
+            last = e.evaluate(
+                1000.0 + 60.0 * f64::from(minute),
+                &[target("plain", Some(MIB)), go(15_000.0)],
+            );
+        }
+        assert_eq!(runtime_alerts(&last, "plain"), []);
+        assert!(
+            !last
+                .slos
+                .iter()
+                .any(|s| s.target == "plain" && s.slo == "tasks")
+        );
+        assert_eq!(
+            runtime_alerts(&last, "go"),
+            [
+                (
+                    "SidewatchGoroutinesHigh".to_string(),
+                    "warning",
+                    Phase::Firing
+                ),
+                ("SidewatchHeapHigh".to_string(), "warning", Phase::Firing)
+            ]
+        );
+        let tasks = last
+            .slos
+            .iter()
+            .find(|s| s.target == "go" && s.slo == "tasks")
+            .unwrap();
+        assert_eq!((tasks.good_samples_total, tasks.samples_total), (0, 6));
+        // The app's metrics become unreadable: unknown, the alert keeps its state.
+        let mut unread = go(0.0);
+        unread.runtime = Some(crate::runtime::RuntimeSample::default());
+        let s = e.evaluate(1400.0, &[target("plain", Some(MIB)), unread]);
+        assert_eq!(runtime_alerts(&s, "go").len(), 2);
+    }
 }

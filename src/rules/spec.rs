@@ -642,6 +642,24 @@ mod tests {
         assert_eq!(r.window(), Some(Duration::from_secs(900)));
         assert_eq!(rule("SidewatchOOMKills", Severity::Warning).value, 0.0);
         assert_eq!(rule("SidewatchTargetDown", Severity::Critical).op, Op::Lt);
+        let g = rule("SidewatchGoroutinesHigh", Severity::Warning);
+        assert_eq!(
+            (g.signal, g.value, g.for_),
+            (Signal::RuntimeTasks, 10_000.0, Duration::from_secs(300))
+        );
+        assert_eq!(
+            rule("SidewatchGoroutinesHigh", Severity::Critical).value,
+            20_000.0
+        );
+        let h = rule("SidewatchHeapHigh", Severity::Warning);
+        assert_eq!(
+            (h.signal, h.value, h.for_),
+            (
+                Signal::RuntimeHeapBytes,
+                500.0 * 1024.0 * 1024.0,
+                Duration::from_secs(300)
+            )
+        );
         // Every condition has its warning and critical level under one name (except target down).
         for r in &d.rules {
             if r.alert != "SidewatchTargetDown" {
@@ -656,6 +674,10 @@ mod tests {
         assert_eq!(slo("threads").value, 1000.0);
         assert_eq!(slo("memory_limit").value, 0.8);
         assert_eq!(slo("io_pressure").value, 0.7);
+        assert_eq!(
+            (slo("tasks").signal, slo("tasks").value),
+            (Signal::RuntimeTasks, 1000.0)
+        );
         assert!(
             d.slos
                 .iter()
@@ -667,7 +689,7 @@ mod tests {
     fn sections_default_independently() {
         let s = parse("rules: []\n").unwrap();
         assert!(s.rules.is_empty() && !s.default_rules);
-        assert!(s.default_slos && s.slos.len() == 5);
+        assert!(s.default_slos && s.slos.len() == 6);
         let s = parse("slos: []\n").unwrap();
         assert!(s.default_rules && s.slos.is_empty());
     }
