@@ -77,6 +77,9 @@ pub enum Signal {
     RuntimeGcPerSecond,
     RuntimeGcPauseRatio,
     EventLoopLagSeconds,
+    HttpRequestsPerSecond,
+    HttpErrorRatio,
+    HttpLatencyP95Seconds,
 }
 
 /// The window of `irate` in the PromQL of per-tick rates (`cpu_cores`, throttling, pressure):
@@ -85,7 +88,7 @@ pub enum Signal {
 pub const IRATE_WINDOW: &str = "2m";
 
 impl Signal {
-    pub const ALL: [Signal; 20] = [
+    pub const ALL: [Signal; 23] = [
         Signal::CpuUtilizationRatio,
         Signal::CpuCores,
         Signal::MemoryWorkingSetBytes,
@@ -106,6 +109,9 @@ impl Signal {
         Signal::RuntimeGcPerSecond,
         Signal::RuntimeGcPauseRatio,
         Signal::EventLoopLagSeconds,
+        Signal::HttpRequestsPerSecond,
+        Signal::HttpErrorRatio,
+        Signal::HttpLatencyP95Seconds,
     ];
 
     pub fn name(self) -> &'static str {
@@ -130,6 +136,9 @@ impl Signal {
             Signal::RuntimeGcPerSecond => "runtime_gc_per_second",
             Signal::RuntimeGcPauseRatio => "runtime_gc_pause_ratio",
             Signal::EventLoopLagSeconds => "event_loop_lag_seconds",
+            Signal::HttpRequestsPerSecond => "http_requests_per_second",
+            Signal::HttpErrorRatio => "http_error_ratio",
+            Signal::HttpLatencyP95Seconds => "http_latency_p95_seconds",
         }
     }
 
@@ -156,6 +165,9 @@ impl Signal {
             Signal::RuntimeGcPerSecond => "GC cycles per second",
             Signal::RuntimeGcPauseRatio => "GC pause share",
             Signal::EventLoopLagSeconds => "event-loop lag",
+            Signal::HttpRequestsPerSecond => "HTTP requests per second",
+            Signal::HttpErrorRatio => "HTTP 5xx share",
+            Signal::HttpLatencyP95Seconds => "HTTP P95 latency",
         }
     }
 
@@ -164,7 +176,7 @@ impl Signal {
             Signal::MemoryWorkingSetBytes | Signal::MemoryRssBytes | Signal::RuntimeHeapBytes => {
                 Unit::Bytes
             }
-            Signal::EventLoopLagSeconds => Unit::Seconds,
+            Signal::EventLoopLagSeconds | Signal::HttpLatencyP95Seconds => Unit::Seconds,
             Signal::CpuUtilizationRatio
             | Signal::MemoryUtilizationRatio
             | Signal::FdUtilizationRatio
@@ -172,7 +184,8 @@ impl Signal {
             | Signal::PressureCpuRatio
             | Signal::PressureMemoryRatio
             | Signal::PressureIoRatio
-            | Signal::RuntimeGcPauseRatio => Unit::Ratio,
+            | Signal::RuntimeGcPauseRatio
+            | Signal::HttpErrorRatio => Unit::Ratio,
             Signal::CpuCores => Unit::Cores,
             Signal::Threads
             | Signal::OpenFds
@@ -180,7 +193,8 @@ impl Signal {
             | Signal::OomKills
             | Signal::TargetUp
             | Signal::RuntimeTasks
-            | Signal::RuntimeGcPerSecond => Unit::Count,
+            | Signal::RuntimeGcPerSecond
+            | Signal::HttpRequestsPerSecond => Unit::Count,
         }
     }
 
@@ -224,6 +238,9 @@ impl Signal {
             Signal::RuntimeGcPerSecond => "rate of sidewatch_runtime_gc_collections_total",
             Signal::RuntimeGcPauseRatio => "rate of sidewatch_runtime_gc_pause_seconds_total",
             Signal::EventLoopLagSeconds => "sidewatch_runtime_event_loop_lag_seconds",
+            Signal::HttpRequestsPerSecond => "sidewatch_http_requests_per_second",
+            Signal::HttpErrorRatio => "sidewatch_http_error_ratio",
+            Signal::HttpLatencyP95Seconds => "sidewatch_http_latency_p95_seconds",
         }
     }
 
@@ -307,6 +324,10 @@ impl Signal {
                 sel("sidewatch_runtime_gc_pause_seconds_total", &[])
             ),
             Signal::EventLoopLagSeconds => sel("sidewatch_runtime_event_loop_lag_seconds", &[]),
+            // Computed in-process between two ticks (the app need not be scraped by Prometheus).
+            Signal::HttpRequestsPerSecond => sel("sidewatch_http_requests_per_second", &[]),
+            Signal::HttpErrorRatio => sel("sidewatch_http_error_ratio", &[]),
+            Signal::HttpLatencyP95Seconds => sel("sidewatch_http_latency_p95_seconds", &[]),
         }
     }
 }
@@ -317,6 +338,11 @@ impl Signal {
 /// fails on it.
 pub trait SignalSource {
     fn value(&self, signal: Signal) -> Option<f64>;
+
+    /// The app's own metrics read this tick (events and latency SLOs count from them).
+    fn app(&self) -> Option<&crate::source::exposition::Exposition> {
+        None
+    }
 }
 
 impl<F: Fn(Signal) -> Option<f64>> SignalSource for F {
@@ -335,11 +361,24 @@ pub struct TargetSignals<'a> {
     /// CPUs online on the host (the denominator of `cpu_utilization_ratio` without a cgroup
     /// CPU limit).
     pub online_cpus: Option<f64>,
+    /// Request rates of the app's HTTP histogram between its two latest readings.
+    pub http: Option<crate::request::HttpRates>,
 }
 
 impl SignalSource for TargetSignals<'_> {
+    fn app(&self) -> Option<&crate::source::exposition::Exposition> {
+        self.sample.app.as_deref()
+    }
+
     fn value(&self, signal: Signal) -> Option<f64> {
         let s = self.sample;
+        let http = self.http.unwrap_or_default();
+        match signal {
+            Signal::HttpRequestsPerSecond => return http.requests_per_second,
+            Signal::HttpErrorRatio => return http.error_ratio,
+            Signal::HttpLatencyP95Seconds => return http.latency_p95_seconds,
+            _ => {}
+        }
         if let Some(v) = cgroup_signal(s, signal) {
             return Some(v);
         }
@@ -370,7 +409,10 @@ impl SignalSource for TargetSignals<'_> {
             | Signal::RuntimeTasks
             | Signal::RuntimeGcPerSecond
             | Signal::RuntimeGcPauseRatio
-            | Signal::EventLoopLagSeconds => None,
+            | Signal::EventLoopLagSeconds
+            | Signal::HttpRequestsPerSecond
+            | Signal::HttpErrorRatio
+            | Signal::HttpLatencyP95Seconds => None,
         }
     }
 }
@@ -444,6 +486,7 @@ mod tests {
             sample: &t,
             cpu_cores: Some(0.5),
             online_cpus: Some(4.0),
+            http: None,
         };
         assert_eq!(src.value(Signal::MemoryRssBytes), Some(100.0));
         assert_eq!(src.value(Signal::MemoryWorkingSetBytes), Some(100.0));
@@ -461,6 +504,7 @@ mod tests {
             sample: &down,
             cpu_cores: None,
             online_cpus: Some(4.0),
+            http: None,
         };
         assert_eq!(src.value(Signal::TargetUp), Some(0.0));
         assert_eq!(src.value(Signal::MemoryRssBytes), None);
@@ -489,6 +533,7 @@ mod tests {
                 sample: t,
                 cpu_cores: Some(0.5),
                 online_cpus: Some(4.0),
+                http: None,
             }
             .value(s)
         };
@@ -531,6 +576,7 @@ mod tests {
                 sample: t,
                 cpu_cores: None,
                 online_cpus: None,
+                http: None,
             }
             .value(s)
         };
