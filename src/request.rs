@@ -288,6 +288,17 @@ impl HttpHistogram {
             })
     }
 
+    /// The configured histogram, else the first known one the body has.
+    pub fn resolve(
+        e: &Exposition,
+        configured: Option<&crate::source::app::HttpSpec>,
+    ) -> Option<Self> {
+        match configured {
+            Some(c) => Some(Self::named(e, &c.histogram, c.status_label.as_deref())),
+            None => Self::detect(e),
+        }
+    }
+
     /// A configured histogram; without a status label, the first of [`STATUS_LABELS`] its
     /// `_count` series carry (none: errors unknown, latency still counted).
     pub fn named(e: &Exposition, name: &str, status_label: Option<&str>) -> HttpHistogram {
@@ -317,9 +328,9 @@ impl HttpHistogram {
         }
         for s in e.samples(&count) {
             let key = series_key(s);
-            if s.label(&self.status_label)
-                .is_some_and(|c| c.starts_with('5'))
-            {
+            let status = s.label(&self.status_label);
+            r.has_status |= status.is_some();
+            if status.is_some_and(|c| c.starts_with('5')) {
                 r.errors.insert(key.clone(), s.value);
             }
             r.count.insert(key, s.value);
@@ -336,6 +347,9 @@ pub struct HttpReading {
     pub count: Series,
     /// `_count` series with a 5xx status.
     pub errors: Series,
+    /// Whether any series has the status label (Prometheus 2.42's own histogram has only
+    /// `handler`: its error ratio is unknown, not 0).
+    pub has_status: bool,
 }
 
 /// Request signals between two readings `seconds` apart.
@@ -371,7 +385,7 @@ impl HttpRates {
         }
         HttpRates {
             requests_per_second: Some(total / seconds),
-            error_ratio: (total > 0.0).then(|| errors / total),
+            error_ratio: (total > 0.0 && cur.has_status).then(|| errors / total),
             latency_p95_seconds: histogram_quantile(0.95, &by_le),
         }
     }

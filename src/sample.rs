@@ -47,6 +47,9 @@ pub struct TargetSample {
     /// How long the fetch behind `app` took (request to parsed body).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub app_fetch_duration_seconds: Option<f64>,
+    /// `app.http`: the app's HTTP histogram when configured (else the known ones are detected).
+    #[serde(skip)]
+    pub app_http: Option<crate::source::app::HttpSpec>,
 }
 
 impl TargetSample {

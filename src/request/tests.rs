@@ -193,6 +193,18 @@ fn known_histograms_are_detected_by_name() {
          api_latency_seconds_count{status_code=\"502\"} 3\n",
     );
     assert_eq!(HttpHistogram::detect(&other), None);
+    // Without the status label the error ratio is unknown, not 0.
+    let no_code = prom_body(1.0, 2.0, 3.0, 0.0);
+    let h = HttpHistogram {
+        name: "prometheus_http_request_duration_seconds".into(),
+        status_label: "status".into(),
+    };
+    let r = HttpRates::between(
+        &h.read(&no_code),
+        &h.read(&prom_body(1.0, 2.0, 4.0, 0.0)),
+        1.0,
+    );
+    assert_eq!((r.requests_per_second, r.error_ratio), (Some(1.0), None));
     let h = HttpHistogram::named(&other, "api_latency_seconds", None);
     assert_eq!(h.status_label, "status_code");
     assert_eq!(h.read(&other).errors.values().sum::<f64>(), 3.0);

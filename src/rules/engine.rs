@@ -233,7 +233,7 @@ impl RulesEngine {
     /// unknown on a tick without a fresh reading.
     fn http_rates(&mut self, now: f64, t: &TargetSample) -> Option<HttpRates> {
         let e = t.app.as_deref()?;
-        let reading = HttpHistogram::detect(e)?.read(e);
+        let reading = HttpHistogram::resolve(e, t.app_http.as_ref())?.read(e);
         let (then, prev) = self.prev_http.insert(t.name.clone(), (now, reading))?;
         let (_, cur) = self.prev_http.get(&t.name)?;
         Some(HttpRates::between(&prev, cur, now - then))
@@ -365,8 +365,14 @@ fn count_slo(now: f64, s: &Slo, src: &dyn SignalSource, st: &mut SloTarget) -> b
             ..
         } => {
             let Some(e) = src.app() else { return false };
-            let Some((good, total, used)) = latency_series(e, histogram.as_deref(), *threshold)
-            else {
+            let name = match histogram {
+                Some(h) => h.clone(),
+                None => match src.http_histogram() {
+                    Some(h) => h.name,
+                    None => return false,
+                },
+            };
+            let Some((good, total, used)) = latency_series(e, name, *threshold) else {
                 return false;
             };
             st.bucket = Some(used);
@@ -394,13 +400,9 @@ fn count_slo(now: f64, s: &Slo, src: &dyn SignalSource, st: &mut SloTarget) -> b
 /// bucket used; `None` when the app has no such histogram or every bucket is above the threshold.
 fn latency_series(
     e: &Exposition,
-    histogram: Option<&str>,
+    name: String,
     threshold: f64,
 ) -> Option<(Series, Series, BucketUsed)> {
-    let name = match histogram {
-        Some(h) => h.to_string(),
-        None => HttpHistogram::detect(e)?.name,
-    };
     let (le, exact) = request::bucket_at(e, &name, threshold)?;
     let good: Series = e
         .samples(&format!("{name}_bucket"))
@@ -735,6 +737,45 @@ mod tests {
         assert_eq!(h.requests_per_second, Some(18.0));
         assert_eq!(h.error_ratio, Some(0.0));
         assert!((h.latency_p95_seconds.unwrap() - 0.155).abs() < 1e-9);
+    }
+
+    /// `app.http` names a histogram none of the known ones: its `status_code` label gives the
+    /// error ratio, and a latency SLO with `histogram: auto` counts it.
+    #[test]
+    fn a_configured_histogram_feeds_the_signals_and_auto_latency_slos() {
+        let mut e = RulesEngine::new(
+            set(
+                "rules: []\nslos:\n  - {name: l, kind: latency, histogram: auto, threshold: 1s, objective: 95%, window: 1h}\n",
+            ),
+            None,
+        );
+        let body = |ok: u32, bad: u32| {
+            format!(
+                "# TYPE api_seconds histogram\n\
+                 api_seconds_bucket{{status_code=\"200\",le=\"1\"}} {ok}\n\
+                 api_seconds_bucket{{status_code=\"200\",le=\"+Inf\"}} {ok}\n\
+                 api_seconds_count{{status_code=\"200\"}} {ok}\n\
+                 api_seconds_bucket{{status_code=\"502\",le=\"1\"}} 0\n\
+                 api_seconds_bucket{{status_code=\"502\",le=\"+Inf\"}} {bad}\n\
+                 api_seconds_count{{status_code=\"502\"}} {bad}\n"
+            )
+        };
+        let t = |b: &str| {
+            let mut t = app_target(Some(b));
+            t.app_http = Some(crate::source::app::HttpSpec {
+                histogram: "api_seconds".into(),
+                status_label: None,
+            });
+            t
+        };
+        // Without app.http nothing is detected.
+        assert!(e.evaluate(0.0, &[app_target(Some(&body(1, 1)))]).http.is_empty());
+        e.evaluate(60.0, &[t(&body(10, 0))]);
+        let rs = e.evaluate(70.0, &[t(&body(28, 2))]);
+        // +18 ok, +2 failed in 10 s, the failed ones slower than 1 s.
+        let h = rs.http[0].rates;
+        assert_eq!((h.requests_per_second, h.error_ratio), (Some(2.0), Some(0.1)));
+        assert_eq!((rs.slos[0].samples_total, rs.slos[0].good_samples_total), (20, 18));
     }
 
     #[test]

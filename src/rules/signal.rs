@@ -343,6 +343,11 @@ pub trait SignalSource {
     fn app(&self) -> Option<&crate::source::exposition::Exposition> {
         None
     }
+
+    /// The app's HTTP histogram: the configured one (`app.http`), else a known one it has.
+    fn http_histogram(&self) -> Option<crate::request::HttpHistogram> {
+        crate::request::HttpHistogram::detect(self.app()?)
+    }
 }
 
 impl<F: Fn(Signal) -> Option<f64>> SignalSource for F {
@@ -368,6 +373,10 @@ pub struct TargetSignals<'a> {
 impl SignalSource for TargetSignals<'_> {
     fn app(&self) -> Option<&crate::source::exposition::Exposition> {
         self.sample.app.as_deref()
+    }
+
+    fn http_histogram(&self) -> Option<crate::request::HttpHistogram> {
+        crate::request::HttpHistogram::resolve(self.app()?, self.sample.app_http.as_ref())
     }
 
     fn value(&self, signal: Signal) -> Option<f64> {
