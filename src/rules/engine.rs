@@ -375,6 +375,14 @@ fn count_slo(now: f64, s: &Slo, src: &dyn SignalSource, st: &mut SloTarget) -> b
             let Some((good, total, used)) = latency_series(e, name, *threshold) else {
                 return false;
             };
+            if st.bucket.as_ref() != Some(&used) {
+                let why = if used.exact {
+                    "at the threshold"
+                } else {
+                    "the largest below the threshold"
+                };
+                tracing::info!(slo = %s.name, histogram = %used.histogram, le = used.le, "latency SLO counts the bucket {why} as good");
+            }
             st.bucket = Some(used);
             (good, total)
         }
@@ -769,13 +777,23 @@ mod tests {
             t
         };
         // Without app.http nothing is detected.
-        assert!(e.evaluate(0.0, &[app_target(Some(&body(1, 1)))]).http.is_empty());
+        assert!(
+            e.evaluate(0.0, &[app_target(Some(&body(1, 1)))])
+                .http
+                .is_empty()
+        );
         e.evaluate(60.0, &[t(&body(10, 0))]);
         let rs = e.evaluate(70.0, &[t(&body(28, 2))]);
         // +18 ok, +2 failed in 10 s, the failed ones slower than 1 s.
         let h = rs.http[0].rates;
-        assert_eq!((h.requests_per_second, h.error_ratio), (Some(2.0), Some(0.1)));
-        assert_eq!((rs.slos[0].samples_total, rs.slos[0].good_samples_total), (20, 18));
+        assert_eq!(
+            (h.requests_per_second, h.error_ratio),
+            (Some(2.0), Some(0.1))
+        );
+        assert_eq!(
+            (rs.slos[0].samples_total, rs.slos[0].good_samples_total),
+            (20, 18)
+        );
     }
 
     #[test]
