@@ -282,8 +282,8 @@ pub fn slo_rules(slo: &Slo) -> Vec<PromRule> {
                 (
                     "description",
                     format!(
-                        "SLO {} of {{{{ $labels.target }}}} ({}; objective {objective}% of samples over {window}) burns its error budget of {budget_percent}% {spans}: the error ratio is {{{{ $value | humanizePercentage }}}}.",
-                        slo.name, slo.description
+                        "SLO {} of {{{{ $labels.target }}}} ({}; objective {objective}% of {} over {window}) burns its error budget of {budget_percent}% {spans}: the error ratio is {{{{ $value | humanizePercentage }}}}.",
+                        slo.name, slo.description, slo.kind.counted()
                     ),
                 ),
                 (

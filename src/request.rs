@@ -403,6 +403,45 @@ pub fn bucket_at(e: &Exposition, histogram: &str, threshold: f64) -> Option<(f64
     Some((best, best == threshold))
 }
 
+/// Default bucket bounds of the known histograms (Micrometer has none by default).
+pub const DEFAULT_BUCKETS: [(&str, &[f64]); 2] = [
+    (
+        "OpenTelemetry http_server_request_duration_seconds",
+        &[
+            0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+        ],
+    ),
+    (
+        "prometheus_http_request_duration_seconds",
+        &[0.1, 0.2, 0.4, 1.0, 3.0, 8.0, 20.0, 60.0, 120.0],
+    ),
+];
+
+/// For `check-config`: the bucket a latency threshold would use with each known default bucket
+/// layout (the app's real buckets decide at run time; `/api/v1/slos` shows the one used).
+pub fn threshold_buckets(threshold: f64) -> String {
+    DEFAULT_BUCKETS
+        .iter()
+        .map(|(name, bounds)| {
+            let below = bounds
+                .iter()
+                .copied()
+                .filter(|b| *b <= threshold)
+                .reduce(f64::max);
+            match below {
+                Some(b) if b == threshold => format!("{name}: le=\"{}\" (exact)", le_text(b)),
+                Some(b) => format!(
+                    "{name}: le=\"{}\" (no {} bucket: the largest below)",
+                    le_text(b),
+                    le_text(threshold)
+                ),
+                None => format!("{name}: no bucket at or below {}", le_text(threshold)),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// The `le` value of a bucket written the way sidewatch shows it (`0.25`, `+Inf`).
 pub fn le_text(le: f64) -> String {
     if le == f64::INFINITY {

@@ -483,6 +483,15 @@ pub enum SloKind {
 }
 
 impl SloKind {
+    /// What good/total count: `samples`, `events` or `requests`.
+    pub fn counted(&self) -> &'static str {
+        match self {
+            SloKind::Samples { .. } => "samples",
+            SloKind::Events { .. } => "events",
+            SloKind::Latency { .. } => "requests",
+        }
+    }
+
     pub fn as_str(&self) -> &'static str {
         match self {
             SloKind::Samples { .. } => "samples",
