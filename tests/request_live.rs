@@ -63,10 +63,14 @@ fn unix_now() -> f64 {
         .as_secs_f64()
 }
 
-fn sidewatch(dir: &Path, interval: &str, pid: u32, addr: SocketAddr, slos: &str) -> Daemon {
+/// Watches `pid` with its app metrics at `addr`; the fetch timeout is 40 % of the interval (a
+/// busy app on a loaded machine answers late rather than never).
+fn sidewatch(dir: &Path, interval: Duration, pid: u32, addr: SocketAddr, slos: &str) -> Daemon {
     let cfg = dir.join("sidewatch.yml");
     let yaml = format!(
-        "interval: {interval}\ntargets:\n  - name: app\n    pid: {pid}\n    app:\n      metrics_url: http://{addr}/metrics\nrules: []\nslos:\n{slos}"
+        "interval: {}ms\ntargets:\n  - name: app\n    pid: {pid}\n    app:\n      metrics_url: http://{addr}/metrics\n      timeout: {}ms\nrules: []\nslos:\n{slos}",
+        interval.as_millis(),
+        (interval * 2 / 5).as_millis()
     );
     std::fs::write(&cfg, yaml).unwrap();
     Daemon::start(&["--config", cfg.to_str().unwrap()])
@@ -122,7 +126,7 @@ fn p95_agrees_with_histogram_quantile_of_a_real_prometheus() {
     });
     let d = sidewatch(
         dir.path(),
-        "1m",
+        Duration::from_secs(60),
         app.pid() as u32,
         app_addr,
         "  - {name: fast, kind: latency, threshold: 150ms, objective: 95%, window: 1h}\n",
@@ -141,12 +145,12 @@ fn p95_agrees_with_histogram_quantile_of_a_real_prometheus() {
         let m = d.metrics();
         seen = m.get("sidewatch_http_latency_p95_seconds", &t);
         let now = m.get("sidewatch_ticks_total", &[]).unwrap();
-        if now > first {
-            let r = d.get("/metrics").text();
-            for l in r.lines().filter(|l| l.contains("http_") || l.contains("read_errors") || l.contains("app_")) {
-                eprintln!("DEBUG {l}");
-            }
-        }
+        assert!(
+            now <= first || seen.is_some(),
+            "no P95 at the tick after the first: app_metrics_up {:?}, read errors {:?}",
+            m.get("sidewatch_app_metrics_up", &t),
+            m.get("sidewatch_read_errors_total", &[("source", "app_metrics")])
+        );
         now > first
     });
     let published = unix_now();
@@ -163,14 +167,6 @@ fn p95_agrees_with_histogram_quantile_of_a_real_prometheus() {
         .unwrap_or_else(|| panic!("{r}"))
         .parse()
         .unwrap();
-    for off in [-60.0, -30.0, -5.0, 0.0, 5.0, 30.0, 60.0] {
-        let r = judge.api(&format!(
-            "/api/v1/query?query={}&time={:.3}",
-            urlencode(q),
-            end + off
-        ));
-        eprintln!("DEBUG {off}: {}", r["data"]["result"][0]["value"][1]);
-    }
     let requests = driver.finish();
     let m = d.metrics();
     let rps = m.get("sidewatch_http_requests_per_second", &t).unwrap();
@@ -246,7 +242,7 @@ fn five_percent_errors_burn_an_availability_slo_at_five() {
     });
     let d = sidewatch(
         dir.path(),
-        "1s",
+        Duration::from_secs(1),
         app.pid() as u32,
         addr,
         "  - {name: availability, kind: events, good: 'http_requests_total{code!~\"5..\"}', total: http_requests_total, objective: 99%, window: 1h}\n",
