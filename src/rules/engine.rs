@@ -388,6 +388,11 @@ fn count_slo(now: f64, s: &Slo, src: &dyn SignalSource, st: &mut SloTarget) -> b
         }
     };
     if total.is_empty() {
+        // The app was read but has none of the series yet (client libraries create a labelled
+        // series at its first increment): a baseline of zero, so the first events count.
+        if st.prev.is_none() {
+            st.prev = Some((Series::new(), Series::new()));
+        }
         return false;
     }
     let state = st.state.get_or_insert_with(|| SloState::new(minutes));
@@ -706,6 +711,30 @@ mod tests {
         // 6 bad of 120 = 5 % against a 1 % budget: burning 5×.
         assert!((s.burn_rates[0].rate.unwrap() - 5.0).abs() < 1e-9);
         assert_eq!(s.covered_seconds, 15.0);
+    }
+
+    /// prometheus_client creates a labelled counter's series at its first increment: a reading
+    /// of the app without them is a reading of zero, so the first requests count.
+    #[test]
+    fn events_slo_counts_series_that_appear_after_the_first_reading() {
+        let mut e = RulesEngine::new(
+            set(
+                "rules: []\nslos:\n  - {name: a, kind: events, good: 'http_requests_total{code!~\"5..\"}', total: http_requests_total, objective: 99%, window: 1h}\n",
+            ),
+            None,
+        );
+        let base = 1_700_000_040.0;
+        let none_yet = "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total 1\n";
+        assert!(
+            e.evaluate(base, &[app_target(Some(none_yet))])
+                .slos
+                .is_empty()
+        );
+        let rs = e.evaluate(base + 1.0, &[app_target(Some(&requests(9, 1)))]);
+        assert_eq!(
+            (rs.slos[0].samples_total, rs.slos[0].good_samples_total),
+            (10, 9)
+        );
     }
 
     fn latency(le01: u32, le02: u32, inf: u32) -> String {
