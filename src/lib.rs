@@ -14,6 +14,7 @@ pub mod config;
 pub mod expose;
 pub mod history;
 pub mod promgen;
+pub mod request;
 pub mod rules;
 pub mod runtime;
 pub mod sample;

@@ -519,6 +519,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     ""
                 },
             );
+            for slo in &s.rules.slos {
+                if let sidewatch::rules::SloKind::Latency { threshold, .. } = slo.kind {
+                    println!(
+                        "latency SLO {}: the bucket at the threshold, or the largest below it; with default buckets: {}",
+                        slo.name,
+                        sidewatch::request::threshold_buckets(threshold)
+                    );
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Rules { format, job }) => {

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::rules::{RuleSet, Slo, ThresholdRule};
+use crate::rules::{RuleSet, Slo, SloKind, ThresholdRule};
 use crate::units::{prom_duration, promql_number};
 
 /// Base of the runbook links of the generated alerts (one anchor per alert name).
@@ -166,15 +166,37 @@ pub fn alert_expr(rule: &ThresholdRule) -> String {
 }
 
 /// The PromQL of an SLO's good-sample condition on the live signal (for reference; the SLO
-/// rules use the daemon's counters, which count exactly these samples).
+/// rules use the daemon's counters, which count exactly these samples). For events and latency
+/// SLOs: the good ratio over the app's own series, for a Prometheus that scrapes the app too.
 pub fn slo_condition_expr(slo: &Slo) -> String {
     let m = target_matchers(slo.targets.as_deref());
-    format!(
-        "{} {} {}",
-        slo.signal.promql(&m, Default::default()),
-        slo.op.as_str(),
-        promql_number(slo.value)
-    )
+    match &slo.kind {
+        SloKind::Samples {
+            signal, op, value, ..
+        } => format!(
+            "{} {} {}",
+            signal.promql(&m, Default::default()),
+            op.as_str(),
+            promql_number(*value)
+        ),
+        SloKind::Events { good, total } => format!(
+            "sum(rate({}[5m])) / sum(rate({}[5m]))",
+            good.text, total.text
+        ),
+        SloKind::Latency {
+            histogram,
+            threshold,
+            ..
+        } => {
+            let h = histogram
+                .as_deref()
+                .unwrap_or(crate::request::KNOWN_HTTP_HISTOGRAMS[0].0);
+            format!(
+                "sum(rate({h}_bucket{{le={}}}[5m])) / sum(rate({h}_count[5m]))",
+                promql_string(&crate::request::le_text(*threshold))
+            )
+        }
+    }
 }
 
 /// Windows of the SLO error-ratio recording rules.
@@ -260,8 +282,8 @@ pub fn slo_rules(slo: &Slo) -> Vec<PromRule> {
                 (
                     "description",
                     format!(
-                        "SLO {} of {{{{ $labels.target }}}} ({}; objective {objective}% of samples over {window}) burns its error budget of {budget_percent}% {spans}: the error ratio is {{{{ $value | humanizePercentage }}}}.",
-                        slo.name, slo.description
+                        "SLO {} of {{{{ $labels.target }}}} ({}; objective {objective}% of {} over {window}) burns its error budget of {budget_percent}% {spans}: the error ratio is {{{{ $value | humanizePercentage }}}}.",
+                        slo.name, slo.description, slo.kind.counted()
                     ),
                 ),
                 (

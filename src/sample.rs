@@ -50,6 +50,9 @@ pub struct TargetSample {
     /// The HTTP probe's figures; `None` when the target has no `probe:`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub probe: Option<crate::source::probe::ProbeSample>,
+    /// `app.http`: the app's HTTP histogram when configured (else the known ones are detected).
+    #[serde(skip)]
+    pub app_http: Option<crate::source::app::HttpSpec>,
 }
 
 impl TargetSample {

@@ -511,6 +511,25 @@ fn budget_cells(s: &SloStatus) -> String {
     )
 }
 
+/// Which histogram bucket a latency SLO counts as good, and whether it is the threshold's own.
+fn bucket_note(s: &SloStatus) -> String {
+    let Some(b) = &s.bucket else {
+        return String::new();
+    };
+    let le = crate::request::le_text(b.le);
+    let why = if b.exact {
+        ""
+    } else {
+        ", the largest below the threshold"
+    };
+    format!(
+        " <span class=\"sub\">{}{{le=\"{}\"}}{}</span>",
+        escape(&b.histogram),
+        escape(&le),
+        why
+    )
+}
+
 fn slos(out: &mut String, name: &str, rs: Option<&RulesSnapshot>) {
     let list: Vec<_> = rs
         .map(|r| r.slos.iter().filter(|s| s.target == name).collect())
@@ -526,8 +545,9 @@ fn slos(out: &mut String, name: &str, rs: Option<&RulesSnapshot>) {
     for s in list {
         let _ = write!(
             out,
-            "<tr><td>{}</td><td class=\"n\">{}</td>{}",
+            "<tr><td>{}{}</td><td class=\"n\">{}</td>{}",
             escape(&s.slo),
+            bucket_note(s),
             pct(s.objective),
             budget_cells(s)
         );
@@ -759,6 +779,39 @@ mod tests {
         let html = page(crate::rules::RulesSnapshot::default(), vec![down]);
         assert!(html.contains("data-runtime=\"unknown\""), "{html}");
         assert!(!html.contains("runtime_tasks"), "{html}");
+    }
+
+    /// A latency SLO's row names the bucket it counts, and says when it is not the threshold's.
+    #[test]
+    fn latency_slo_row_names_its_bucket() {
+        let f = crate::config::parse_file(
+            "rules: []\nslos:\n  - {name: lat, kind: latency, threshold: 300ms, objective: 95%, window: 1h}\n",
+            None,
+        )
+        .unwrap();
+        let set = crate::rules::RuleSet::from_config(f.rules.as_deref(), f.slos.as_deref(), None)
+            .unwrap();
+        let mut e = crate::rules::RulesEngine::new(set, None);
+        let body = "# TYPE prometheus_http_request_duration_seconds histogram\n\
+            prometheus_http_request_duration_seconds_bucket{handler=\"/\",le=\"0.2\"} 1\n\
+            prometheus_http_request_duration_seconds_bucket{handler=\"/\",le=\"0.4\"} 1\n\
+            prometheus_http_request_duration_seconds_bucket{handler=\"/\",le=\"+Inf\"} 1\n\
+            prometheus_http_request_duration_seconds_count{handler=\"/\"} 1\n";
+        let t = TargetSample {
+            name: "app".into(),
+            up: true,
+            app: Some(std::sync::Arc::new(
+                crate::source::exposition::parse(body, crate::source::exposition::Format::Text004)
+                    .unwrap(),
+            )),
+            ..Default::default()
+        };
+        let rs = e.evaluate(1_700_000_040.0, std::slice::from_ref(&t));
+        let html = page(rs, vec![t.clone()]);
+        assert!(
+            html.contains("<tr><td>lat <span class=\"sub\">prometheus_http_request_duration_seconds{le=\"0.2\"}, the largest below the threshold</span></td>"),
+            "{html}"
+        );
     }
 
     /// Two minutes after start, a 30-day SLO whose every sample is bad shows no budget

@@ -678,6 +678,14 @@ fn app_config_errors_name_the_field() {
             "{metrics_url: \"http://127.0.0.1:1/m\", bogus: 1}",
             "targets[0].app",
         ),
+        (
+            "{metrics_url: \"http://127.0.0.1:1/m\", http: {histogram: 'x{a=\"b\"}'}}",
+            "targets[0].app.http.histogram",
+        ),
+        (
+            "{metrics_url: \"http://127.0.0.1:1/m\", http: {histogram: x, status_label: 'a-b'}}",
+            "targets[0].app.http.status_label",
+        ),
     ];
     for (app, field) in cases {
         let cfg = dir.path().join("c.yml");
@@ -741,6 +749,7 @@ fn https_endpoint_with_ca_file_or_insecure_skip_verify() {
             bearer_token_file: None,
             tls,
             max_body_bytes: MIB as u64,
+            http: None,
         });
         poller.fetch_blocking(&rt);
         poller.take(Duration::from_secs(5)).unwrap().result
@@ -900,6 +909,7 @@ fn a_reload_changing_only_app_keeps_the_counters() {
         bearer_token_file: None,
         tls: Default::default(),
         max_body_bytes: 1024,
+        http: None,
     };
     let spec = |url: &str| TargetSpec {
         name: "t".into(),

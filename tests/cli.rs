@@ -84,6 +84,22 @@ fn check_config_accepts_a_valid_file() {
     );
 }
 
+/// A latency SLO's bucket depends on the app's buckets: the check says which bucket each known
+/// default layout gives (Prometheus's own has 0.2 and 0.4, OpenTelemetry's 0.25 and 0.5).
+#[test]
+fn check_config_names_the_bucket_of_a_latency_slo() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("ok.yml");
+    std::fs::write(&f, "targets:\n  - {name: web, comm: nginx}\nslos:\n  - {name: fast, kind: latency, threshold: 400ms, objective: 95%}\n").unwrap();
+    let o = run(&["check-config", f.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("OpenTelemetry http_server_request_duration_seconds: le=\"0.25\" (no 0.4 bucket: the largest below); prometheus_http_request_duration_seconds: le=\"0.4\" (exact)"),
+        "{out}"
+    );
+}
+
 #[test]
 fn config_error_names_file_field_and_reason_and_exits_nonzero() {
     let dir = tempfile::tempdir().unwrap();

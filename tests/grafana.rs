@@ -18,7 +18,7 @@ use common::stack::assert_generated;
 use common::*;
 use serde_json::Value;
 use sidewatch::promgen::BURN_ALERTS;
-use sidewatch::rules::{Op, RuleSet, Severity, Signal};
+use sidewatch::rules::{Op, RuleSet, Severity, Signal, SloKind};
 
 fn repo(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
@@ -381,6 +381,9 @@ fn panel_of(s: Signal) -> &'static str {
         Signal::EventLoopLagSeconds => "Event-loop lag",
         // The dashboard's probe row comes with the rest of issue 14's dashboard rows.
         Signal::ProbeSuccessRatio | Signal::ProbeDurationSeconds => "Probe",
+        Signal::HttpRequestsPerSecond | Signal::HttpErrorRatio | Signal::HttpLatencyP95Seconds => {
+            "Requests"
+        }
     }
 }
 
@@ -410,15 +413,21 @@ fn assert_thresholds_follow(d: &Value, set: &RuleSet) {
     let mut want: BTreeMap<&str, BTreeMap<String, String>> = BTreeMap::new();
     let key = |v: f64| format!("{v:.9e}");
     for s in Signal::ALL {
-        if s != Signal::TargetUp && panel_of(s) != "Probe" {
+        if s != Signal::TargetUp && !matches!(panel_of(s), "Probe" | "Requests") {
             want.entry(panel_of(s)).or_default();
         }
     }
     for slo in &set.slos {
-        if matches!(slo.op, Op::Lt | Op::Le) && slo.signal != Signal::TargetUp {
-            want.get_mut(panel_of(slo.signal))
+        let SloKind::Samples {
+            signal, op, value, ..
+        } = slo.kind
+        else {
+            continue;
+        };
+        if matches!(op, Op::Lt | Op::Le) && signal != Signal::TargetUp {
+            want.get_mut(panel_of(signal))
                 .unwrap()
-                .insert(key(slo.value), "yellow".into());
+                .insert(key(value), "yellow".into());
         }
     }
     for r in &set.rules {

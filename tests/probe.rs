@@ -609,6 +609,7 @@ fn probe_signal_promql_agrees_with_the_daemon_minute_by_minute() {
             sample: &sample,
             cpu_cores: None,
             online_cpus: None,
+            http: None,
         };
         for signal in [Signal::ProbeSuccessRatio, Signal::ProbeDurationSeconds] {
             let Some(v) = src.value(signal) else { continue };
@@ -871,6 +872,7 @@ fn a_reload_changing_only_the_probe_keeps_the_counters() {
             bearer_token_file: None,
             tls: Default::default(),
             max_body_bytes: 1024,
+            http: None,
         }),
         probe: Some(ProbeSpec {
             url: refused.parse().unwrap(),

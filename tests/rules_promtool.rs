@@ -504,3 +504,33 @@ slos: []
     std::fs::write(&t, &test).unwrap();
     promtool(&["test", "rules", t.to_str().unwrap()]);
 }
+
+/// Request SLOs and the `http_*` signals in Prometheus: `sidewatch rules` for events and
+/// latency SLOs and for rules on the request signals passes `promtool check rules`, and
+/// `promtool test rules` over sidewatch's own series gives the 5 % error ratio of 95 good
+/// requests in 100 and fires the P95 alert after its `for`.
+#[test]
+fn request_slos_and_http_signals_work_in_prometheus() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("sidewatch.yml");
+    std::fs::write(
+        &cfg,
+        "targets:\n  - {name: api, comm: api}\nrules:\n  - {alert: ApiSlow, signal: http_latency_p95_seconds, op: '>', value: 200ms, for: 5m}\n  - {alert: ApiErrors, signal: http_error_ratio, op: '>', value: 1%, for: 5m}\n  - {alert: ApiIdle, signal: http_requests_per_second, op: '<', value: 1}\nslos:\n  - {name: availability, kind: events, good: 'http_requests_total{code!~\"5..\"}', total: http_requests_total, objective: 99%}\n  - {name: latency, kind: latency, threshold: 300ms, objective: 95%}\n",
+    )
+    .unwrap();
+    let rules = rules_of(&["--config", cfg.to_str().unwrap()]);
+    check_rules_text(&rules);
+    assert!(
+        rules.contains("expr: sidewatch_http_latency_p95_seconds > 0.2"),
+        "{rules}"
+    );
+    std::fs::write(dir.path().join("rules.yml"), &rules).unwrap();
+    // 1 - 95/100 as float64 (what Prometheus computes and promtool compares exactly).
+    let ratio = 1.0 - 95.0 / 100.0;
+    let test = format!(
+        "rule_files: [rules.yml]\nevaluation_interval: 1m\ntests:\n  - interval: 1m\n    input_series:\n      - series: 'sidewatch_slo_samples_total{{slo=\"availability\",target=\"api\"}}'\n        values: '0+100x120'\n      - series: 'sidewatch_slo_good_samples_total{{slo=\"availability\",target=\"api\"}}'\n        values: '0+95x120'\n      - series: 'sidewatch_http_latency_p95_seconds{{target=\"api\"}}'\n        values: '0.1x10 0.3x20'\n    promql_expr_test:\n      - expr: sidewatch:slo_error_ratio:rate1h{{slo=\"availability\"}}\n        eval_time: 90m\n        exp_samples:\n          - labels: 'sidewatch:slo_error_ratio:rate1h{{slo=\"availability\",target=\"api\"}}'\n            value: {ratio:?}\n      - expr: ALERTS{{alertname=\"ApiSlow\"}}\n        eval_time: 14m\n        exp_samples:\n          - labels: 'ALERTS{{alertname=\"ApiSlow\",alertstate=\"pending\",severity=\"warning\",target=\"api\"}}'\n            value: 1\n      - expr: ALERTS{{alertname=\"ApiSlow\"}}\n        eval_time: 16m\n        exp_samples:\n          - labels: 'ALERTS{{alertname=\"ApiSlow\",alertstate=\"firing\",severity=\"warning\",target=\"api\"}}'\n            value: 1\n"
+    );
+    let t = dir.path().join("test.yml");
+    std::fs::write(&t, test).unwrap();
+    promtool(&["test", "rules", t.to_str().unwrap()]);
+}

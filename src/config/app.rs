@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
-use crate::source::app::AppSpec;
+use crate::source::app::{AppSpec, HttpSpec};
 use crate::source::http::{Client, TlsOptions};
 
 /// Fetch timeout when none is given: half the interval, at most 5 s (leaves the other half of
@@ -26,6 +26,9 @@ pub struct AppFile {
     pub tls: TlsFile,
     #[serde(default, deserialize_with = "de_opt_size")]
     pub max_body_bytes: Option<u64>,
+    /// The app's HTTP request histogram when it is none of the known ones.
+    #[serde(default)]
+    pub http: Option<HttpSpec>,
 }
 
 /// `app.tls:` as written.
@@ -108,11 +111,31 @@ pub fn validate(a: &AppFile, interval: Duration) -> Result<AppSpec, (String, Str
     } else if tls != TlsOptions::default() {
         return err("tls", "TLS options need an https:// metrics_url".into());
     }
+    if let Some(h) = &a.http {
+        let name_ok = |s: &str| crate::request::Selector::parse(s).is_ok_and(|x| x.name == s);
+        if !name_ok(&h.histogram) {
+            return err(
+                "http.histogram",
+                format!(
+                    "{:?} is not a metric name; give the histogram's base name, e.g. http_request_duration_seconds",
+                    h.histogram
+                ),
+            );
+        }
+        if let Some(l) = h
+            .status_label
+            .as_deref()
+            .filter(|l| !name_ok(l) || l.contains(':'))
+        {
+            return err("http.status_label", format!("{l:?} is not a label name"));
+        }
+    }
     Ok(AppSpec {
         metrics_url: uri,
         timeout,
         bearer_token_file,
         tls,
         max_body_bytes,
+        http: a.http.clone(),
     })
 }

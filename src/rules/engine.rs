@@ -10,9 +10,11 @@ use serde::Serialize;
 use super::alert::{AlertState, CounterHistory, Phase, Transition};
 use super::signal::{SignalSource, TargetSignals};
 use super::slo::{self, SloState};
-use super::spec::{RuleSet, Severity};
+use super::spec::{RuleSet, Severity, Slo, SloKind};
 use super::{template, view};
+use crate::request::{self, HttpHistogram, HttpRates, HttpReading, Series};
 use crate::sample::TargetSample;
+use crate::source::exposition::Exposition;
 
 /// A pending or firing alert, as the tick publishes it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -53,6 +55,20 @@ pub struct SloStatus {
     pub error_budget_meaningful: bool,
     /// For 5m, 1h, 6h.
     pub burn_rates: Vec<BurnRate>,
+    /// `samples`, `events` or `latency`.
+    pub kind: &'static str,
+    /// Latency SLOs: the bucket counted as good.
+    pub bucket: Option<BucketUsed>,
+}
+
+/// The histogram bucket a latency SLO counts as good.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BucketUsed {
+    pub histogram: String,
+    /// The bucket's `le`.
+    pub le: f64,
+    /// False when no bucket has the threshold as its bound and the largest below it is used.
+    pub exact: bool,
 }
 
 /// The burn rate over one window.
@@ -65,14 +81,33 @@ pub struct BurnRate {
     pub covered: bool,
 }
 
+/// A target's request signals this tick.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TargetHttp {
+    pub target: String,
+    pub labels: Vec<(String, String)>,
+    pub rates: HttpRates,
+}
+
 /// What the rules engine publishes with a tick.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RulesSnapshot {
     pub alerts: Vec<ActiveAlert>,
     pub slos: Vec<SloStatus>,
+    /// Request signals of targets whose app has a known HTTP histogram.
+    pub http: Vec<TargetHttp>,
     /// `/api/v1/rules`, rendered when the rules were (re)configured.
     #[serde(skip)]
     pub rules_json: Bytes,
+}
+
+/// One (SLO, target): its counts, and for events and latency SLOs the app's counters at the
+/// previous reading and the bucket in use.
+#[derive(Debug, Default)]
+struct SloTarget {
+    state: Option<SloState>,
+    prev: Option<(Series, Series)>,
+    bucket: Option<BucketUsed>,
 }
 
 #[derive(Debug, Default)]
@@ -89,9 +124,11 @@ pub struct RulesEngine {
     /// Aligned with `set.rules`: state per target name.
     rules: Vec<HashMap<String, RuleTarget>>,
     /// Aligned with `set.slos`.
-    slos: Vec<HashMap<String, SloState>>,
+    slos: Vec<HashMap<String, SloTarget>>,
     /// (timestamp, user + system CPU seconds) of each target at the previous tick.
     prev_cpu: HashMap<String, (f64, f64)>,
+    /// (timestamp, HTTP histogram counters) of each target at its previous app reading.
+    prev_http: HashMap<String, (f64, HttpReading)>,
     rules_json: Bytes,
 }
 
@@ -105,6 +142,7 @@ impl RulesEngine {
             rules: Vec::new(),
             slos: Vec::new(),
             prev_cpu: HashMap::new(),
+            prev_http: HashMap::new(),
             rules_json: Bytes::new(),
         };
         e.reconfigure(set);
@@ -167,7 +205,15 @@ impl RulesEngine {
                 sample: t,
                 cpu_cores: self.cpu_rate(now, t),
                 online_cpus: self.online_cpus,
+                http: self.http_rates(now, t),
             };
+            if let Some(rates) = src.http {
+                out.http.push(TargetHttp {
+                    target: t.name.clone(),
+                    labels: t.labels.clone(),
+                    rates,
+                });
+            }
             self.evaluate_target(now, &t.name, &t.labels, &src, &mut out);
         }
         // Forget targets that are no longer configured.
@@ -179,7 +225,18 @@ impl RulesEngine {
             m.retain(|k, _| live.contains(k.as_str()));
         }
         self.prev_cpu.retain(|k, _| live.contains(k.as_str()));
+        self.prev_http.retain(|k, _| live.contains(k.as_str()));
         out
+    }
+
+    /// Request rates of the target's HTTP histogram between its two latest app readings;
+    /// unknown on a tick without a fresh reading.
+    fn http_rates(&mut self, now: f64, t: &TargetSample) -> Option<HttpRates> {
+        let e = t.app.as_deref()?;
+        let reading = HttpHistogram::resolve(e, t.app_http.as_ref())?.read(e);
+        let (then, prev) = self.prev_http.insert(t.name.clone(), (now, reading))?;
+        let (_, cur) = self.prev_http.get(&t.name)?;
+        Some(HttpRates::between(&prev, cur, now - then))
     }
 
     /// Rate of user + system CPU seconds since the previous tick; unknown while the target is
@@ -269,59 +326,153 @@ impl RulesEngine {
             if !s.applies_to(target) {
                 continue;
             }
-            match src.value(s.signal).filter(|v| !v.is_nan()) {
-                Some(v) => {
-                    if !states.contains_key(target) {
-                        let minutes = s.window.as_secs().div_ceil(60) as usize;
-                        states.insert(target.to_string(), SloState::new(minutes));
-                    }
-                    if let Some(st) = states.get_mut(target) {
-                        st.record(now, s.op.holds(v, s.value));
-                    }
-                }
+            let st = states.entry(target.to_string()).or_default();
+            if !count_slo(now, s, src, st) {
                 // Not counted; old minutes still leave the window.
-                None => {
-                    if let Some(st) = states.get_mut(target) {
-                        st.ring.advance(slo::minute_of(now));
-                    }
+                if let Some(state) = &mut st.state {
+                    state.ring.advance(slo::minute_of(now));
                 }
             }
-            let Some(st) = states.get(target) else {
-                continue;
-            };
-            let (window_good, window_total) = st.ring.window_counts();
-            let coverage = st.coverage(now, s.window.as_secs_f64());
-            out.slos.push(SloStatus {
-                slo: s.name.clone(),
-                target: target.to_string(),
-                labels: labels.to_vec(),
-                objective: s.objective,
-                window_seconds: s.window.as_secs_f64(),
-                samples_total: st.samples_total,
-                good_samples_total: st.good_total,
-                window_good,
-                window_total,
-                error_budget_remaining: slo::budget_remaining(
-                    window_good,
-                    window_total,
-                    s.objective,
-                ),
-                covered_seconds: coverage.covered_seconds,
-                error_budget_meaningful: coverage.budget_meaningful(),
-                burn_rates: slo::BURN_WINDOWS
-                    .iter()
-                    .map(|(label, minutes)| {
-                        let (g, t) = st.ring.recent_counts(*minutes);
-                        BurnRate {
-                            window: label,
-                            rate: slo::burn_rate(g, t, s.objective),
-                            covered: coverage.covers_minutes(*minutes),
-                        }
-                    })
-                    .collect(),
-            });
+            if let Some(status) = slo_status(now, s, target, labels, st) {
+                out.slos.push(status);
+            }
         }
     }
+}
+
+/// Counts one tick of an SLO for a target; false when nothing could be counted (the signal or
+/// the app's series unknown this tick).
+fn count_slo(now: f64, s: &Slo, src: &dyn SignalSource, st: &mut SloTarget) -> bool {
+    let minutes = s.window.as_secs().div_ceil(60) as usize;
+    let (good, total) = match &s.kind {
+        SloKind::Samples {
+            signal, op, value, ..
+        } => {
+            let Some(v) = src.value(*signal).filter(|v| !v.is_nan()) else {
+                return false;
+            };
+            let state = st.state.get_or_insert_with(|| SloState::new(minutes));
+            state.record(now, op.holds(v, *value));
+            return true;
+        }
+        SloKind::Events { good, total } => {
+            let Some(e) = src.app() else { return false };
+            (good.read(e), total.read(e))
+        }
+        SloKind::Latency {
+            histogram,
+            threshold,
+            ..
+        } => {
+            let Some(e) = src.app() else { return false };
+            let name = match histogram {
+                Some(h) => h.clone(),
+                None => match src.http_histogram() {
+                    Some(h) => h.name,
+                    None => return false,
+                },
+            };
+            let Some((good, total, used)) = latency_series(e, name, *threshold) else {
+                return false;
+            };
+            if st.bucket.as_ref() != Some(&used) {
+                let why = if used.exact {
+                    "at the threshold"
+                } else {
+                    "the largest below the threshold"
+                };
+                tracing::info!(slo = %s.name, histogram = %used.histogram, le = used.le, "latency SLO counts the bucket {why} as good");
+            }
+            st.bucket = Some(used);
+            (good, total)
+        }
+    };
+    if total.is_empty() {
+        // The app was read but has none of the series yet (client libraries create a labelled
+        // series at its first increment): a baseline of zero, so the first events count.
+        if st.prev.is_none() {
+            st.prev = Some((Series::new(), Series::new()));
+        }
+        return false;
+    }
+    let state = st.state.get_or_insert_with(|| SloState::new(minutes));
+    let (g, t) = match st.prev.take() {
+        Some((pg, pt)) => (
+            request::increase(&pg, &good),
+            request::increase(&pt, &total),
+        ),
+        // The first reading only sets the baseline (and starts the covered span).
+        None => (0.0, 0.0),
+    };
+    state.record_events(now, g, t);
+    st.prev = Some((good, total));
+    true
+}
+
+/// A latency SLO's good series (the bucket at the threshold), total series (`_count`) and the
+/// bucket used; `None` when the app has no such histogram or every bucket is above the threshold.
+fn latency_series(
+    e: &Exposition,
+    name: String,
+    threshold: f64,
+) -> Option<(Series, Series, BucketUsed)> {
+    let (le, exact) = request::bucket_at(e, &name, threshold)?;
+    let good: Series = e
+        .samples(&format!("{name}_bucket"))
+        .filter(|x| request::le_of(x) == Some(le))
+        .map(|x| (request::series_key(x), x.value))
+        .collect();
+    let total = request::Selector::parse(&format!("{name}_count"))
+        .ok()?
+        .read(e);
+    Some((
+        good,
+        total,
+        BucketUsed {
+            histogram: name,
+            le,
+            exact,
+        },
+    ))
+}
+
+fn slo_status(
+    now: f64,
+    s: &Slo,
+    target: &str,
+    labels: &[(String, String)],
+    t: &SloTarget,
+) -> Option<SloStatus> {
+    let st = t.state.as_ref()?;
+    let (window_good, window_total) = st.ring.window_counts();
+    let coverage = st.coverage(now, s.window.as_secs_f64());
+    Some(SloStatus {
+        slo: s.name.clone(),
+        target: target.to_string(),
+        labels: labels.to_vec(),
+        objective: s.objective,
+        window_seconds: s.window.as_secs_f64(),
+        samples_total: st.samples_total,
+        good_samples_total: st.good_total,
+        window_good,
+        window_total,
+        error_budget_remaining: slo::budget_remaining(window_good, window_total, s.objective),
+        covered_seconds: coverage.covered_seconds,
+        error_budget_meaningful: coverage.budget_meaningful(),
+        burn_rates: slo::BURN_WINDOWS
+            .iter()
+            .map(|(label, minutes)| {
+                let (g, t) = st.ring.recent_counts(*minutes);
+                BurnRate {
+                    window: label,
+                    rate: slo::burn_rate(g, t, s.objective),
+                    covered: coverage.covers_minutes(*minutes),
+                }
+            })
+            .collect(),
+        kind: s.kind.as_str(),
+        bucket: t.bucket.clone(),
+    })
 }
 
 fn log_transition(tr: Transition, alert: &str, severity: Severity, target: &str, v: Option<f64>) {
@@ -509,6 +660,169 @@ mod tests {
             (3600.0.into(), covered(true, true, false))
         );
         assert_eq!(at(7300).1, 3600.0);
+    }
+
+    fn app_target(body: Option<&str>) -> TargetSample {
+        let app = body.map(|b| {
+            std::sync::Arc::new(
+                crate::source::exposition::parse(b, crate::source::exposition::Format::Text004)
+                    .unwrap(),
+            )
+        });
+        TargetSample {
+            name: "a".into(),
+            up: true,
+            app,
+            ..Default::default()
+        }
+    }
+
+    fn requests(ok: u32, err: u32) -> String {
+        format!(
+            "# TYPE http_requests_total counter\nhttp_requests_total{{code=\"200\"}} {ok}\nhttp_requests_total{{code=\"500\"}} {err}\n"
+        )
+    }
+
+    /// Good/total are the increases of the app's counters; an app restart counts from zero; a
+    /// tick without the app's metrics counts nothing.
+    #[test]
+    fn events_slo_counts_counter_increases_across_an_app_restart() {
+        let mut e = RulesEngine::new(
+            set(
+                "rules: []\nslos:\n  - {name: availability, kind: events, good: 'http_requests_total{code!~\"5..\"}', total: http_requests_total, objective: 99%, window: 1h}\n",
+            ),
+            None,
+        );
+        let base = 1_700_000_040.0;
+        let ticks = [
+            Some(requests(100, 0)), // baseline
+            Some(requests(195, 5)), // +95 good of +100
+            None,                   // no fresh reading
+            Some(requests(19, 1)),  // restarted: +19 of +20
+        ];
+        let mut last = RulesSnapshot::default();
+        for (i, b) in ticks.iter().enumerate() {
+            last = e.evaluate(base + i as f64 * 5.0, &[app_target(b.as_deref())]);
+        }
+        let s = &last.slos[0];
+        assert_eq!(s.kind, "events");
+        assert_eq!((s.samples_total, s.good_samples_total), (120, 114));
+        assert_eq!((s.window_good, s.window_total), (114, 120));
+        // 6 bad of 120 = 5 % against a 1 % budget: burning 5×.
+        assert!((s.burn_rates[0].rate.unwrap() - 5.0).abs() < 1e-9);
+        assert_eq!(s.covered_seconds, 15.0);
+    }
+
+    /// prometheus_client creates a labelled counter's series at its first increment: a reading
+    /// of the app without them is a reading of zero, so the first requests count.
+    #[test]
+    fn events_slo_counts_series_that_appear_after_the_first_reading() {
+        let mut e = RulesEngine::new(
+            set(
+                "rules: []\nslos:\n  - {name: a, kind: events, good: 'http_requests_total{code!~\"5..\"}', total: http_requests_total, objective: 99%, window: 1h}\n",
+            ),
+            None,
+        );
+        let base = 1_700_000_040.0;
+        let none_yet = "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total 1\n";
+        assert!(
+            e.evaluate(base, &[app_target(Some(none_yet))])
+                .slos
+                .is_empty()
+        );
+        let rs = e.evaluate(base + 1.0, &[app_target(Some(&requests(9, 1)))]);
+        assert_eq!(
+            (rs.slos[0].samples_total, rs.slos[0].good_samples_total),
+            (10, 9)
+        );
+    }
+
+    fn latency(le01: u32, le02: u32, inf: u32) -> String {
+        format!(
+            "# TYPE http_server_request_duration_seconds histogram\n\
+             http_server_request_duration_seconds_bucket{{http_response_status_code=\"200\",le=\"0.1\"}} {le01}\n\
+             http_server_request_duration_seconds_bucket{{http_response_status_code=\"200\",le=\"0.2\"}} {le02}\n\
+             http_server_request_duration_seconds_bucket{{http_response_status_code=\"200\",le=\"+Inf\"}} {inf}\n\
+             http_server_request_duration_seconds_count{{http_response_status_code=\"200\"}} {inf}\n"
+        )
+    }
+
+    /// The detected OpenTelemetry histogram; 150ms has no bucket of its own, so the 0.1 bucket
+    /// counts as good and the JSON says so.
+    #[test]
+    fn latency_slo_uses_the_bucket_at_or_below_the_threshold() {
+        let mut e = RulesEngine::new(
+            set(
+                "rules: []\nslos:\n  - {name: latency, kind: latency, threshold: 150ms, objective: 95%, window: 1h}\n",
+            ),
+            None,
+        );
+        let base = 1_700_000_040.0;
+        e.evaluate(base, &[app_target(Some(&latency(10, 20, 30)))]);
+        // +90 requests: +80 at or under 0.1 s.
+        let rs = e.evaluate(base + 5.0, &[app_target(Some(&latency(90, 110, 120)))]);
+        let s = &rs.slos[0];
+        assert_eq!((s.samples_total, s.good_samples_total), (90, 80));
+        let v: serde_json::Value = serde_json::from_slice(&view::slos_json(&rs)).unwrap();
+        assert_eq!(
+            v["data"]["slos"][0]["bucket"],
+            serde_json::json!({"histogram": "http_server_request_duration_seconds", "le": "0.1", "exact": false})
+        );
+        // The same tick's request signals: 90 requests in 5 s; P95 rank 85.5 of buckets
+        // (0.1: 80, 0.2: 90, +Inf: 90) lies in (0.1, 0.2]: 0.1 + 0.1 × 5.5 / 10.
+        let h = &rs.http[0].rates;
+        assert_eq!(h.requests_per_second, Some(18.0));
+        assert_eq!(h.error_ratio, Some(0.0));
+        assert!((h.latency_p95_seconds.unwrap() - 0.155).abs() < 1e-9);
+    }
+
+    /// `app.http` names a histogram none of the known ones: its `status_code` label gives the
+    /// error ratio, and a latency SLO with `histogram: auto` counts it.
+    #[test]
+    fn a_configured_histogram_feeds_the_signals_and_auto_latency_slos() {
+        let mut e = RulesEngine::new(
+            set(
+                "rules: []\nslos:\n  - {name: l, kind: latency, histogram: auto, threshold: 1s, objective: 95%, window: 1h}\n",
+            ),
+            None,
+        );
+        let body = |ok: u32, bad: u32| {
+            format!(
+                "# TYPE api_seconds histogram\n\
+                 api_seconds_bucket{{status_code=\"200\",le=\"1\"}} {ok}\n\
+                 api_seconds_bucket{{status_code=\"200\",le=\"+Inf\"}} {ok}\n\
+                 api_seconds_count{{status_code=\"200\"}} {ok}\n\
+                 api_seconds_bucket{{status_code=\"502\",le=\"1\"}} 0\n\
+                 api_seconds_bucket{{status_code=\"502\",le=\"+Inf\"}} {bad}\n\
+                 api_seconds_count{{status_code=\"502\"}} {bad}\n"
+            )
+        };
+        let t = |b: &str| {
+            let mut t = app_target(Some(b));
+            t.app_http = Some(crate::source::app::HttpSpec {
+                histogram: "api_seconds".into(),
+                status_label: None,
+            });
+            t
+        };
+        // Without app.http nothing is detected.
+        assert!(
+            e.evaluate(0.0, &[app_target(Some(&body(1, 1)))])
+                .http
+                .is_empty()
+        );
+        e.evaluate(60.0, &[t(&body(10, 0))]);
+        let rs = e.evaluate(70.0, &[t(&body(28, 2))]);
+        // +18 ok, +2 failed in 10 s, the failed ones slower than 1 s.
+        let h = rs.http[0].rates;
+        assert_eq!(
+            (h.requests_per_second, h.error_ratio),
+            (Some(2.0), Some(0.1))
+        );
+        assert_eq!(
+            (rs.slos[0].samples_total, rs.slos[0].good_samples_total),
+            (20, 18)
+        );
     }
 
     #[test]

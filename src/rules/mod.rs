@@ -16,4 +16,4 @@ pub mod view;
 
 pub use engine::{ActiveAlert, BurnRate, RulesEngine, RulesSnapshot, SloStatus};
 pub use signal::{Signal, SignalSource, TargetSignals};
-pub use spec::{Op, RuleSet, Severity, Slo, ThresholdRule};
+pub use spec::{Op, RuleSet, Severity, Slo, SloKind, ThresholdRule};

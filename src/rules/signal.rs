@@ -78,6 +78,9 @@ pub enum Signal {
     EventLoopLagSeconds,
     ProbeSuccessRatio,
     ProbeDurationSeconds,
+    HttpRequestsPerSecond,
+    HttpErrorRatio,
+    HttpLatencyP95Seconds,
 }
 
 /// The window of `irate` in the PromQL of per-tick rates (`cpu_cores`, throttling, pressure):
@@ -90,7 +93,7 @@ pub const IRATE_WINDOW: &str = "2m";
 pub const HOST_CPUS_METRIC: &str = "sidewatch_host_cpus";
 
 impl Signal {
-    pub const ALL: [Signal; 22] = [
+    pub const ALL: [Signal; 25] = [
         Signal::CpuUtilizationRatio,
         Signal::CpuCores,
         Signal::MemoryWorkingSetBytes,
@@ -113,6 +116,9 @@ impl Signal {
         Signal::EventLoopLagSeconds,
         Signal::ProbeSuccessRatio,
         Signal::ProbeDurationSeconds,
+        Signal::HttpRequestsPerSecond,
+        Signal::HttpErrorRatio,
+        Signal::HttpLatencyP95Seconds,
     ];
 
     pub fn name(self) -> &'static str {
@@ -139,6 +145,9 @@ impl Signal {
             Signal::EventLoopLagSeconds => "event_loop_lag_seconds",
             Signal::ProbeSuccessRatio => "probe_success_ratio",
             Signal::ProbeDurationSeconds => "probe_duration_seconds",
+            Signal::HttpRequestsPerSecond => "http_requests_per_second",
+            Signal::HttpErrorRatio => "http_error_ratio",
+            Signal::HttpLatencyP95Seconds => "http_latency_p95_seconds",
         }
     }
 
@@ -167,6 +176,9 @@ impl Signal {
             Signal::EventLoopLagSeconds => "event-loop lag",
             Signal::ProbeSuccessRatio => "HTTP probe success",
             Signal::ProbeDurationSeconds => "HTTP probe duration",
+            Signal::HttpRequestsPerSecond => "HTTP requests per second",
+            Signal::HttpErrorRatio => "HTTP 5xx share",
+            Signal::HttpLatencyP95Seconds => "HTTP P95 latency",
         }
     }
 
@@ -175,7 +187,7 @@ impl Signal {
             Signal::MemoryWorkingSetBytes | Signal::MemoryRssBytes | Signal::RuntimeHeapBytes => {
                 Unit::Bytes
             }
-            Signal::EventLoopLagSeconds => Unit::Seconds,
+            Signal::EventLoopLagSeconds | Signal::HttpLatencyP95Seconds => Unit::Seconds,
             Signal::CpuUtilizationRatio
             | Signal::MemoryUtilizationRatio
             | Signal::FdUtilizationRatio
@@ -184,7 +196,8 @@ impl Signal {
             | Signal::PressureMemoryRatio
             | Signal::PressureIoRatio
             | Signal::RuntimeGcPauseRatio
-            | Signal::ProbeSuccessRatio => Unit::Ratio,
+            | Signal::ProbeSuccessRatio
+            | Signal::HttpErrorRatio => Unit::Ratio,
             Signal::ProbeDurationSeconds => Unit::Seconds,
             Signal::CpuCores => Unit::Cores,
             Signal::Threads
@@ -193,7 +206,8 @@ impl Signal {
             | Signal::OomKills
             | Signal::TargetUp
             | Signal::RuntimeTasks
-            | Signal::RuntimeGcPerSecond => Unit::Count,
+            | Signal::RuntimeGcPerSecond
+            | Signal::HttpRequestsPerSecond => Unit::Count,
         }
     }
 
@@ -243,6 +257,9 @@ impl Signal {
             Signal::ProbeDurationSeconds => {
                 "rate of sidewatch_probe_duration_seconds_sum / rate of sidewatch_probe_duration_seconds_count"
             }
+            Signal::HttpRequestsPerSecond => "sidewatch_http_requests_per_second",
+            Signal::HttpErrorRatio => "sidewatch_http_error_ratio",
+            Signal::HttpLatencyP95Seconds => "sidewatch_http_latency_p95_seconds",
         }
     }
 
@@ -343,6 +360,10 @@ impl Signal {
                 sel("sidewatch_probe_duration_seconds_sum", &[]),
                 sel("sidewatch_probe_duration_seconds_count", &[])
             ),
+            // Computed in-process between two ticks (the app need not be scraped by Prometheus).
+            Signal::HttpRequestsPerSecond => sel("sidewatch_http_requests_per_second", &[]),
+            Signal::HttpErrorRatio => sel("sidewatch_http_error_ratio", &[]),
+            Signal::HttpLatencyP95Seconds => sel("sidewatch_http_latency_p95_seconds", &[]),
         }
     }
 }
@@ -353,6 +374,16 @@ impl Signal {
 /// fails on it.
 pub trait SignalSource {
     fn value(&self, signal: Signal) -> Option<f64>;
+
+    /// The app's own metrics read this tick (events and latency SLOs count from them).
+    fn app(&self) -> Option<&crate::source::exposition::Exposition> {
+        None
+    }
+
+    /// The app's HTTP histogram: the configured one (`app.http`), else a known one it has.
+    fn http_histogram(&self) -> Option<crate::request::HttpHistogram> {
+        crate::request::HttpHistogram::detect(self.app()?)
+    }
 }
 
 impl<F: Fn(Signal) -> Option<f64>> SignalSource for F {
@@ -371,11 +402,28 @@ pub struct TargetSignals<'a> {
     /// CPUs online on the host (the denominator of `cpu_utilization_ratio` without a cgroup
     /// CPU limit).
     pub online_cpus: Option<f64>,
+    /// Request rates of the app's HTTP histogram between its two latest readings.
+    pub http: Option<crate::request::HttpRates>,
 }
 
 impl SignalSource for TargetSignals<'_> {
+    fn app(&self) -> Option<&crate::source::exposition::Exposition> {
+        self.sample.app.as_deref()
+    }
+
+    fn http_histogram(&self) -> Option<crate::request::HttpHistogram> {
+        crate::request::HttpHistogram::resolve(self.app()?, self.sample.app_http.as_ref())
+    }
+
     fn value(&self, signal: Signal) -> Option<f64> {
         let s = self.sample;
+        let http = self.http.unwrap_or_default();
+        match signal {
+            Signal::HttpRequestsPerSecond => return http.requests_per_second,
+            Signal::HttpErrorRatio => return http.error_ratio,
+            Signal::HttpLatencyP95Seconds => return http.latency_p95_seconds,
+            _ => {}
+        }
         if let Some(v) = cgroup_signal(s, signal) {
             return Some(v);
         }
@@ -415,7 +463,10 @@ impl SignalSource for TargetSignals<'_> {
             | Signal::RuntimeGcPauseRatio
             | Signal::EventLoopLagSeconds
             | Signal::ProbeSuccessRatio
-            | Signal::ProbeDurationSeconds => None,
+            | Signal::ProbeDurationSeconds
+            | Signal::HttpRequestsPerSecond
+            | Signal::HttpErrorRatio
+            | Signal::HttpLatencyP95Seconds => None,
         }
     }
 }
@@ -489,6 +540,7 @@ mod tests {
             sample: &t,
             cpu_cores: Some(0.5),
             online_cpus: Some(4.0),
+            http: None,
         };
         assert_eq!(src.value(Signal::MemoryRssBytes), Some(100.0));
         assert_eq!(src.value(Signal::MemoryWorkingSetBytes), Some(100.0));
@@ -506,6 +558,7 @@ mod tests {
             sample: &down,
             cpu_cores: None,
             online_cpus: Some(4.0),
+            http: None,
         };
         assert_eq!(src.value(Signal::TargetUp), Some(0.0));
         assert_eq!(src.value(Signal::MemoryRssBytes), None);
@@ -534,6 +587,7 @@ mod tests {
                 sample: t,
                 cpu_cores: Some(0.5),
                 online_cpus: Some(4.0),
+                http: None,
             }
             .value(s)
         };
@@ -576,6 +630,7 @@ mod tests {
                 sample: t,
                 cpu_cores: None,
                 online_cpus: None,
+                http: None,
             }
             .value(s)
         };

@@ -3,10 +3,11 @@
 //! and the burn rates over 5m, 1h and 6h are computed, with the span the samples cover (a
 //! budget is only meaningful once that span is long enough).
 //!
-//! Memory: one slot per minute of the window, two `u16` counts = 4 bytes a minute; a 30-day
-//! window is 43,200 slots = 168.75 KiB per SLO per target, allocated at the first sample (an SLO
-//! whose signal a target never has costs nothing). A `u16` holds a minute of samples at the
-//! shortest interval (600 at 100 ms).
+//! Memory: one slot per minute of the window, two `u32` counts = 8 bytes a minute; a 30-day
+//! window is 43,200 slots = 337.5 KiB per SLO per target, allocated at the first sample (an SLO
+//! whose signal a target never has costs nothing). A `u32` holds a minute of samples at any
+//! interval and a minute of requests up to 71 million a second (events and latency SLOs count
+//! the app's requests, not ticks).
 
 /// Burn-rate windows exported as `sidewatch_slo_burn_rate{window}`: (label, minutes).
 pub const BURN_WINDOWS: [(&str, usize); 3] = [("5m", 5), ("1h", 60), ("6h", 360)];
@@ -14,7 +15,7 @@ pub const BURN_WINDOWS: [(&str, usize); 3] = [("5m", 5), ("1h", 60), ("6h", 360)
 #[derive(Debug, Clone, Default)]
 pub struct MinuteRing {
     /// (good, total) per minute; empty until the first sample.
-    slots: Vec<[u16; 2]>,
+    slots: Vec<[u32; 2]>,
     minutes: usize,
     /// The minute (Unix time / 60) of the newest slot.
     head: i64,
@@ -54,6 +55,11 @@ impl MinuteRing {
 
     /// Counts one sample at `minute`.
     pub fn record(&mut self, minute: i64, good: bool) {
+        self.record_counts(minute, u64::from(good), 1);
+    }
+
+    /// Counts `good` of `total` events at `minute` (a full slot saturates).
+    pub fn record_counts(&mut self, minute: i64, good: u64, total: u64) {
         if self.slots.is_empty() {
             self.slots = vec![[0, 0]; self.minutes];
             self.head = minute;
@@ -61,15 +67,14 @@ impl MinuteRing {
         self.advance(minute);
         let i = self.index(self.head);
         let slot = &mut self.slots[i];
-        if slot[1] == u16::MAX {
-            return; // a full minute; cannot happen at >= 100 ms intervals
-        }
-        slot[1] += 1;
-        self.total += 1;
-        if good {
-            slot[0] += 1;
-            self.good += 1;
-        }
+        let room = u64::from(u32::MAX - slot[1]);
+        let total = total.min(room);
+        let good = good.min(total);
+        // Both fit in u32: at most `room`, which is at most u32::MAX - slot.
+        slot[1] += total as u32;
+        slot[0] += good as u32;
+        self.total += total;
+        self.good += good;
     }
 
     /// (good, total) over the whole window.
@@ -91,7 +96,7 @@ impl MinuteRing {
 
     /// Bytes held by the slots.
     pub fn memory_bytes(&self) -> usize {
-        self.slots.capacity() * std::mem::size_of::<[u16; 2]>()
+        self.slots.capacity() * std::mem::size_of::<[u32; 2]>()
     }
 }
 
@@ -147,6 +152,10 @@ pub struct SloState {
     pub ring: MinuteRing,
     /// When the first sample was counted (Unix seconds): the start of the covered span.
     first_sample_at: Option<f64>,
+    /// Events and latency SLOs: the summed increases as read (counters may be fractional);
+    /// the integer counts follow their floors, so no fraction is lost between ticks.
+    events_good: f64,
+    events_total: f64,
 }
 
 impl SloState {
@@ -156,6 +165,8 @@ impl SloState {
             good_total: 0,
             ring: MinuteRing::new(window_minutes),
             first_sample_at: None,
+            events_good: 0.0,
+            events_total: 0.0,
         }
     }
 
@@ -165,6 +176,24 @@ impl SloState {
         self.samples_total += 1;
         self.good_total += u64::from(good);
         self.ring.record(minute_of(now), good);
+    }
+
+    /// Counts the app's events of one tick at `now`: `good` of `total` (increases of the app's
+    /// counters; good is capped at total). Zero events still start the covered span.
+    pub fn record_events(&mut self, now: f64, good: f64, total: f64) {
+        self.first_sample_at.get_or_insert(now);
+        let total = total.max(0.0);
+        self.events_total += total;
+        self.events_good += good.clamp(0.0, total);
+        // Floors of finite non-negative sums: the casts saturate, never wrap.
+        let (t, g) = (
+            self.events_total.floor() as u64,
+            self.events_good.floor() as u64,
+        );
+        let (dt, dg) = (t - self.samples_total.min(t), g - self.good_total.min(g));
+        self.samples_total += dt;
+        self.good_total += dg;
+        self.ring.record_counts(minute_of(now), dg, dt);
     }
 
     /// The span from the first sample to `now`, at most the window. Ticks without a value (the
@@ -303,11 +332,11 @@ mod tests {
         let mut s = SloState::new(30 * 24 * 60);
         assert_eq!(s.ring.memory_bytes(), 0);
         s.record(1_700_000_000.0, true);
-        assert_eq!(s.ring.memory_bytes(), 43_200 * 4);
+        assert_eq!(s.ring.memory_bytes(), 43_200 * 8);
         for i in 0..10_000 {
             s.record(1_700_000_000.0 + i as f64 * 5.0, i % 10 != 0);
         }
-        assert_eq!(s.ring.memory_bytes(), 43_200 * 4);
+        assert_eq!(s.ring.memory_bytes(), 43_200 * 8);
         assert_eq!((s.samples_total, s.good_total), (10_001, 9_001));
     }
 }

@@ -12,6 +12,7 @@ use serde::{Deserialize, Deserializer};
 use super::signal::Signal;
 use super::template;
 use crate::config::ConfigError;
+use crate::request::Selector;
 use crate::units;
 
 /// The built-in rules and SLOs, as config text.
@@ -426,14 +427,29 @@ pub const DEFAULT_SLO_WINDOW: Duration = Duration::from_secs(30 * 86_400);
 pub const MIN_SLO_WINDOW: Duration = Duration::from_secs(3600);
 pub const MAX_SLO_WINDOW: Duration = Duration::from_secs(90 * 86_400);
 
+#[derive(Debug, Default, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum KindFile {
+    #[default]
+    Samples,
+    Events,
+    Latency,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SloFile {
     #[serde(deserialize_with = "de_slo_name")]
     name: String,
-    signal: Signal,
-    op: Op,
-    value: Written,
+    #[serde(default)]
+    kind: KindFile,
+    signal: Option<Signal>,
+    op: Option<Op>,
+    value: Option<Written>,
+    good: Option<String>,
+    total: Option<String>,
+    histogram: Option<String>,
+    threshold: Option<String>,
     objective: Written,
     #[serde(default, deserialize_with = "de_opt_duration")]
     window: Option<Duration>,
@@ -443,15 +459,54 @@ struct SloFile {
     description: Option<String>,
 }
 
-/// An SLO: a sample (one tick of one target) is good when `signal op value` holds;
-/// `objective` of the samples over `window` must be good.
+/// What an SLO counts as good and total.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SloKind {
+    /// One sample a tick, good when `signal op value` holds.
+    Samples {
+        signal: Signal,
+        op: Op,
+        value: f64,
+        /// The threshold as written (`300MiB`).
+        value_text: String,
+    },
+    /// The app's events: the increases of the counters `good` and `total` select.
+    Events { good: Selector, total: Selector },
+    /// The app's requests at or under `threshold`: the increase of the histogram's bucket at
+    /// the threshold (or the largest below it) of the increase of its `_count`. `histogram`
+    /// `None`: the first known HTTP histogram the app has.
+    Latency {
+        histogram: Option<String>,
+        threshold: f64,
+        threshold_text: String,
+    },
+}
+
+impl SloKind {
+    /// What good/total count: `samples`, `events` or `requests`.
+    pub fn counted(&self) -> &'static str {
+        match self {
+            SloKind::Samples { .. } => "samples",
+            SloKind::Events { .. } => "events",
+            SloKind::Latency { .. } => "requests",
+        }
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            SloKind::Samples { .. } => "samples",
+            SloKind::Events { .. } => "events",
+            SloKind::Latency { .. } => "latency",
+        }
+    }
+}
+
+/// An SLO: `objective` of the good/total units (samples, or the app's events or requests) over
+/// `window` must be good.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Slo {
     pub name: String,
-    pub signal: Signal,
-    pub op: Op,
-    pub value: f64,
-    pub value_text: String,
+    pub kind: SloKind,
     /// Target ratio of good samples, in (0, 1).
     pub objective: f64,
     pub window: Duration,
@@ -472,20 +527,107 @@ impl Slo {
     }
 }
 
+/// Fields that belong to another kind than the one given.
+fn foreign_fields(s: &SloFile) -> Option<&'static str> {
+    let samples = s.signal.is_some() || s.op.is_some() || s.value.is_some();
+    let events = s.good.is_some() || s.total.is_some();
+    let latency = s.histogram.is_some() || s.threshold.is_some();
+    match s.kind {
+        KindFile::Samples if events || latency => Some("good/total/histogram/threshold"),
+        KindFile::Events if samples || latency => Some("signal/op/value/histogram/threshold"),
+        KindFile::Latency if samples || events => Some("signal/op/value/good/total"),
+        _ => None,
+    }
+}
+
+fn samples_kind(s: &SloFile) -> Result<SloKind, String> {
+    let (Some(signal), Some(op), Some(value)) = (s.signal, s.op, s.value.as_ref()) else {
+        return Err(at(
+            "signal",
+            "a samples SLO needs `signal`, `op` and `value` (or give `kind: events` / `kind: latency`)",
+        ));
+    };
+    if signal.is_increase() {
+        return Err(at(
+            "signal",
+            format!(
+                "{} counts events, which an SLO over samples cannot judge; use an alert rule",
+                signal.name()
+            ),
+        ));
+    }
+    Ok(SloKind::Samples {
+        signal,
+        op,
+        value: parse_value(signal, &value.0)?,
+        value_text: value.0.clone(),
+    })
+}
+
+fn events_kind(s: &SloFile) -> Result<SloKind, String> {
+    let sel = |field: &str, v: &Option<String>| {
+        let text = v.as_deref().ok_or_else(|| {
+            at(
+                field,
+                "an events SLO needs `good` and `total` selectors, e.g. good: 'http_requests_total{code!~\"5..\"}', total: http_requests_total",
+            )
+        })?;
+        Selector::parse(text).map_err(|e| at(field, e))
+    };
+    Ok(SloKind::Events {
+        good: sel("good", &s.good)?,
+        total: sel("total", &s.total)?,
+    })
+}
+
+fn latency_kind(s: &SloFile) -> Result<SloKind, String> {
+    let text = s.threshold.as_deref().ok_or_else(|| {
+        at(
+            "threshold",
+            "a latency SLO needs a `threshold`, e.g. threshold: 200ms",
+        )
+    })?;
+    let threshold = units::parse_seconds(text).map_err(|e| at("threshold", e))?;
+    let histogram = match s.histogram.as_deref().map(str::trim) {
+        None | Some("auto") => None,
+        Some(h) => {
+            let base = h.strip_suffix("_bucket").unwrap_or(h);
+            if base.contains('{') || Selector::parse(base).is_err() {
+                return Err(at(
+                    "histogram",
+                    format!(
+                        "{h:?} is not a histogram name; give its base name, e.g. http_request_duration_seconds (or auto)"
+                    ),
+                ));
+            }
+            Some(base.to_string())
+        }
+    };
+    Ok(SloKind::Latency {
+        histogram,
+        threshold,
+        threshold_text: text.to_string(),
+    })
+}
+
 impl TryFrom<SloFile> for Slo {
     type Error = String;
 
     fn try_from(s: SloFile) -> Result<Self, String> {
-        if s.signal.is_increase() {
+        if let Some(f) = foreign_fields(&s) {
             return Err(at(
-                "signal",
+                "kind",
                 format!(
-                    "{} counts events, which an SLO over samples cannot judge; use an alert rule",
-                    s.signal.name()
+                    "{f} do not belong to a {} SLO",
+                    format!("{:?}", s.kind).to_lowercase()
                 ),
             ));
         }
-        let value = parse_value(s.signal, &s.value.0)?;
+        let kind = match s.kind {
+            KindFile::Samples => samples_kind(&s)?,
+            KindFile::Events => events_kind(&s)?,
+            KindFile::Latency => latency_kind(&s)?,
+        };
         let objective = units::parse_ratio(&s.objective.0).map_err(|e| at("objective", e))?;
         if !(objective > 0.0 && objective < 1.0) {
             return Err(at(
@@ -507,15 +649,28 @@ impl TryFrom<SloFile> for Slo {
             ));
         }
         check_targets(&s.targets)?;
-        let description = s
-            .description
-            .unwrap_or_else(|| format!("{} {} {}", s.signal.name(), s.op.as_str(), s.value.0));
+        let description = s.description.unwrap_or_else(|| match &kind {
+            SloKind::Samples {
+                signal,
+                op,
+                value_text,
+                ..
+            } => format!("{} {} {value_text}", signal.name(), op.as_str()),
+            SloKind::Events { good, total } => format!("{} / {}", good.text, total.text),
+            SloKind::Latency {
+                histogram,
+                threshold_text,
+                ..
+            } => format!(
+                "requests of {} at or under {threshold_text}",
+                histogram
+                    .as_deref()
+                    .unwrap_or("the detected HTTP histogram")
+            ),
+        });
         Ok(Slo {
             name: s.name,
-            signal: s.signal,
-            op: s.op,
-            value,
-            value_text: s.value.0,
+            kind,
             objective,
             window,
             targets: s.targets,
@@ -668,21 +823,25 @@ mod tests {
             }
             assert!(r.annotations["runbook_url"].ends_with(&r.alert.to_lowercase()));
         }
-        let slo = |n: &str| d.slos.iter().find(|s| s.name == n).unwrap();
-        assert_eq!(slo("memory").value, 300.0 * 1024.0 * 1024.0);
-        assert_eq!(slo("cpu").value, 0.5);
-        assert_eq!(slo("threads").value, 1000.0);
-        assert_eq!(slo("memory_limit").value, 0.8);
-        assert_eq!(slo("io_pressure").value, 0.7);
-        assert_eq!(
-            (slo("tasks").signal, slo("tasks").value),
-            (Signal::RuntimeTasks, 1000.0)
-        );
-        assert!(
-            d.slos
-                .iter()
-                .all(|s| s.op == Op::Lt && s.objective == 0.99 && s.window == DEFAULT_SLO_WINDOW)
-        );
+        let slo = |n: &str| {
+            let s = d.slos.iter().find(|s| s.name == n).unwrap();
+            match s.kind {
+                SloKind::Samples { op, value, .. } => (op, value),
+                _ => panic!("{n} is not a samples SLO"),
+            }
+        };
+        assert_eq!(slo("memory").1, 300.0 * 1024.0 * 1024.0);
+        assert_eq!(slo("cpu").1, 0.5);
+        assert_eq!(slo("threads").1, 1000.0);
+        assert_eq!(slo("memory_limit").1, 0.8);
+        assert_eq!(slo("io_pressure").1, 0.7);
+        assert!(d.slos.iter().all(|s| slo(&s.name).0 == Op::Lt
+            && s.objective == 0.99
+            && s.window == DEFAULT_SLO_WINDOW));
+        assert!(matches!(
+            d.slos.iter().find(|s| s.name == "tasks").unwrap().kind,
+            SloKind::Samples { signal: Signal::RuntimeTasks, value, .. } if value == 1000.0
+        ));
     }
 
     #[test]
@@ -838,6 +997,41 @@ mod tests {
                 "slos:\n  - {name: a, signal: threads, op: '<', value: 1, objective: 99%}\n  - {name: a, signal: threads, op: '<', value: 2, objective: 99%}\n",
                 "slos[1].name",
                 "duplicate SLO name",
+            ),
+            (
+                "slos:\n  - {name: a, kind: events, good: x_total, objective: 99%}\n",
+                "slos[0].total",
+                "needs `good` and `total`",
+            ),
+            (
+                "slos:\n  - {name: a, kind: events, good: 'x{code=5}', total: x, objective: 99%}\n",
+                "slos[0].good",
+                "must be in double quotes",
+            ),
+            (
+                "slos:\n  - {name: a, kind: latency, objective: 99%}\n",
+                "slos[0].threshold",
+                "needs a `threshold`",
+            ),
+            (
+                "slos:\n  - {name: a, kind: latency, threshold: fast, objective: 99%}\n",
+                "slos[0].threshold",
+                "fast",
+            ),
+            (
+                "slos:\n  - {name: a, kind: latency, threshold: 1s, histogram: 'h{a=\"b\"}', objective: 99%}\n",
+                "slos[0].histogram",
+                "is not a histogram name",
+            ),
+            (
+                "slos:\n  - {name: a, kind: events, signal: threads, good: x, total: x, objective: 99%}\n",
+                "slos[0].kind",
+                "do not belong to a events SLO",
+            ),
+            (
+                "slos:\n  - {name: a, objective: 99%}\n",
+                "slos[0].signal",
+                "needs `signal`, `op` and `value`",
             ),
         ];
         for (yaml, field, reason) in cases {

@@ -12,7 +12,7 @@ use prometheus_client::registry::Unit;
 use serde_json::{Value, json};
 
 use super::engine::{BurnRate, RulesSnapshot};
-use super::spec::RuleSet;
+use super::spec::{RuleSet, SloKind};
 use crate::expose::{Family, Labels, Num};
 use crate::{promgen, units};
 
@@ -55,13 +55,13 @@ pub(crate) fn encode(
 
     let mut samples = Family::new(
         "sidewatch_slo_samples",
-        "Samples (ticks with a known value) counted for the SLO.",
+        "Samples (ticks with a known value) counted for the SLO; for events and latency SLOs, the app's events (requests).",
         None,
         Counter,
     );
     let mut good = Family::new(
         "sidewatch_slo_good_samples",
-        "Samples that met the SLO's condition.",
+        "Samples (events, requests) that met the SLO's condition.",
         None,
         Counter,
     );
@@ -108,6 +108,49 @@ pub(crate) fn encode(
         }
     }
     for f in [&samples, &good, &objective, &budget, &burn] {
+        f.encode(enc)?;
+    }
+    encode_http(rs, enc)
+}
+
+/// The request signals of targets whose app has a known HTTP histogram.
+fn encode_http(rs: &RulesSnapshot, enc: &mut DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+    let mut rps = Family::new(
+        "sidewatch_http_requests_per_second",
+        "Requests per second of the app's HTTP server histogram between the two latest readings.",
+        None,
+        Gauge,
+    );
+    let mut errors = Family::new(
+        "sidewatch_http_error_ratio",
+        "Share of the app's HTTP requests answered 5xx between the two latest readings.",
+        None,
+        Gauge,
+    );
+    let mut p95 = Family::new(
+        "sidewatch_http_latency_p95_seconds",
+        "P95 of the app's HTTP request duration between the two latest readings, as histogram_quantile computes it.",
+        None,
+        Gauge,
+    );
+    for h in &rs.http {
+        let mut l: Labels<'_> = vec![("target", Cow::Borrowed(h.target.as_str()))];
+        l.extend(
+            h.labels
+                .iter()
+                .map(|(k, v)| (k.as_str(), Cow::Borrowed(v.as_str()))),
+        );
+        for (f, v) in [
+            (&mut rps, h.rates.requests_per_second),
+            (&mut errors, h.rates.error_ratio),
+            (&mut p95, h.rates.latency_p95_seconds),
+        ] {
+            if let Some(v) = v.filter(|v| v.is_finite()) {
+                f.push(l.clone(), Num::F(v));
+            }
+        }
+    }
+    for f in [&rps, &errors, &p95] {
         f.encode(enc)?;
     }
     Ok(())
@@ -187,6 +230,12 @@ pub fn slos_json(rs: &RulesSnapshot) -> Bytes {
                 "errorBudgetMeaningful": s.error_budget_meaningful,
                 "burnRate": by_window(|b| json!(b.rate)),
                 "burnRateCovered": by_window(|b| json!(b.covered)),
+                "kind": s.kind,
+                "bucket": s.bucket.as_ref().map(|b| json!({
+                    "histogram": b.histogram,
+                    "le": crate::request::le_text(b.le),
+                    "exact": b.exact,
+                })),
             })
         })
         .collect();
@@ -221,20 +270,20 @@ pub fn rules_json(set: &RuleSet) -> Bytes {
         .slos
         .iter()
         .map(|s| {
-            json!({
+            let mut v = json!({
                 "name": s.name,
+                "kind": s.kind.as_str(),
                 "description": s.description,
-                "signal": s.signal.name(),
-                "metric": s.signal.metric(),
-                "op": s.op.as_str(),
-                "value": s.value,
-                "valueText": s.value_text,
                 "objective": s.objective,
                 "window": units::prom_duration(s.window),
                 "targets": s.targets,
                 "conditionExpr": promgen::slo_condition_expr(s),
                 "prometheusRules": promgen::slo_rules(s),
-            })
+            });
+            if let Value::Object(m) = &mut v {
+                m.extend(slo_kind_json(&s.kind));
+            }
+            v
         })
         .collect();
     body(json!({
@@ -242,6 +291,38 @@ pub fn rules_json(set: &RuleSet) -> Bytes {
         "rules": rules,
         "slos": slos,
     }))
+}
+
+/// The fields proper to an SLO's kind.
+fn slo_kind_json(k: &SloKind) -> serde_json::Map<String, Value> {
+    let v = match k {
+        SloKind::Samples {
+            signal,
+            op,
+            value,
+            value_text,
+        } => json!({
+            "signal": signal.name(),
+            "metric": signal.metric(),
+            "op": op.as_str(),
+            "value": value,
+            "valueText": value_text,
+        }),
+        SloKind::Events { good, total } => json!({ "good": good.text, "total": total.text }),
+        SloKind::Latency {
+            histogram,
+            threshold,
+            threshold_text,
+        } => json!({
+            "histogram": histogram.as_deref().unwrap_or("auto"),
+            "threshold": threshold,
+            "thresholdText": threshold_text,
+        }),
+    };
+    match v {
+        Value::Object(m) => m,
+        _ => serde_json::Map::new(),
+    }
 }
 
 /// The JSON views a tick publishes: (path, body).

@@ -24,6 +24,7 @@ pub(super) fn take(
             s.app_up = Some(true);
             s.app_fetch_duration_seconds = Some(fetched.duration.as_secs_f64());
             s.app = Some(exposition);
+            s.app_http = poller.spec().http.clone();
         }
         Err(e) => {
             s.app_up = Some(false);

@@ -26,6 +26,18 @@ pub struct AppSpec {
     pub bearer_token_file: Option<PathBuf>,
     pub tls: TlsOptions,
     pub max_body_bytes: u64,
+    /// `app.http`: the app's HTTP server histogram, when it is none of the known ones.
+    pub http: Option<HttpSpec>,
+}
+
+/// A configured HTTP request-duration histogram (base name) and its status-code label (`None`:
+/// the first of `code`, `status`, `status_code` the series carry).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSpec {
+    pub histogram: String,
+    #[serde(default)]
+    pub status_label: Option<String>,
 }
 
 /// Why a tick has no app figures.
