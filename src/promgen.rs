@@ -560,7 +560,9 @@ mod tests {
                 "sidewatch.slo.threads",
                 "sidewatch.slo.memory_limit",
                 "sidewatch.slo.io_pressure",
-                "sidewatch.slo.tasks"
+                "sidewatch.slo.tasks",
+                "sidewatch.slo.latency",
+                "sidewatch.slo.probe"
             ]
         );
     }

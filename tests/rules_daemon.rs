@@ -209,7 +209,7 @@ fn defaults_apply_without_rules_in_the_config() {
     let rules = json(&d, "/api/v1/rules");
     assert_eq!(rules["defaults"]["rules"], true);
     assert_eq!(rules["defaults"]["slos"], true);
-    assert_eq!(rules["rules"].as_array().unwrap().len(), 15);
+    assert_eq!(rules["rules"].as_array().unwrap().len(), 21);
     let m = d.metrics();
     // A sleep process meets the built-in thread objective. (Memory and CPU may come from the
     // cgroup sidewatch shares with the test, whose figures the test does not control.)
@@ -224,14 +224,13 @@ fn defaults_apply_without_rules_in_the_config() {
         m.get("sidewatch_slo_objective_ratio", &[("slo", "threads")]),
         Some(0.99)
     );
-    // A sleep has no app metrics: the runtime `tasks` SLO counts no sample for it and exports
-    // nothing (an unknown signal, not a bad one).
-    assert!(
-        !m.samples
-            .iter()
-            .any(|(n, l, _)| n.starts_with("sidewatch_slo_")
-                && l.get("slo").is_some_and(|s| s == "tasks"))
-    );
+    // A sleep has no app metrics and no probe: the `tasks`, `latency` and `probe` SLOs count no
+    // sample for it and export nothing (an unknown signal, not a bad one).
+    assert!(!m.samples.iter().any(|(n, l, _)| {
+        n.starts_with("sidewatch_slo_")
+            && l.get("slo")
+                .is_some_and(|s| ["tasks", "latency", "probe"].contains(&s.as_str()))
+    }));
     // Every alert is a documented built-in one; none about threads or being down for a sleep.
     let names: Vec<&str> = rules["rules"]
         .as_array()
@@ -246,6 +245,9 @@ fn defaults_apply_without_rules_in_the_config() {
             assert_ne!(l["alertname"], "SidewatchTargetDown");
             assert_ne!(l["alertname"], "SidewatchGoroutinesHigh");
             assert_ne!(l["alertname"], "SidewatchHeapHigh");
+            assert_ne!(l["alertname"], "SidewatchLatencyHigh");
+            assert_ne!(l["alertname"], "SidewatchErrorRateHigh");
+            assert_ne!(l["alertname"], "SidewatchProbeFailing");
         }
     }
 }

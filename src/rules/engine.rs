@@ -965,4 +965,98 @@ mod tests {
         let s = e.evaluate(1400.0, &[target("plain", Some(MIB)), unread]);
         assert_eq!(runtime_alerts(&s, "go").len(), 2);
     }
+
+    /// The built-in request and probe rules and SLOs speak only for a target with an HTTP
+    /// histogram in its /metrics and a `probe:`: a target without them gets no alert state and
+    /// no SLO sample from them, and a tick without a reading keeps the alert's state.
+    #[test]
+    fn builtin_request_and_probe_defaults_only_where_the_signals_exist() {
+        let mut e = RulesEngine::new(RuleSet::builtin().unwrap(), Some(2.0));
+        // Each minute +100 requests between 0.1 s and 1 s, 10 of them 5xx: P95 0.955 s, 10 % errors.
+        let body = |minute: u32| {
+            let (ok, bad) = (90 * minute, 10 * minute);
+            format!(
+                "# TYPE http_server_request_duration_seconds histogram\n\
+                 http_server_request_duration_seconds_bucket{{http_response_status_code=\"200\",le=\"0.1\"}} 0\n\
+                 http_server_request_duration_seconds_bucket{{http_response_status_code=\"200\",le=\"1\"}} {ok}\n\
+                 http_server_request_duration_seconds_bucket{{http_response_status_code=\"200\",le=\"+Inf\"}} {ok}\n\
+                 http_server_request_duration_seconds_count{{http_response_status_code=\"200\"}} {ok}\n\
+                 http_server_request_duration_seconds_bucket{{http_response_status_code=\"500\",le=\"0.1\"}} 0\n\
+                 http_server_request_duration_seconds_bucket{{http_response_status_code=\"500\",le=\"1\"}} {bad}\n\
+                 http_server_request_duration_seconds_bucket{{http_response_status_code=\"500\",le=\"+Inf\"}} {bad}\n\
+                 http_server_request_duration_seconds_count{{http_response_status_code=\"500\"}} {bad}\n"
+            )
+        };
+        let web = |b: Option<&str>, probe_ratio: Option<f64>| {
+            let mut t = app_target(b);
+            t.name = "web".into();
+            t.resident_memory_bytes = Some(MIB);
+            t.probe = probe_ratio.map(|r| crate::source::probe::ProbeSample {
+                totals: crate::source::probe::ProbeTotals::default(),
+                success_ratio: Some(r),
+                mean_duration_seconds: None,
+            });
+            t
+        };
+        const NAMES: [&str; 3] = [
+            "SidewatchLatencyHigh",
+            "SidewatchErrorRateHigh",
+            "SidewatchProbeFailing",
+        ];
+        let ours = |s: &RulesSnapshot, who: &str| -> Vec<(String, &str, Phase)> {
+            s.alerts
+                .iter()
+                .filter(|a| a.target == who && NAMES.contains(&a.alertname.as_str()))
+                .map(|a| (a.alertname.clone(), a.severity, a.state))
+                .collect()
+        };
+        let mut last = RulesSnapshot::default();
+        for minute in 0..=6 {
+            last = e.evaluate(
+                1000.0 + 60.0 * f64::from(minute),
+                &[
+                    target("plain", Some(MIB)),
+                    web(Some(&body(minute)), Some(0.0)),
+                ],
+            );
+        }
+        assert_eq!(ours(&last, "plain"), []);
+        assert!(
+            !last
+                .slos
+                .iter()
+                .any(|s| s.target == "plain" && (s.slo == "latency" || s.slo == "probe"))
+        );
+        let mut firing: Vec<_> = ours(&last, "web");
+        firing.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+        let both = |n: &str| {
+            [
+                (n.to_string(), "critical", Phase::Firing),
+                (n.to_string(), "warning", Phase::Firing),
+            ]
+        };
+        assert_eq!(
+            firing,
+            [
+                both("SidewatchErrorRateHigh"),
+                both("SidewatchLatencyHigh"),
+                both("SidewatchProbeFailing")
+            ]
+            .concat()
+        );
+        let slo = |n: &str| {
+            let s = last
+                .slos
+                .iter()
+                .find(|s| s.target == "web" && s.slo == n)
+                .unwrap();
+            (s.good_samples_total, s.samples_total)
+        };
+        // 6 readings after the first, 100 requests each, none at or under 200 ms (bucket 0.1).
+        assert_eq!(slo("latency"), (0, 600));
+        assert_eq!(slo("probe"), (0, 7));
+        // No fresh reading, no probe ended: unknown, the alerts keep their state.
+        let s = e.evaluate(1420.0, &[target("plain", Some(MIB)), web(None, None)]);
+        assert_eq!(ours(&s, "web").len(), 6);
+    }
 }

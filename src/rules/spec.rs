@@ -815,6 +815,30 @@ mod tests {
                 Duration::from_secs(300)
             )
         );
+        let level = |n: &str, sev| {
+            let r = rule(n, sev);
+            (r.signal, r.op, r.value, r.for_)
+        };
+        let m5 = Duration::from_secs(300);
+        let m2 = Duration::from_secs(120);
+        assert_eq!(
+            level("SidewatchLatencyHigh", Severity::Warning),
+            (Signal::HttpLatencyP95Seconds, Op::Gt, 0.2, m5)
+        );
+        assert_eq!(level("SidewatchLatencyHigh", Severity::Critical).2, 0.5);
+        assert_eq!(
+            level("SidewatchErrorRateHigh", Severity::Warning),
+            (Signal::HttpErrorRatio, Op::Gt, 0.01, m5)
+        );
+        assert_eq!(level("SidewatchErrorRateHigh", Severity::Critical).2, 0.05);
+        assert_eq!(
+            level("SidewatchProbeFailing", Severity::Warning),
+            (Signal::ProbeSuccessRatio, Op::Lt, 0.9, m2)
+        );
+        assert_eq!(
+            level("SidewatchProbeFailing", Severity::Critical),
+            (Signal::ProbeSuccessRatio, Op::Le, 0.0, m2)
+        );
         // Every condition has its warning and critical level under one name (except target down).
         for r in &d.rules {
             if r.alert != "SidewatchTargetDown" {
@@ -835,9 +859,24 @@ mod tests {
         assert_eq!(slo("threads").1, 1000.0);
         assert_eq!(slo("memory_limit").1, 0.8);
         assert_eq!(slo("io_pressure").1, 0.7);
-        assert!(d.slos.iter().all(|s| slo(&s.name).0 == Op::Lt
-            && s.objective == 0.99
-            && s.window == DEFAULT_SLO_WINDOW));
+        assert!(
+            d.slos
+                .iter()
+                .filter(|s| !matches!(s.name.as_str(), "latency" | "probe"))
+                .all(|s| slo(&s.name).0 == Op::Lt
+                    && s.objective == 0.99
+                    && s.window == DEFAULT_SLO_WINDOW)
+        );
+        assert_eq!(slo("probe"), (Op::Ge, 1.0));
+        let latency = d.slos.iter().find(|s| s.name == "latency").unwrap();
+        assert_eq!(
+            (latency.objective, latency.window),
+            (0.95, DEFAULT_SLO_WINDOW)
+        );
+        assert!(matches!(
+            latency.kind,
+            SloKind::Latency { histogram: None, threshold, .. } if threshold == 0.2
+        ));
         assert!(matches!(
             d.slos.iter().find(|s| s.name == "tasks").unwrap().kind,
             SloKind::Samples { signal: Signal::RuntimeTasks, value, .. } if value == 1000.0
@@ -848,7 +887,7 @@ mod tests {
     fn sections_default_independently() {
         let s = parse("rules: []\n").unwrap();
         assert!(s.rules.is_empty() && !s.default_rules);
-        assert!(s.default_slos && s.slos.len() == 6);
+        assert!(s.default_slos && s.slos.len() == 8);
         let s = parse("slos: []\n").unwrap();
         assert!(s.default_rules && s.slos.is_empty());
     }
