@@ -94,6 +94,9 @@ def read_rules(path):
         else:
             value = value.split(" #", 1)[0].strip()
         section[-1][key] = value
+    # Only sample SLOs have a threshold on a signal; events and latency SLOs count the app's
+    # requests, which no panel draws as a line.
+    sections["slos"] = [s for s in sections["slos"] if "signal" in s]
     for r in sections["rules"] + sections["slos"]:
         r["number"] = parse_value(r["value"], r["signal"])
     return sections
@@ -440,6 +443,44 @@ def build(cfg, factors):
         "Share of wall time spent in GC pauses (rate of `sidewatch_runtime_gc_pause_seconds_total`, restart-proof), " + app,
         refs((f"rate(sidewatch_runtime_gc_pause_seconds_total{{{SEL}}}[{RATE}])", "{{target}}")),
         "percentunit", t, words), 12, 8)
+
+    # --- Requests (the app's HTTP histogram) -----------------------------------------------
+    L.row("Requests")
+    http = "from the increases of the app's HTTP histogram between two readings of its /metrics (OpenTelemetry, Micrometer, Prometheus's, or `app.http`); empty for a target without one."
+    t, words = levels(cfg, {"http_requests_per_second"})
+    L.add(timeseries(
+        "HTTP requests per second",
+        "Requests the application answered per second (`sidewatch_http_requests_per_second`), " + http,
+        refs((f"sidewatch_http_requests_per_second{{{SEL}}}", "{{target}}")),
+        "reqps", t, words), 8, 8)
+    t, words = levels(cfg, {"http_error_ratio"})
+    L.add(timeseries(
+        "HTTP 5xx share",
+        "Share of the requests answered with a 5xx status (`sidewatch_http_error_ratio`; absent without a status label), " + http,
+        refs((f"sidewatch_http_error_ratio{{{SEL}}}", "{{target}}")),
+        "percentunit", t, words, maximum=1), 8, 8)
+    t, words = levels(cfg, {"http_latency_p95_seconds"})
+    L.add(timeseries(
+        "HTTP P95 latency",
+        "P95 request latency, interpolated in the buckets as histogram_quantile does (`sidewatch_http_latency_p95_seconds`), " + http,
+        refs((f"sidewatch_http_latency_p95_seconds{{{SEL}}}", "{{target}}")),
+        "s", t, words), 8, 8)
+
+    # --- Probe (sidewatch's HTTP probe) -----------------------------------------------------
+    L.row("Probe")
+    probe = "of sidewatch's HTTP probe of the application (`probe:`); empty for a target without one."
+    t, words = levels(cfg, {"probe_success_ratio"})
+    L.add(timeseries(
+        "Probe success",
+        "Share of the probes that succeeded (`sidewatch_probe_requests_total`, result success of all; the probe_success_ratio signal) " + probe,
+        refs((f'sum without (result, reason) (rate(sidewatch_probe_requests_total{{{SEL}, result="success"}}[{RATE}])) / sum without (result, reason) (rate(sidewatch_probe_requests_total{{{SEL}}}[{RATE}]))', "{{target}}")),
+        "percentunit", t, words, maximum=1), 12, 8)
+    t, words = levels(cfg, {"probe_duration_seconds"})
+    L.add(timeseries(
+        "Probe duration",
+        "Mean duration of the probes sent (`sidewatch_probe_duration_seconds` sum over count; a timed-out probe counts its timeout) " + probe,
+        refs((f"rate(sidewatch_probe_duration_seconds_sum{{{SEL}}}[{RATE}]) / rate(sidewatch_probe_duration_seconds_count{{{SEL}}}[{RATE}])", "{{target}}")),
+        "s", t, words), 12, 8)
 
     # --- SLOs -------------------------------------------------------------------------------
     L.row("SLOs")

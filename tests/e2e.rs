@@ -174,7 +174,7 @@ fn e2e_config(pid: i32, web_pid: i32, web: std::net::SocketAddr) -> String {
         "{rules}"
     );
     format!(
-        "interval: 500ms\ntargets:\n  - name: hog\n    pid: {pid}\n  - name: web\n    pid: {web_pid}\n    app:\n      metrics_url: http://{web}/metrics\n      timeout: 400ms\n{rules}"
+        "interval: 500ms\ntargets:\n  - name: hog\n    pid: {pid}\n  - name: web\n    pid: {web_pid}\n    app:\n      metrics_url: http://{web}/metrics\n      timeout: 400ms\n    probe:\n      url: http://{web}/metrics\n      timeout: 400ms\n{rules}"
     )
 }
 

@@ -144,6 +144,8 @@ fn one_dashboard_with_variables_rows_and_a_stable_uid() {
             "Threads and file descriptors",
             "I/O and pressure",
             "Runtime",
+            "Requests",
+            "Probe",
             "SLOs",
             "sidewatch"
         ]
@@ -266,6 +268,10 @@ fn units_for(expr: &str) -> &'static [&'static str] {
         &["binBps", "Bps"]
     } else if has("rate(") && has("_bytes_total") {
         &["Bps", "binBps"]
+    } else if has("requests_per_second") {
+        &["reqps"]
+    } else if has("probe_requests_total") && has(" / ") {
+        &["percentunit"] // successes of all probes
     } else if has("slo_burn_rate") || has("slo_error_ratio") {
         &["none"] // a multiple of the budget's rate
     } else if has("pressure_")
@@ -278,6 +284,8 @@ fn units_for(expr: &str) -> &'static [&'static str] {
         &["bytes"]
     } else if has("time_to_limit_seconds")
         || has("event_loop_lag_seconds")
+        || has("latency_p95_seconds")
+        || has("probe_duration_seconds_sum")
         || has("_duration_seconds_bucket")
         || has("throttled_seconds_total")
         || has("wait_seconds_total")
@@ -379,11 +387,11 @@ fn panel_of(s: Signal) -> &'static str {
         Signal::RuntimeGcPerSecond => "GC cycles per second",
         Signal::RuntimeGcPauseRatio => "GC pause share",
         Signal::EventLoopLagSeconds => "Event-loop lag",
-        // The dashboard's probe row comes with the rest of issue 14's dashboard rows.
-        Signal::ProbeSuccessRatio | Signal::ProbeDurationSeconds => "Probe",
-        Signal::HttpRequestsPerSecond | Signal::HttpErrorRatio | Signal::HttpLatencyP95Seconds => {
-            "Requests"
-        }
+        Signal::ProbeSuccessRatio => "Probe success",
+        Signal::ProbeDurationSeconds => "Probe duration",
+        Signal::HttpRequestsPerSecond => "HTTP requests per second",
+        Signal::HttpErrorRatio => "HTTP 5xx share",
+        Signal::HttpLatencyP95Seconds => "HTTP P95 latency",
     }
 }
 
@@ -413,7 +421,7 @@ fn assert_thresholds_follow(d: &Value, set: &RuleSet) {
     let mut want: BTreeMap<&str, BTreeMap<String, String>> = BTreeMap::new();
     let key = |v: f64| format!("{v:.9e}");
     for s in Signal::ALL {
-        if s != Signal::TargetUp && !matches!(panel_of(s), "Probe" | "Requests") {
+        if s != Signal::TargetUp {
             want.entry(panel_of(s)).or_default();
         }
     }
@@ -479,6 +487,15 @@ fn threshold_lines_are_the_rules_and_slos_in_force() {
             (500.0 * 1048576.0, "orange".into()),
             (1073741824.0, "red".into())
         ]
+    );
+    let by = |t: &str| steps(panels(&d).into_iter().find(|p| title(p) == t).unwrap());
+    assert_eq!(
+        by("HTTP P95 latency"),
+        [(0.2, "orange".into()), (0.5, "red".into())]
+    );
+    assert_eq!(
+        by("HTTP 5xx share"),
+        [(0.01, "orange".into()), (0.05, "red".into())]
     );
 
     // Another config through the generator's --rules: its own reader agrees with sidewatch's
