@@ -792,14 +792,7 @@ fn flag_probe(
     let Some(url) = &opts.probe else {
         return Ok(None);
     };
-    if !wrap {
-        if flag_target(opts, None)?.is_none() {
-            return Err(ConfigError::new(
-                None,
-                "--probe",
-                "belongs to the target given by flags (--pid, --pid-file, --comm, --exe, --cmdline) or to `sidewatch run`; give one, or use `probe:` in the config file",
-            ));
-        }
+    if !for_wrapped_command(opts, wrap, "--probe", "probe")? {
         return Ok(None);
     }
     let file = config::probe::ProbeFile {
@@ -811,20 +804,37 @@ fn flag_probe(
         .map_err(|(_, reason)| ConfigError::new(None, "--probe", reason))
 }
 
+/// Whether a per-target flag (`flag`: `--probe`, `--app-metrics`) is for the wrapped command of
+/// `sidewatch run`. Otherwise the target given by flags carries it (through `flag_target`), and
+/// without one it is an error that points to the config file's `section:`.
+fn for_wrapped_command(
+    opts: &Opts,
+    wrap: bool,
+    flag: &str,
+    section: &str,
+) -> Result<bool, ConfigError> {
+    if wrap {
+        return Ok(true);
+    }
+    if flag_target(opts, None)?.is_none() {
+        return Err(ConfigError::new(
+            None,
+            flag,
+            format!(
+                "belongs to the target given by flags (--pid, --pid-file, --comm, --exe, --cmdline) or to `sidewatch run`; give one, or use `{section}:` in the config file"
+            ),
+        ));
+    }
+    Ok(false)
+}
+
 /// `--app-metrics` for the wrapped command (a flag target has it through `flag_target`). An
 /// `--app-metrics` with no target given by flags to attach it to is an error.
 fn flag_app(opts: &Opts, interval: Duration, wrap: bool) -> Result<Option<AppSpec>, ConfigError> {
     let Some(url) = &opts.app_metrics else {
         return Ok(None);
     };
-    if !wrap {
-        if flag_target(opts, None)?.is_none() {
-            return Err(ConfigError::new(
-                None,
-                "--app-metrics",
-                "belongs to the target given by flags (--pid, --pid-file, --comm, --exe, --cmdline) or to `sidewatch run`; give one, or use `app:` in the config file",
-            ));
-        }
+    if !for_wrapped_command(opts, wrap, "--app-metrics", "app")? {
         return Ok(None);
     }
     let file = config::app::AppFile {
