@@ -788,24 +788,7 @@ fn https_probe_fails_with_tls_unless_the_ca_is_trusted() {
     use sidewatch::source::http::TlsOptions;
     use sidewatch::source::probe::{ProbeSpec, Prober, Reason};
     let dir = tempfile::tempdir().unwrap();
-    let pki = common::certs::make_pki(dir.path());
-    let web = dir.path().join("web.yml");
-    std::fs::write(
-        &web,
-        format!(
-            "tls_server_config:\n  cert_file: {}\n  key_file: {}\n",
-            pki.server_cert.display(),
-            pki.server_key.display()
-        ),
-    )
-    .unwrap();
-    let pid = std::process::id().to_string();
-    let app = Daemon::spawn_cmd(std::process::Command::new(common::BIN).args([
-        "--pid",
-        &pid,
-        "--web.config.file",
-        web.to_str().unwrap(),
-    ]));
+    let (pki, app) = common::tls_daemon(dir.path());
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

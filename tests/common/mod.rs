@@ -49,6 +49,30 @@ pub fn fixture_copy() -> (tempfile::TempDir, PathBuf) {
     (dir, root)
 }
 
+/// A sidewatch serving TLS with a test PKI written into `dir` (watching this test process): an
+/// https endpoint whose certificate verifies against `pki.ca` only.
+pub fn tls_daemon(dir: &Path) -> (certs::Pki, Daemon) {
+    let pki = certs::make_pki(dir);
+    let web = dir.join("web.yml");
+    std::fs::write(
+        &web,
+        format!(
+            "tls_server_config:\n  cert_file: {}\n  key_file: {}\n",
+            pki.server_cert.display(),
+            pki.server_key.display()
+        ),
+    )
+    .unwrap();
+    let pid = std::process::id().to_string();
+    let d = Daemon::spawn_cmd(Command::new(BIN).args([
+        "--pid",
+        &pid,
+        "--web.config.file",
+        web.to_str().unwrap(),
+    ]));
+    (pki, d)
+}
+
 /// Panics with install instructions when an external tool is missing.
 pub fn require_tool(name: &str, package: &str) -> PathBuf {
     for dir in std::env::var("PATH").unwrap_or_default().split(':') {
