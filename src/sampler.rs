@@ -20,7 +20,9 @@ mod cgroup;
 mod notice;
 
 use crate::expose;
-use crate::sample::{HistogramValues, Snapshot, TargetCounterValues, TargetSample};
+use crate::histogram::HistogramValues;
+use crate::sample::{TargetCounterValues, TargetSample};
+use crate::snapshot::Snapshot;
 use crate::source::cgroup::CgroupReader;
 use crate::source::proc::{
     Identity, ProcReader, ProcessReading, ReadFailure, ReadOptions, Source, StatFigures, read_self,

@@ -13,7 +13,8 @@ use crate::history::ring::Signal;
 use crate::history::{Sparklines, TargetView};
 use crate::rules::slo::BURN_WINDOWS;
 use crate::rules::{RulesSnapshot, SloStatus};
-use crate::sample::{Snapshot, TargetSample};
+use crate::sample::TargetSample;
+use crate::snapshot::Snapshot;
 use crate::units::{go_g4, human_bytes, human_duration, prom_duration};
 
 /// Escapes text for HTML element content and quoted attribute values.
@@ -724,7 +725,7 @@ mod tests {
             read_errors: Vec::new(),
             ticks_total: 0,
             host_cpus: Some(2),
-            tick_duration_seconds: crate::sample::HistogramValues::new(&[1.0]),
+            tick_duration_seconds: crate::histogram::HistogramValues::new(&[1.0]),
             scrapes_total: 0,
             config_last_reload_successful: true,
             config_last_reload_success_timestamp_seconds: 0.0,

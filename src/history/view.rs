@@ -14,7 +14,7 @@ use super::ring::{self, Point, Signal};
 use super::stats::Summary;
 use super::trend::WindowTrend;
 use super::{HistoryViews, TargetView};
-use crate::expose::{Family, Labels, Num};
+use crate::encode::{Family, Labels, Num};
 
 /// The JSON routes of the history, with the query parameters each takes.
 pub const ROUTES: [(&str, &[&str]); 5] = [

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use super::engine::{BurnRate, RulesSnapshot};
 use super::spec::{RuleSet, SloKind};
-use crate::expose::{Family, Labels, Num};
+use crate::encode::{Family, Labels, Num};
 use crate::{promgen, units};
 
 /// Writes the rules families; nothing when the rules engine does not run (`once`).
