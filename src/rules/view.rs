@@ -11,7 +11,7 @@ use prometheus_client::metrics::MetricType::{Counter, Gauge};
 use prometheus_client::registry::Unit;
 use serde_json::{Value, json};
 
-use super::engine::{BurnRate, RulesSnapshot};
+use super::snapshot::{BurnRate, RulesSnapshot};
 use super::spec::{RuleSet, SloKind};
 use crate::encode::{Family, Labels, Num};
 use crate::{promgen, units};
