@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use common::cgroups::*;
 use common::stack::{body, free_addr, wait_for};
-use common::{Daemon, http, require_tool, spawn};
+use common::{Daemon, http, require_tool, run_with_stdin, spawn};
 use serde_json::Value;
 
 /// Serves the go_* series client_golang releases before Go 1.19 support expose (no
@@ -105,6 +105,7 @@ fn recommendations(d: &Daemon) -> Value {
 struct Run {
     rec: Value,
     metrics: common::Metrics,
+    metrics_text: String,
     page: String,
     /// What the Go runtime says its memory limit is.
     go_limit: f64,
@@ -138,6 +139,7 @@ fn run(bin: &Path, cg: &TestCgroups, gomemlimit: Option<&str>) -> Run {
     Run {
         rec: v["data"].clone(),
         metrics: d.metrics(),
+        metrics_text: d.get("/metrics").text(),
         page: d.get("/").text(),
         go_limit,
     }
@@ -189,6 +191,15 @@ fn go_under_a_memory_limit_gets_gomemlimit_advice_only_without_it() {
             &[("target", "app"), ("rule", "gomemlimit_unset")]
         ),
         Some(1.0)
+    );
+    // The body with the advice series is clean for Prometheus's own checker.
+    let promtool = require_tool("promtool", "prometheus");
+    let o = run_with_stdin(&promtool, &["check", "metrics"], r.metrics_text.as_bytes());
+    assert!(
+        o.status.success() && o.stdout.is_empty() && o.stderr.is_empty(),
+        "promtool check metrics: {} {}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
     );
     assert!(
         r.page.contains("data-rule=\"gomemlimit_unset\"")
