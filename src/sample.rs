@@ -47,6 +47,10 @@ pub struct TargetSample {
     /// The HTTP probe's figures; `None` when the target has no `probe:`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub probe: Option<crate::source::probe::ProbeSample>,
+    /// The main process's runtime settings from its environment and arguments at exec, read
+    /// once per process identity; `None` while the target is down.
+    #[serde(skip)]
+    pub exec: Option<std::sync::Arc<crate::source::settings::ExecSettings>>,
     /// `app.http`: the app's HTTP histogram when configured (else the known ones are detected).
     #[serde(skip)]
     pub app_http: Option<crate::source::app::HttpSpec>,
