@@ -16,7 +16,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::cgroups::{TestCgroups, hierarchies};
-use common::stack::{Prometheus, wait_for};
+use common::stack::{Prometheus, assert_generated, wait_for};
 use common::*;
 use serde_json::Value;
 use serde_yaml_ng::Value as Yaml;
@@ -289,6 +289,118 @@ fn workload_recommendation_is_the_combination_of_three_replicas() {
     mem.sort();
     mem.dedup();
     assert_eq!(mem.len(), 3, "{mem:?}");
+    check_dashboard(&prom);
     drop(procs);
     drop(cgroups);
+}
+
+/// Fleet dashboard queries that return nothing here, with the reason; each must still parse.
+const NO_DATA_HERE: [(&str, &str, &str); 7] = [
+    ("Over-requested workloads: CPU", "A", "kube-state-metrics"),
+    (
+        "Over-requested workloads: memory",
+        "A",
+        "kube-state-metrics",
+    ),
+    ("Under-requested workloads: CPU", "A", "kube-state-metrics"),
+    (
+        "Under-requested workloads: memory",
+        "A",
+        "kube-state-metrics",
+    ),
+    (
+        "CPU request: recommended vs current",
+        "B",
+        "kube-state-metrics",
+    ),
+    ("Memory: recommended vs current", "C", "kube-state-metrics"),
+    (
+        "Memory limit raised by an OOM kill",
+        "A",
+        "no OOM kill (alerts/tests/fleet.yml has them)",
+    ),
+];
+
+/// Every query of grafana/fleet.json (variables at "all") parses, and returns data unless
+/// NO_DATA_HERE names it.
+fn check_dashboard(prom: &Prometheus) {
+    let d: Value =
+        serde_json::from_str(&std::fs::read_to_string(repo("grafana/fleet.json")).unwrap())
+            .unwrap();
+    let mut with_data = 0;
+    for p in d["panels"].as_array().unwrap() {
+        for t in p["targets"].as_array().into_iter().flatten() {
+            let (title, r) = (p["title"].as_str().unwrap(), t["refId"].as_str().unwrap());
+            let expr = t["expr"]
+                .as_str()
+                .unwrap()
+                .replace("$namespace", ".+")
+                .replace("$workload", ".+");
+            let v = prom.api(&format!(
+                "/api/v1/query?query={}",
+                common::stack::urlencode(&expr)
+            ));
+            assert_eq!(v["status"], "success", "{title} [{r}]: {v}");
+            let has = !v["data"]["result"].as_array().unwrap().is_empty();
+            let excused = NO_DATA_HERE
+                .iter()
+                .find(|(t, rr, _)| *t == title && *rr == r);
+            match excused {
+                Some((_, _, why)) => {
+                    assert!(!has, "{title} [{r}] returns data but is excused ({why})")
+                }
+                None => {
+                    assert!(has, "{title} [{r}] returns no data: {expr}");
+                    with_data += 1;
+                }
+            }
+        }
+    }
+    eprintln!("fleet dashboard: {with_data} queries returned data");
+    assert!(with_data >= 5, "{with_data}");
+}
+
+#[test]
+fn shipped_fleet_dashboard_is_the_generator_output() {
+    let py = require_tool("python3", "python3");
+    let o = Command::new(py)
+        .arg(repo("grafana/fleet.py"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_generated(
+        &String::from_utf8(o.stdout).unwrap(),
+        &repo("grafana/fleet.json"),
+        "SIDEWATCH_BLESS=1 cargo test --test fleet shipped (or python3 grafana/fleet.py > grafana/fleet.json)",
+    );
+}
+
+/// alerts/tests/fleet.yml evaluates every record of the sidewatch.fleet group (the intermediate
+/// OOM records through the limit that reads them).
+#[test]
+fn promtool_tests_cover_every_fleet_record() {
+    let rules: Yaml = serde_yaml_ng::from_str(
+        &std::fs::read_to_string(repo("alerts/sidewatch.rules.yml")).unwrap(),
+    )
+    .unwrap();
+    let tests = std::fs::read_to_string(repo("alerts/tests/fleet.yml")).unwrap();
+    let group = rules["groups"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|g| g["name"] == "sidewatch.fleet")
+        .expect("no sidewatch.fleet group in alerts/sidewatch.rules.yml");
+    let mut tested = 0;
+    for r in group["rules"].as_sequence().unwrap() {
+        let name = r["record"].as_str().unwrap();
+        if name.contains("_oom_") {
+            continue;
+        }
+        assert!(
+            tests.contains(&format!("- expr: {name}")),
+            "{name} is not tested in alerts/tests/fleet.yml"
+        );
+        tested += 1;
+    }
+    assert_eq!(tested, 5);
 }
