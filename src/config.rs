@@ -18,6 +18,7 @@ use crate::target::{Selector, TargetSpec};
 pub mod app;
 pub mod labels;
 pub mod probe;
+pub mod profiles;
 
 /// Default listen address: all interfaces, port 9858 (not used by node_exporter 9100,
 /// process-exporter 9256, cAdvisor 8080, Prometheus 9090 or Alertmanager 9093).
@@ -151,6 +152,9 @@ pub struct TargetFile {
     /// An HTTP probe of the application.
     #[serde(default)]
     pub probe: Option<probe::ProbeFile>,
+    /// pprof captures on triggers.
+    #[serde(default)]
+    pub profiles: Option<profiles::ProfilesFile>,
 }
 
 fn yes() -> bool {
@@ -267,6 +271,7 @@ impl Clone for TargetFile {
             cgroup_labels: self.cgroup_labels,
             app: self.app.clone(),
             probe: self.probe.clone(),
+            profiles: self.profiles.clone(),
         }
     }
 }
@@ -594,6 +599,12 @@ fn validate_target(
         .map(|p| probe::validate(p, interval))
         .transpose()
         .map_err(|(field, reason)| err(&format!("probe.{field}"), reason))?;
+    let profiles = t
+        .profiles
+        .as_ref()
+        .map(profiles::validate)
+        .transpose()
+        .map_err(|(field, reason)| err(&format!("profiles.{field}"), reason))?;
     Ok(TargetSpec {
         name: t.name.clone(),
         selector,
@@ -604,6 +615,7 @@ fn validate_target(
         cgroup_labels: t.cgroup_labels,
         app,
         probe,
+        profiles,
     })
 }
 

@@ -13,6 +13,7 @@ pub mod advisor;
 pub mod config;
 pub mod expose;
 pub mod history;
+pub mod profiles;
 pub mod promgen;
 pub mod request;
 pub mod rules;

@@ -479,6 +479,7 @@ fn flag_target(o: &Opts, default_name: Option<&str>) -> Result<Option<TargetFile
             url,
             ..Default::default()
         }),
+        profiles: None,
     }))
 }
 
@@ -779,6 +780,7 @@ fn wrapped_target(
         cgroup_labels: false,
         app,
         probe,
+        profiles: None,
     }
 }
 
