@@ -128,6 +128,10 @@ fn alert_captures_heap_and_goroutine_profiles_of_a_real_go_app() {
         ),
         target("hang", format!("http://{}/debug/pprof", hang.addr), ""),
         target("junk", format!("http://{}/debug/pprof", junk.addr), ""),
+    ) + &format!(
+        "  - name: spike\n    pid: {pid}\n    app: {{metrics_url: 'http://{a}/metrics'}}\n    profiles:\n      url: http://{a}/debug/pprof\n      dir: {}\n      goroutines: {{min: 1, abs: 1, cooldown: 1h}}\n",
+        profiles.display(),
+        a = prom.addr
     );
     let cfg = dir.path().join("sidewatch.yml");
     std::fs::write(&cfg, yaml).unwrap();
@@ -232,6 +236,25 @@ fn alert_captures_heap_and_goroutine_profiles_of_a_real_go_app() {
         ticks(&d) >= before + 3.0,
         "ticks stalled behind the hanging capture"
     );
+
+    // A goroutine spike (Prometheus runs more than one): one goroutine profile, then the
+    // hour-long cooldown holds.
+    let spikes: Vec<_> = list(&d)
+        .into_iter()
+        .filter(|e| e["target"] == "spike")
+        .collect();
+    assert_eq!(spikes.len(), 1, "{spikes:?}");
+    assert_eq!(spikes[0]["kind"], "goroutine");
+    assert_eq!(spikes[0]["trigger"], "goroutines");
+    let why = spikes[0]["evidence"][0].as_str().unwrap();
+    assert!(
+        why.starts_with("runtime_tasks: ") && why.contains("above the absolute level 1"),
+        "{why}"
+    );
+    let r = d.get(spikes[0]["url"].as_str().unwrap());
+    let file = dir.path().join("spike.pb.gz");
+    std::fs::write(&file, &r.body).unwrap();
+    assert_eq!(sample_types(&pprof_raw(&go, &file)), "goroutine/count");
 
     // Path traversal and names not listed never reach the filesystem.
     std::fs::write(profiles.join("secret.pb.gz"), b"secret").unwrap();

@@ -539,3 +539,99 @@ pub fn check_profile(body: &[u8], max_inflated: u64) -> Result<(), String> {
         _ => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(dir: &std::path::Path) -> ProfileSpec {
+        let file = crate::config::profiles::ProfilesFile {
+            url: "http://127.0.0.1:1/debug/pprof".into(),
+            dir: Some(dir.to_path_buf()),
+            on_leak: true,
+            heap_followup: Some(Duration::from_secs(300)),
+            ..Default::default()
+        };
+        crate::config::profiles::validate(&file).unwrap()
+    }
+
+    fn verdict(suspected: bool) -> LeakVerdict {
+        LeakVerdict {
+            window: "1h".into(),
+            suspected,
+            rise_bytes: 0.0,
+            rise_needed_bytes: 0.0,
+            rising_steps: 0,
+            steps: 0,
+            rising_steps_needed: 0,
+            largest_fall_bytes: 0.0,
+            allowed_fall_bytes: 0.0,
+            second_half_share: None,
+            growth_bytes_per_second: None,
+            evidence: vec!["floors rose".into()],
+        }
+    }
+
+    /// Runs the triggers at `now` and starts (without fetching) the first job, as `tick` does.
+    fn step(p: &mut Profiler, now: f64, leak: &LeakVerdict) -> Option<Job> {
+        let sample = TargetSample::default();
+        let i = Inputs {
+            now,
+            sample: &sample,
+            alerts: &[],
+            leak: Some(leak),
+            tasks_leak: None,
+        };
+        let job = p.judge(&i).into_iter().next();
+        if let Some(j) = &job {
+            p.begin(now, j);
+        }
+        if let Some(base) = lock(&p.inner).leak_base.take() {
+            p.followup = Some((now + p.spec.heap_followup.as_secs_f64(), base));
+        }
+        job
+    }
+
+    #[test]
+    fn leak_captures_on_the_turn_to_true_then_a_second_heap_later() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut p = Profiler::new("app", spec(tmp.path()));
+        let job = step(&mut p, 100.0, &verdict(true)).unwrap();
+        assert_eq!(
+            (job.trigger, job.kinds.as_slice()),
+            (Trigger::Leak, &[Kind::Heap][..])
+        );
+        assert!(job.evidence[0].contains("memory leak suspected over 1h"));
+        // Still suspected: no new capture until the verdict has been false again.
+        assert!(step(&mut p, 101.0, &verdict(true)).is_none());
+        // The first heap was stored: the second is due 5 minutes later, with it as base.
+        lock(&p.inner).leak_base = Some("heap-leak-1.pb.gz".into());
+        assert!(step(&mut p, 102.0, &verdict(true)).is_none());
+        assert!(step(&mut p, 401.0, &verdict(true)).is_none());
+        let second = step(&mut p, 402.0, &verdict(true)).unwrap();
+        assert_eq!(second.base.as_deref(), Some("heap-leak-1.pb.gz"));
+        assert!(step(&mut p, 403.0, &verdict(true)).is_none());
+        assert!(step(&mut p, 404.0, &verdict(false)).is_none());
+        assert!(step(&mut p, 405.0, &verdict(true)).is_some());
+    }
+
+    #[test]
+    fn check_profile_takes_gzip_only() {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(&[0u8; 1000]).unwrap();
+        let z = e.finish().unwrap();
+        assert_eq!(check_profile(&z, 1000), Ok(()));
+        assert!(
+            check_profile(&z, 999)
+                .unwrap_err()
+                .contains("once decompressed")
+        );
+        assert!(
+            check_profile(b"<html>", 1000)
+                .unwrap_err()
+                .contains("not a gzipped")
+        );
+        assert!(check_profile(&z[..z.len() / 2], 1000).is_err());
+    }
+}
