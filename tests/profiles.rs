@@ -158,6 +158,13 @@ fn alert_captures_heap_and_goroutine_profiles_of_a_real_go_app() {
             .find(|e| e["target"] == "prom" && e["kind"] == kind)
             .unwrap();
         assert_eq!(e["trigger"], "alert");
+        // The status page links it.
+        let page = d.get("/").text();
+        assert!(
+            page.contains(&format!("<a href=\"{}\"", e["url"].as_str().unwrap())),
+            "status page has no link to {}",
+            e["url"]
+        );
         let evidence = e["evidence"][0].as_str().unwrap();
         assert!(evidence.contains("alert ProfileNow firing"), "{evidence}");
         let r = d.get(e["url"].as_str().unwrap());
@@ -255,6 +262,9 @@ fn alert_captures_heap_and_goroutine_profiles_of_a_real_go_app() {
     let file = dir.path().join("spike.pb.gz");
     std::fs::write(&file, &r.body).unwrap();
     assert_eq!(sample_types(&pprof_raw(&go, &file)), "goroutine/count");
+
+    let r = d.get("/metrics");
+    common::promtool_clean(&r.text());
 
     // Path traversal and names not listed never reach the filesystem.
     std::fs::write(profiles.join("secret.pb.gz"), b"secret").unwrap();
