@@ -132,7 +132,12 @@ fn alert_captures_heap_and_goroutine_profiles_of_a_real_go_app() {
         "  - name: spike\n    pid: {pid}\n    app: {{metrics_url: 'http://{a}/metrics'}}\n    profiles:\n      url: http://{a}/debug/pprof\n      dir: {}\n      goroutines: {{min: 1, abs: 1, cooldown: 1h}}\n",
         profiles.display(),
         a = prom.addr
-    );
+    ) + &target(
+        "cpu",
+        format!("http://{}/debug/pprof", prom.addr),
+        "      cpu_seconds: 1\n      alert_kinds: [cpu]\n",
+    )
+    .replace("cooldown: 2s", "cooldown: 1h");
     let cfg = dir.path().join("sidewatch.yml");
     std::fs::write(&cfg, yaml).unwrap();
     let started = Instant::now();
@@ -265,6 +270,21 @@ fn alert_captures_heap_and_goroutine_profiles_of_a_real_go_app() {
 
     let r = d.get("/metrics");
     common::promtool_clean(&r.text());
+
+    // The opt-in CPU profile: one second of the app's CPU, once (cooldown 1 h).
+    let cpu: Vec<_> = list(&d)
+        .into_iter()
+        .filter(|e| e["target"] == "cpu")
+        .collect();
+    assert_eq!(cpu.len(), 1, "{cpu:?}");
+    assert_eq!(cpu[0]["kind"], "cpu");
+    let r = d.get(cpu[0]["url"].as_str().unwrap());
+    let file = dir.path().join("cpu.pb.gz");
+    std::fs::write(&file, &r.body).unwrap();
+    assert_eq!(
+        sample_types(&pprof_raw(&go, &file)),
+        "samples/count cpu/nanoseconds"
+    );
 
     // Path traversal and names not listed never reach the filesystem.
     std::fs::write(profiles.join("secret.pb.gz"), b"secret").unwrap();
