@@ -432,9 +432,11 @@ struct Capture {
 impl Capture {
     async fn run(self, job: Job) {
         for kind in &job.kinds {
-            let result = self.fetch(*kind).await;
+            let stored = match self.fetch(*kind).await {
+                Ok(body) => self.store(&job, *kind, body).await,
+                Err(e) => Err(e),
+            };
             let mut inner = lock(&self.inner);
-            let stored = result.and_then(|body| self.store(&mut inner, &job, *kind, &body));
             match stored {
                 Ok(file) => {
                     *inner.captured.entry((*kind, job.trigger)).or_insert(0) += 1;
@@ -484,14 +486,14 @@ impl Capture {
         Ok(r.body)
     }
 
-    fn store(
-        &self,
-        inner: &mut Inner,
-        job: &Job,
-        kind: Kind,
-        body: &[u8],
-    ) -> Result<String, String> {
-        let store = inner.store.as_mut().map_err(|e| e.clone())?;
+    /// Writes the profile on a blocking thread (never under the lock the tick takes), then
+    /// indexes it.
+    async fn store(&self, job: &Job, kind: Kind, body: Vec<u8>) -> Result<String, String> {
+        let dir = lock(&self.inner)
+            .store
+            .as_ref()
+            .map(|s| s.dir().to_path_buf())
+            .map_err(Clone::clone)?;
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default();
@@ -506,9 +508,16 @@ impl Capture {
             evidence: job.evidence.clone(),
             base: job.base.clone(),
         };
-        store
-            .add(entry, body)
-            .map_err(|e| format!("{}: {e}", store.dir().join(&file).display()))?;
+        let written = entry.clone();
+        tokio::task::spawn_blocking(move || {
+            store::write(&dir, &written, &body)
+                .map_err(|e| format!("{}: {e}", dir.join(&written.file).display()))
+        })
+        .await
+        .map_err(|e| format!("writing {file}: {e}"))??;
+        if let Ok(s) = lock(&self.inner).store.as_mut() {
+            s.insert(entry);
+        }
         Ok(file)
     }
 }

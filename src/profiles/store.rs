@@ -91,18 +91,10 @@ impl Store {
         self.enforce();
     }
 
-    /// Writes `body` as `entry.file` (atomically), then its description, then applies the
-    /// budget.
-    pub fn add(&mut self, entry: Entry, body: &[u8]) -> std::io::Result<()> {
-        write_atomic(&self.dir, &entry.file, body)?;
-        let meta = serde_json::to_vec_pretty(&entry).map_err(std::io::Error::other)?;
-        if let Err(e) = write_atomic(&self.dir, &format!("{}{META_SUFFIX}", entry.file), &meta) {
-            let _ = std::fs::remove_file(self.dir.join(&entry.file));
-            return Err(e);
-        }
+    /// Indexes a profile [`write`] stored in this directory, then applies the budget.
+    pub fn insert(&mut self, entry: Entry) {
         self.entries.push(entry);
         self.enforce();
-        Ok(())
     }
 
     /// Removes the oldest profiles until the count and the bytes are within the budget.
@@ -125,6 +117,18 @@ impl Store {
 /// A profile's file name: kind, trigger and the capture time in Unix milliseconds.
 pub fn file_name(kind: &str, trigger: &str, unix_ms: u128) -> String {
     format!("{kind}-{trigger}-{unix_ms}{PROFILE_SUFFIX}")
+}
+
+/// Writes `body` as `entry.file` in `dir` (atomically), then its description. Done without the
+/// store's lock (the tick reads the index under it): only [`Store::insert`] needs that.
+pub fn write(dir: &Path, entry: &Entry, body: &[u8]) -> std::io::Result<()> {
+    write_atomic(dir, &entry.file, body)?;
+    let meta = serde_json::to_vec_pretty(entry).map_err(std::io::Error::other)?;
+    if let Err(e) = write_atomic(dir, &format!("{}{META_SUFFIX}", entry.file), &meta) {
+        let _ = std::fs::remove_file(dir.join(&entry.file));
+        return Err(e);
+    }
+    Ok(())
 }
 
 fn write_atomic(dir: &Path, name: &str, body: &[u8]) -> std::io::Result<()> {
@@ -167,6 +171,11 @@ mod tests {
         v
     }
 
+    fn add(s: &mut Store, e: Entry, body: &[u8]) {
+        write(s.dir(), &e, body).unwrap();
+        s.insert(e);
+    }
+
     #[test]
     fn budget_removes_the_oldest_by_count_and_by_bytes() {
         let tmp = tempfile::tempdir().unwrap();
@@ -176,14 +185,14 @@ mod tests {
         };
         let mut s = Store::open(tmp.path().join("app"), budget).unwrap();
         for (i, name) in ["a.pb.gz", "b.pb.gz", "c.pb.gz"].iter().enumerate() {
-            s.add(entry(name, i as f64, 10), &[b'x'; 10]).unwrap();
+            add(&mut s, entry(name, i as f64, 10), &[b'x'; 10]);
         }
         assert_eq!(
             files(s.dir()),
             ["b.pb.gz", "b.pb.gz.json", "c.pb.gz", "c.pb.gz.json"]
         );
         // 10 + 20 bytes is over 25: b goes.
-        s.add(entry("d.pb.gz", 3.0, 20), &[b'y'; 20]).unwrap();
+        add(&mut s, entry("d.pb.gz", 3.0, 20), &[b'y'; 20]);
         assert_eq!(files(s.dir()), ["d.pb.gz", "d.pb.gz.json"]);
         // A restart indexes what is there and drops a half-written file.
         std::fs::write(s.dir().join(".tmp-e.pb.gz"), b"cut").unwrap();
