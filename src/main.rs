@@ -489,6 +489,7 @@ fn flag_target(o: &Opts, default_name: Option<&str>) -> Result<Option<TargetFile
             url,
             ..Default::default()
         }),
+        profiles: None,
     }))
 }
 
@@ -797,6 +798,7 @@ fn wrapped_target(
         cgroup_labels: false,
         app,
         probe,
+        profiles: None,
     }
 }
 
