@@ -21,6 +21,7 @@ use crate::state::Published;
 
 mod app;
 mod cgroup;
+mod net;
 mod probe;
 mod runtime;
 
@@ -303,6 +304,7 @@ impl Collector for SnapshotCollector {
         runtime::encode(s, &mut enc)?;
         app::encode(s, &mut enc)?;
         probe::encode(s, &mut enc)?;
+        net::encode(s, &mut enc)?;
         crate::rules::view::encode(s.rules.as_ref(), &mut enc)?;
         crate::history::view::encode(s.history.as_deref(), &mut enc)?;
 

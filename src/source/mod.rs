@@ -5,5 +5,6 @@ pub mod app;
 pub mod cgroup;
 pub mod exposition;
 pub mod http;
+pub mod net;
 pub mod probe;
 pub mod proc;
