@@ -237,3 +237,66 @@ fn live_receive_bytes_match_the_kernel_within_5_percent() {
         "sidewatch counted {ours} received bytes on lo, the kernel's net/dev {kernel}"
     );
 }
+
+const STALLED: &str = r#"
+import os, socket, time
+s = socket.socket(); s.bind(("127.0.0.1", 8080)); s.listen(4)
+open(os.environ["PIDFILE"], "w").write(str(os.getpid()))
+time.sleep(120)
+"#;
+
+/// `TcpExt: ListenOverflows` of the namespace `pid` is in, read here from the kernel's file.
+fn listen_overflows(pid: i32) -> u64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/net/netstat")).unwrap();
+    let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("TcpExt:")).collect();
+    let i = lines[0]
+        .split_whitespace()
+        .position(|f| f == "ListenOverflows")
+        .unwrap();
+    lines[1].split_whitespace().nth(i).unwrap().parse().unwrap()
+}
+
+#[test]
+fn live_stalled_listener_fills_its_queue_and_overflows() {
+    let ns = NetNs::new();
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, pid) = python_in(&ns, dir.path(), STALLED);
+    // More connections than the backlog; the server never accepts.
+    let flood = "import socket\ncs=[]\nfor _ in range(12):\n    c=socket.socket(); c.setblocking(False); c.connect_ex(('127.0.0.1', 8080)); cs.append(c)\nimport time; time.sleep(3)";
+    let mut client = spawn(ns.cmd("python3").args(["-c", flood]));
+    stack::wait_for(Duration::from_secs(10), "overflows", || {
+        listen_overflows(pid) > 0
+    });
+    // sidewatch in the namespace (a sidecar's view): it reads the backlog over sock_diag.
+    let o = ns
+        .cmd(BIN)
+        .args(["once", "--pid", &pid.to_string()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let m = Metrics::parse(&String::from_utf8(o.stdout).unwrap());
+    let port = [("port", "8080")];
+    assert_eq!(m.get("sidewatch_tcp_listen_backlog", &port), Some(4.0));
+    // The kernel admits one more than the backlog (sk_acceptq_is_full is `>`).
+    let queue = m.get("sidewatch_tcp_listen_queue", &port).unwrap();
+    assert!(queue >= 4.0, "queue {queue}");
+    let ours = m.get("sidewatch_tcp_listen_overflows_total", &[]).unwrap();
+    assert!(ours > 0.0 && ours <= listen_overflows(pid) as f64, "{ours}");
+    assert_eq!(m.get("sidewatch_network_shared", &[]), Some(0.0));
+    client.wait_timeout(Duration::from_secs(10));
+}
+
+#[test]
+fn host_namespace_is_flagged_shared() {
+    let me = std::process::id().to_string();
+    let o = Command::new(BIN)
+        .args(["once", "--pid", &me])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let m = Metrics::parse(&String::from_utf8(o.stdout).unwrap());
+    // This test runs in the host's namespace (kthreadd's): the figures are the host's.
+    let host = std::fs::read_link("/proc/2/ns/net").unwrap();
+    assert_eq!(std::fs::read_link("/proc/self/ns/net").unwrap(), host);
+    assert_eq!(m.get("sidewatch_network_shared", &[]), Some(1.0));
+}
