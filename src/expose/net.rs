@@ -8,8 +8,8 @@ use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::metrics::MetricType::{Counter, Gauge};
 use prometheus_client::registry::Unit;
 
-use super::{Family, Num, target_labels, with};
-use crate::sample::Snapshot;
+use crate::encode::{Family, Num, target_labels, with};
+use crate::snapshot::Snapshot;
 use crate::source::net::TCP_STATES;
 
 /// (name without unit and `_total`, unit, help) in [`InterfaceCounters`] order.

@@ -8,3 +8,4 @@ pub mod http;
 pub mod net;
 pub mod probe;
 pub mod proc;
+pub mod settings;
