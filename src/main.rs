@@ -157,20 +157,12 @@ struct Opts {
     cmdline: Option<String>,
 
     /// Also watch every descendant of the matched processes.
-    #[arg(
-        long,
-        env = "SIDEWATCH_CHILDREN",
-        help_heading = "Target (from flags)"
-    )]
+    #[arg(long, env = "SIDEWATCH_CHILDREN", help_heading = "Target (from flags)")]
     children: bool,
 
     /// Also read smaps_rollup for proportional memory (PSS). Off by default: it takes the
     /// target's mmap lock.
-    #[arg(
-        long,
-        env = "SIDEWATCH_SMAPS",
-        help_heading = "Target (from flags)"
-    )]
+    #[arg(long, env = "SIDEWATCH_SMAPS", help_heading = "Target (from flags)")]
     smaps: bool,
 
     /// Read context switches and CPU wait of the main thread only, instead of summing every
@@ -550,7 +542,10 @@ fn name_flag_target(opts: &mut Opts) {
         },
         (None, None) => return,
     };
-    let procfs = opts.procfs.clone().unwrap_or_else(|| PathBuf::from("/proc"));
+    let procfs = opts
+        .procfs
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("/proc"));
     opts.default_name = sidewatch::target::first_comm(&ProcReader::new(procfs), selector);
 }
 
@@ -685,6 +680,15 @@ fn check_config(arg: &ConfigFileArg) -> anyhow::Result<ExitCode> {
             .exit();
     };
     let s = config::build_settings(Some(file), &Overrides::default(), &env_lookup)?;
+    if s.targets.is_empty() {
+        return Err(ConfigError::new(
+            Some(file),
+            "targets",
+            "no targets: give at least one, with a name and one of pid, pid_file, comm, exe or cmdline",
+        )
+        .into());
+    }
+    config::check_rule_targets(&s)?;
     println!(
         "{}: valid; {} target(s): {}; {} rule(s){}, {} SLO(s){}",
         file.display(),
@@ -716,6 +720,9 @@ fn check_config(arg: &ConfigFileArg) -> anyhow::Result<ExitCode> {
             );
         }
     }
+    for note in &s.notes {
+        println!("note: {note}");
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -723,8 +730,7 @@ fn check_config(arg: &ConfigFileArg) -> anyhow::Result<ExitCode> {
 fn rules(arg: &ConfigFileArg, format: RulesFormat, job: String) -> anyhow::Result<ExitCode> {
     // Only the rules matter here: a ${VAR} of a target label need not be set.
     let lenient = |k: &str| Some(env_lookup(k).unwrap_or_default());
-    let settings =
-        config::build_settings(arg.path(), &Overrides::default(), &lenient)?;
+    let settings = config::build_settings(arg.path(), &Overrides::default(), &lenient)?;
     let set = &settings.rules;
     let source = match (&settings.config_file, set.default_rules && set.default_slos) {
         (Some(f), false) => f
@@ -736,11 +742,8 @@ fn rules(arg: &ConfigFileArg, format: RulesFormat, job: String) -> anyhow::Resul
         RulesFormat::Rules => sidewatch::promgen::Format::Rules,
         RulesFormat::PrometheusRule => sidewatch::promgen::Format::PrometheusRule,
     };
-    let out = sidewatch::promgen::render(
-        set,
-        &sidewatch::promgen::Options { format, job },
-        &source,
-    )?;
+    let out =
+        sidewatch::promgen::render(set, &sidewatch::promgen::Options { format, job }, &source)?;
     print!("{out}");
     Ok(ExitCode::SUCCESS)
 }
@@ -753,6 +756,7 @@ fn once(opts: &Opts, json: bool, openmetrics: bool) -> anyhow::Result<ExitCode> 
     if settings.targets.is_empty() {
         anyhow::bail!(NOTHING_TO_WATCH);
     }
+    config::check_rule_targets(&settings)?;
     let (proc, cgroups) = readers(&settings)?;
     let shared = Shared::new(settings.interval);
     let has_app = settings
@@ -882,6 +886,10 @@ fn daemon(
                 .push(wrapped_target(&name, c.pid.as_raw(), app, probe));
             child = Some(c);
         }
+        config::check_rule_targets(&settings)?;
+        for note in &settings.notes {
+            tracing::info!("{note}");
+        }
         if let Ok(addr) = listener.local_addr() {
             // Tests read this line to find the port when started with port 0.
             tracing::info!("listening on {addr}");
@@ -930,8 +938,7 @@ fn daemon(
             &opts,
             web_args.listen_address.clone(),
             settings.clone(),
-            wrap_name.as_deref(),
-            child.as_ref().map(|c| c.pid.as_raw()),
+            wrap_name.as_deref().zip(child.as_ref().map(|c| c.pid.as_raw())),
             &tx,
             shared.clone(),
             web_file.map(|f| (f, web.clone())),
@@ -1119,8 +1126,8 @@ struct Reloader<'a> {
     opts: &'a Opts,
     listen_address: Option<String>,
     current: Settings,
-    wrap_name: Option<&'a str>,
-    child_pid: Option<i32>,
+    /// The wrapped command's target name and pid, in `sidewatch run`.
+    wrapped: Option<(&'a str, i32)>,
     tx: &'a mpsc::Sender<Control>,
     shared: Arc<Shared>,
     web: Option<(PathBuf, server::WebHandle)>,
@@ -1134,8 +1141,7 @@ impl<'a> Reloader<'a> {
         opts: &'a Opts,
         listen_address: Option<String>,
         current: Settings,
-        wrap_name: Option<&'a str>,
-        child_pid: Option<i32>,
+        wrapped: Option<(&'a str, i32)>,
         tx: &'a mpsc::Sender<Control>,
         shared: Arc<Shared>,
         web: Option<(PathBuf, server::WebHandle)>,
@@ -1150,8 +1156,7 @@ impl<'a> Reloader<'a> {
             opts,
             listen_address,
             current,
-            wrap_name,
-            child_pid,
+            wrapped,
             tx,
             shared,
             web,
@@ -1191,10 +1196,14 @@ impl<'a> Reloader<'a> {
                         "listen_address and procfs changes take effect only after a restart"
                     );
                 }
-                if let (Some(name), Some(pid)) = (self.wrap_name, self.child_pid) {
+                if let Some((name, pid)) = self.wrapped {
                     let app = flag_app(self.opts, s.interval, true).ok().flatten();
                     let probe = flag_probe(self.opts, s.interval, true).ok().flatten();
                     s.targets.push(wrapped_target(name, pid, app, probe));
+                }
+                if let Err(e) = config::check_rule_targets(&s) {
+                    tracing::error!("reload failed, keeping the previous configuration: {e}");
+                    return false;
                 }
                 tracing::info!(targets = s.targets.len(), "configuration reloaded");
                 let _ = self.tx.send(Control::Reload {

@@ -439,7 +439,8 @@ fn wrap_mode_exits_with_the_commands_status() {
         ])
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(1));
+    // As shells do (tests/cli.rs covers 126 too).
+    assert_eq!(o.status.code(), Some(127));
     assert!(String::from_utf8_lossy(&o.stderr).contains("cannot start \"/nonexistent/cmd\""));
 }
 
