@@ -7,9 +7,11 @@ use serde::Serialize;
 use crate::source::proc::SelfFigures;
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
 pub struct TargetSample {
     pub name: String,
     /// Constant labels, sorted by name.
+    #[serde(serialize_with = "pairs_as_object")]
     pub labels: Vec<(String, String)>,
     pub up: bool,
     /// Live processes (zombies excluded).
@@ -69,6 +71,7 @@ impl TargetSample {
 /// (or, for limits, unlimited); counters are cumulative in base units and restart-proof like the
 /// process counters. These field names are rule signals: keep them stable.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
 pub struct CgroupSample {
     /// The cgroup path as `/proc/<pid>/cgroup` shows it (memory hierarchy on v1/hybrid hosts).
     pub path: String,
@@ -122,6 +125,7 @@ pub struct CgroupSample {
 
 /// Counter values in base units (seconds, bytes, counts).
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
 pub struct TargetCounterValues {
     pub cpu_user_seconds_total: Option<f64>,
     pub cpu_system_seconds_total: Option<f64>,
@@ -137,6 +141,7 @@ pub struct TargetCounterValues {
 
 /// A cumulative histogram: upper bounds with cumulative counts, plus sum and count.
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
 pub struct HistogramValues {
     pub buckets: Vec<(f64, u64)>,
     pub sum: f64,
@@ -165,11 +170,13 @@ impl HistogramValues {
 
 /// Everything one tick publishes.
 #[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Snapshot {
     /// When the tick started, seconds since the Unix epoch.
     pub timestamp_seconds: f64,
     pub targets: Vec<TargetSample>,
     /// (source, count) for every source, zeros included, in a stable order.
+    #[serde(serialize_with = "pairs_as_object")]
     pub read_errors: Vec<(&'static str, u64)>,
     pub ticks_total: u64,
     /// CPUs online on the host as the procfs reader counted them at start: the denominator of
@@ -191,6 +198,26 @@ pub struct Snapshot {
     /// history is kept (`once`).
     #[serde(skip)]
     pub history: Option<std::sync::Arc<crate::history::HistoryViews>>,
+}
+
+/// Name-value pairs (labels, read errors by source) as a JSON object, as every `/api/v1/` route
+/// writes them.
+pub fn pairs_as_object<K, V, S>(pairs: &[(K, V)], ser: S) -> Result<S::Ok, S::Error>
+where
+    K: Serialize,
+    V: Serialize,
+    S: serde::Serializer,
+{
+    ser.collect_map(pairs.iter().map(|(k, v)| (k, v)))
+}
+
+/// A count kept as a float (a peak of threads) as a JSON integer: counts are integers in every
+/// `/api/v1/` route. `None` (and a value that is not finite) is null.
+pub fn count_as_integer<S: serde::Serializer>(v: &Option<f64>, ser: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(v) if v.is_finite() && *v >= 0.0 => ser.serialize_u64(v.round() as u64),
+        _ => ser.serialize_none(),
+    }
 }
 
 #[cfg(test)]

@@ -264,18 +264,42 @@ fn strict_openmetrics_parser_accepts_the_openmetrics_format() {
 
 #[test]
 fn once_json_reports_the_fixture_values() {
-    let out = once_fixture(&["--pid", "6291", "--name", "sleeper", "--json"]);
+    let out = once_fixture(&[
+        "--pid", "6291", "--name", "sleeper", "--label", "team=a", "--json",
+    ]);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let t = &v["targets"][0];
     assert_eq!(t["name"], "sleeper");
+    assert_eq!(t["labels"], serde_json::json!({"team": "a"}));
     assert_eq!(t["up"], true);
     assert_eq!(t["processes"], 1);
-    assert_eq!(t["primary_pid"], 6291);
-    assert_eq!(t["primary_comm"], "sleep");
+    assert_eq!(t["primaryPid"], 6291);
+    assert_eq!(t["primaryComm"], "sleep");
     assert_eq!(t["threads"], 1);
-    assert_eq!(t["open_fds"], 5);
-    assert_eq!(t["counters"]["restarts_total"], 0);
-    assert!(t["resident_memory_bytes"].as_u64().unwrap() > 0);
+    assert_eq!(t["openFds"], 5);
+    assert_eq!(t["counters"]["restartsTotal"], 0);
+    assert!(t["residentMemoryBytes"].as_u64().unwrap() > 0);
+    // Read errors by source, an object like labels (the fixture has no smaps_rollup reads).
+    assert_eq!(v["readErrors"]["smaps_rollup"], 0);
+    assert!(v["timestampSeconds"].as_f64().unwrap() > 0.0);
+    // One JSON style: no snake_case key anywhere but the read-error sources (data, not names).
+    fn keys(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, v) in m {
+                    out.push(k.clone());
+                    keys(v, out);
+                }
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|v| keys(v, out)),
+            _ => {}
+        }
+    }
+    let mut all = Vec::new();
+    let mut top = v.clone();
+    top.as_object_mut().unwrap().remove("readErrors");
+    keys(&top, &mut all);
+    assert!(all.iter().all(|k| !k.contains('_')), "{all:?}");
 }
 
 #[test]
@@ -1060,4 +1084,44 @@ fn trend_window_defaults_agree_with_their_validation() {
     let body = d.get("/api/v1/trends?target=me").text();
     assert!(body.contains("\"window\":\"12h\""), "{body}");
     assert!(!body.contains("\"window\":\"15m\""), "{body}");
+}
+
+/// One JSON style (issue 16): counts are integers, labels an object; `/api/v1/samples` needs no
+/// `target` when there is one.
+#[test]
+fn api_samples_without_target_for_a_single_target() {
+    let sleeper = spawn(Command::new("sleep").arg("30"));
+    let pid = sleeper.pid().to_string();
+    let d = Daemon::start(&[
+        "--pid",
+        &pid,
+        "--name",
+        "one",
+        "--label",
+        "team=a",
+        "--interval",
+        "100ms",
+    ]);
+    let r = d.get("/api/v1/samples?limit=1");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v: serde_json::Value = serde_json::from_str(&r.text()).unwrap();
+    let data = &v["data"];
+    assert_eq!(data["target"], "one");
+    assert_eq!(data["labels"], serde_json::json!({"team": "a"}));
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let threads: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let s = &data["samples"][0];
+    assert_eq!(s["threads"], serde_json::json!(threads), "{s}");
+    assert!(
+        s["open_fds"].is_u64() && s["restarts_total"].is_u64(),
+        "{s}"
+    );
+    let t: serde_json::Value = serde_json::from_str(&d.get("/api/v1/targets").text()).unwrap();
+    assert!(t["data"][0]["current"]["threads"].is_u64(), "{t}");
 }
