@@ -35,7 +35,6 @@ fn main() {
     if std::env::var_os("SIDEWATCH_REVISION").is_some() {
         return;
     }
-    if let Some(rev) = git(&["rev-parse", "--short=12", "HEAD"]) {
-        println!("cargo:rustc-env=SIDEWATCH_REVISION={rev}");
-    }
+    let rev = git(&["rev-parse", "--short=12", "HEAD"]).unwrap_or_else(|| "unknown".into());
+    println!("cargo:rustc-env=SIDEWATCH_REVISION={rev}");
 }
