@@ -71,6 +71,21 @@ struct Cli {
     log: LogArgs,
 }
 
+impl Cli {
+    /// The logging options of the subcommand given (serve mode's without one).
+    fn log_args(&self) -> &LogArgs {
+        match &self.command {
+            Some(
+                Command::Run { log, .. }
+                | Command::Once { log, .. }
+                | Command::Rules { log, .. }
+                | Command::CheckConfig { log, .. },
+            ) => log,
+            Some(Command::Completions { .. } | Command::Man) | None => &self.log,
+        }
+    }
+}
+
 /// `--version`: the revision and build date come from build.rs.
 const VERSION_LINE: &str = concat!(
     env!("CARGO_PKG_VERSION"),
@@ -319,7 +334,7 @@ struct WebArgs {
     max_connections: u32,
 }
 
-/// Logging, for every subcommand.
+/// Logging: serve mode and every subcommand that logs (not `completions` and `man`).
 #[derive(Debug, Clone, Args)]
 struct LogArgs {
     /// Log level of sidewatch's own events (other crates log warnings and errors only). Logs go
@@ -330,8 +345,7 @@ struct LogArgs {
         value_name = "LEVEL",
         value_enum,
         ignore_case = true,
-        default_value_t = LogLevel::Info,
-        global = true
+        default_value_t = LogLevel::Info
     )]
     log_level: LogLevel,
 
@@ -341,8 +355,7 @@ struct LogArgs {
         long = "log.format",
         env = "SIDEWATCH_LOG_FORMAT",
         value_name = "FORMAT",
-        value_enum,
-        global = true
+        value_enum
     )]
     log_format: Option<LogFormat>,
 }
@@ -353,6 +366,8 @@ enum Command {
     /// SIGUSR2 to it, and exit with its exit status (128+N when killed by signal N).
     /// Example: sidewatch run -- ./server --port 8080
     Run {
+        #[command(flatten)]
+        log: LogArgs,
         #[command(flatten)]
         opts: Opts,
         #[command(flatten)]
@@ -372,6 +387,8 @@ enum Command {
     /// Example: sidewatch once --pid $$
     Once {
         #[command(flatten)]
+        log: LogArgs,
+        #[command(flatten)]
         opts: Opts,
         /// Print JSON instead of the text exposition.
         #[arg(long)]
@@ -384,6 +401,8 @@ enum Command {
     /// the config file (or the built-in defaults), for Prometheus's rule_files or a PrometheusRule.
     /// Example: sidewatch rules /etc/sidewatch.yml > sidewatch.rules.yml
     Rules {
+        #[command(flatten)]
+        log: LogArgs,
         #[command(flatten)]
         config: ConfigFileArg,
         /// `rules`: a Prometheus rule file; `prometheusrule`: a prometheus-operator
@@ -398,6 +417,8 @@ enum Command {
     /// Validate a config file and exit: 0 when valid, 1 with the file, field and reason when not.
     /// Example: sidewatch check-config /etc/sidewatch.yml
     CheckConfig {
+        #[command(flatten)]
+        log: LogArgs,
         #[command(flatten)]
         config: ConfigFileArg,
     },
@@ -448,7 +469,7 @@ enum RulesFormat {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(&cli.log);
+    init_logging(cli.log_args());
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -622,16 +643,18 @@ fn overrides(o: &Opts, listen_address: Option<&str>) -> Result<Overrides, Config
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Some(Command::CheckConfig { config }) => check_config(&config),
+        Some(Command::CheckConfig { config, .. }) => check_config(&config),
         Some(Command::Rules {
             config,
             format,
             job,
+            ..
         }) => rules(&config, format, job),
         Some(Command::Once {
             mut opts,
             json,
             openmetrics,
+            ..
         }) => {
             name_flag_target(&mut opts);
             once(&opts, json, openmetrics)
@@ -640,6 +663,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             mut opts,
             web,
             command,
+            ..
         }) => {
             let base = command
                 .first()

@@ -709,6 +709,13 @@ fn each_subcommand_takes_only_its_own_options() {
         first_line(&stderr(&o)),
         "error: unexpected argument '--web.max-connections' found"
     );
+    // `completions` and `man` log nothing, so they take no logging options.
+    let o = run(&["completions", "bash", "--log.level", "debug"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        first_line(&stderr(&o)),
+        "error: unexpected argument '--log.level' found"
+    );
     for sub in ["rules", "check-config"] {
         let h = stdout(&run(&[sub, "--help"]));
         for foreign in [
