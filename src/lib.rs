@@ -11,7 +11,9 @@
 
 pub mod advisor;
 pub mod config;
+pub mod encode;
 pub mod expose;
+pub mod histogram;
 pub mod history;
 pub mod promgen;
 pub mod request;
@@ -20,6 +22,7 @@ pub mod runtime;
 pub mod sample;
 pub mod sampler;
 pub mod server;
+pub mod snapshot;
 pub mod source;
 pub mod state;
 pub mod status_page;

@@ -413,6 +413,16 @@ enum Command {
         /// SidewatchExporterDown and SidewatchExporterAbsent).
         #[arg(long, value_name = "JOB", default_value = sidewatch::promgen::DEFAULT_JOB)]
         job: String,
+        /// The labels that identify a workload on the scraped series: the fleet recording rules
+        /// combine the recommendations of its Pods by these (comma-separated).
+        #[arg(
+            long,
+            value_name = "LABELS",
+            value_delimiter = ',',
+            default_value = "namespace,workload",
+            value_parser = sidewatch::promgen::fleet::label_name
+        )]
+        workload_labels: Vec<String>,
     },
     /// Validate a config file and exit: 0 when valid, 1 with the file, field and reason when not.
     /// Example: sidewatch check-config /etc/sidewatch.yml
@@ -456,6 +466,15 @@ impl From<LogLevel> for tracing_subscriber::filter::LevelFilter {
             LogLevel::Debug => Self::DEBUG,
             LogLevel::Trace => Self::TRACE,
             LogLevel::Off => Self::OFF,
+        }
+    }
+}
+
+impl From<RulesFormat> for sidewatch::promgen::Format {
+    fn from(f: RulesFormat) -> Self {
+        match f {
+            RulesFormat::Rules => Self::Rules,
+            RulesFormat::PrometheusRule => Self::PrometheusRule,
         }
     }
 }
@@ -648,8 +667,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             config,
             format,
             job,
+            workload_labels,
             ..
-        }) => rules(&config, format, job),
+        }) => rules(
+            &config,
+            sidewatch::promgen::Options {
+                format: format.into(),
+                job,
+                workload_labels,
+            },
+        ),
         Some(Command::Once {
             mut opts,
             json,
@@ -751,7 +778,7 @@ fn check_config(arg: &ConfigFileArg) -> anyhow::Result<ExitCode> {
 }
 
 /// `sidewatch rules`.
-fn rules(arg: &ConfigFileArg, format: RulesFormat, job: String) -> anyhow::Result<ExitCode> {
+fn rules(arg: &ConfigFileArg, options: sidewatch::promgen::Options) -> anyhow::Result<ExitCode> {
     // Only the rules matter here: a ${VAR} of a target label need not be set.
     let lenient = |k: &str| Some(env_lookup(k).unwrap_or_default());
     let settings = config::build_settings(arg.path(), &Overrides::default(), &lenient)?;
@@ -762,12 +789,7 @@ fn rules(arg: &ConfigFileArg, format: RulesFormat, job: String) -> anyhow::Resul
             .map_or_else(|| f.display().to_string(), |n| n.to_string_lossy().into()),
         _ => "the built-in defaults".into(),
     };
-    let format = match format {
-        RulesFormat::Rules => sidewatch::promgen::Format::Rules,
-        RulesFormat::PrometheusRule => sidewatch::promgen::Format::PrometheusRule,
-    };
-    let out =
-        sidewatch::promgen::render(set, &sidewatch::promgen::Options { format, job }, &source)?;
+    let out = sidewatch::promgen::render(set, &options, &source)?;
     print!("{out}");
     Ok(ExitCode::SUCCESS)
 }
