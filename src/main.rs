@@ -647,6 +647,7 @@ fn flag_target(o: &Opts) -> Result<Option<TargetFile>, ConfigError> {
             url,
             ..Default::default()
         }),
+        profiles: None,
     }))
 }
 
@@ -1015,6 +1016,7 @@ fn wrapped_target(
         cgroup_labels: false,
         app,
         probe,
+        profiles: None,
     }
 }
 
