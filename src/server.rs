@@ -214,6 +214,19 @@ fn api<B>(req: &Request<B>, path: &str, shared: &Shared) -> Response<Full<Bytes>
         }
         let (status, content_type, body) =
             crate::profiles::view::answer(path, p.profiles.as_deref());
+        if status.is_client_error() || status.is_server_error() {
+            // The one error shape of the API, whatever route answered.
+            let error_type = match status {
+                StatusCode::BAD_REQUEST => "bad_data",
+                StatusCode::NOT_FOUND => "not_found",
+                _ => "internal",
+            };
+            return api_error(
+                status,
+                error_type,
+                String::from_utf8_lossy(&body).trim_end(),
+            );
+        }
         return respond(status, content_type, body);
     }
     if let Some(allowed) = crate::history::view::route_parameters(path) {
@@ -1089,6 +1102,7 @@ mod tests {
             history: None,
             status_page: Bytes::new(),
             status_page_gzip: Bytes::new(),
+            profiles: None,
         });
         check("/api/v1/nope", &s, StatusCode::NOT_FOUND, "not_found");
         check("/api/v1/stats", &s, StatusCode::NOT_FOUND, "not_found");

@@ -262,6 +262,7 @@ pub fn first_comm(reader: &ProcReader, selector: Selector) -> Option<String> {
         cgroup_labels: false,
         app: None,
         probe: None,
+        profiles: None,
     };
     let members = Discovery::default().discover(reader, [&spec], &mut Vec::new());
     Some(members.first()?.first()?.stat.comm.clone())
