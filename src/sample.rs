@@ -136,6 +136,7 @@ pub struct CgroupSample {
 /// restart-proof totals across namespaces (a Pod restarted into a new one continues them);
 /// gauges are this tick's and absent while the target is down.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
 pub struct NetworkSample {
     /// Read this tick (the target is up and its `net/` files were readable).
     pub live: bool,
@@ -143,6 +144,7 @@ pub struct NetworkSample {
     /// whole host, not the target, and stay out of its signals.
     pub shared: bool,
     /// Per interface (see [`InterfaceCounters`]).
+    #[serde(serialize_with = "pairs_as_object")]
     pub interfaces: Vec<(String, InterfaceCounters)>,
     /// In [`crate::source::net::TCP_COUNTERS`] order.
     pub tcp: [Option<u64>; 7],
