@@ -26,6 +26,7 @@ use super::proc::{ReadError, io_error};
 
 /// One interface's counters (`net/dev`), cAdvisor's meanings.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct InterfaceCounters {
     pub receive_bytes: u64,
     pub receive_packets: u64,
