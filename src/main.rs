@@ -346,6 +346,11 @@ enum Command {
         /// SidewatchExporterDown and SidewatchExporterAbsent).
         #[arg(long, value_name = "JOB", default_value = sidewatch::promgen::DEFAULT_JOB)]
         job: String,
+        /// Where the alerts' runbook_url links point: the runbooks' own URL (on your forge or
+        /// wiki) instead of their path in the repository.
+        /// Example: --runbook-base https://git.example.com/ops/sidewatch/-/blob/main/docs/runbooks.md
+        #[arg(long, value_name = "URL", default_value = sidewatch::rules::DEFAULT_RUNBOOK_BASE)]
+        runbook_base: String,
     },
     /// Validate a config file and exit: 0 when valid, 1 with the file, field and reason when not.
     /// Example: sidewatch check-config /etc/sidewatch.yml
@@ -530,7 +535,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Some(Command::Rules { format, job }) => {
+        Some(Command::Rules {
+            format,
+            job,
+            runbook_base,
+        }) => {
             // Only the rules matter here: a ${VAR} of a target label need not be set.
             let lenient = |k: &str| Some(env_lookup(k).unwrap_or_default());
             let settings =
@@ -548,7 +557,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let out = sidewatch::promgen::render(
                 set,
-                &sidewatch::promgen::Options { format, job },
+                &sidewatch::promgen::Options {
+                    format,
+                    job,
+                    runbook_base,
+                },
                 &source,
             )?;
             print!("{out}");

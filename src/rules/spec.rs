@@ -249,6 +249,15 @@ fn unit_word(signal: Signal) -> &'static str {
     }
 }
 
+/// A bare anchor is a section of the shipped runbooks.
+fn runbook_url(url: String) -> String {
+    if url.starts_with('#') {
+        format!("{}{url}", super::DEFAULT_RUNBOOK_BASE)
+    } else {
+        url
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Threshold rules.
 
@@ -389,7 +398,7 @@ impl TryFrom<RuleFile> for ThresholdRule {
         for (k, v) in [
             ("summary", Some(summary)),
             ("description", Some(description)),
-            ("runbook_url", r.annotations.runbook_url),
+            ("runbook_url", r.annotations.runbook_url.map(runbook_url)),
         ] {
             if let Some(v) = v {
                 template::validate(&v).map_err(|e| at(&format!("annotations.{k}"), e))?;
