@@ -1,11 +1,9 @@
 //! The catalog of metric families: one definition per family (name, type, unit, help, labels,
 //! when it is absent). The encoders build their families from these entries, and
-//! `docs/metrics.md` is rendered from the same entries ([`markdown`]), so the reference and
+//! `docs/metrics.md` is rendered from the same entries (`crate::reference`), so the reference and
 //! `/metrics` cannot drift apart. A new family is one more `Def` here plus its line in [`ALL`].
 //!
 //! A leaf module: it depends on `prometheus-client` types only.
-
-use std::fmt::Write as _;
 
 use prometheus_client::encoding::{DescriptorEncoder, MetricEncoder};
 use prometheus_client::metrics::MetricType::{self, Counter, Gauge, Histogram, Info};
@@ -35,20 +33,22 @@ impl Def {
     }
 
     /// The family name in the Prometheus text format (what `# TYPE` lines show): the unit and,
-    /// for counters, `_total` appended as `prometheus-client` does.
+    /// for counters `_total`, for info families `_info`, appended as `prometheus-client` does.
     pub fn exposed_name(&self) -> String {
         let mut n = self.name.to_string();
         if let Some(u) = &self.unit {
             n.push('_');
             n.push_str(u.as_str());
         }
-        if matches!(self.kind, Counter) {
-            n.push_str("_total");
+        match self.kind {
+            Counter => n.push_str("_total"),
+            Info => n.push_str("_info"),
+            _ => {}
         }
         n
     }
 
-    fn kind_name(&self) -> &'static str {
+    pub fn kind_name(&self) -> &'static str {
         match self.kind {
             Counter => "counter",
             Gauge => "gauge",
@@ -57,41 +57,6 @@ impl Def {
             _ => "unknown",
         }
     }
-}
-
-/// `docs/metrics.md`: every family of [`ALL`] as a reference table.
-pub fn markdown() -> String {
-    let mut s = String::from(
-        "# Metrics reference\n\n\
-         Generated from `src/catalog.rs` (the definitions the encoders use): do not edit by hand.\n\
-         Regenerate with `UPDATE=1 cargo test --test docs`.\n\n\
-         Names are as the Prometheus text format shows them (OpenMetrics drops `_total` from \
-         counter family names; `info` families are gauges there, with `_info` in OpenMetrics). \
-         Series with a `target` label also carry the target's configured `labels:`, and the \
-         `sidewatch_cgroup_*` series a `cgroup` label with `cgroup_labels: true`. A histogram \
-         has `_bucket` (with `le`), `_sum` and `_count` series.\n\n\
-         | name | type | unit | labels | help | absent when |\n\
-         |---|---|---|---|---|---|\n",
-    );
-    for d in ALL {
-        let unit = d.unit.as_ref().map_or("", Unit::as_str);
-        let labels = d
-            .labels
-            .iter()
-            .map(|l| format!("`{l}`"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        // `|` would end a table cell.
-        let help = d.help.replace('|', "\\|");
-        let _ = writeln!(
-            s,
-            "| `{}` | {} | {unit} | {labels} | {help} | {} |",
-            d.exposed_name(),
-            d.kind_name(),
-            d.absent_when
-        );
-    }
-    s
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -363,7 +328,7 @@ pub const CGROUP_CPU_USAGE: Def = Def {
     kind: Counter,
     unit: Some(Unit::Seconds),
     help: "CPU time of the target's cgroup(s) (cpu.stat user_usec, system_usec / cpuacct.stat).",
-    labels: &["target"],
+    labels: &["target", "mode"],
     absent_when: "the target has no readable cgroup (or the file is missing on this kernel)",
 };
 

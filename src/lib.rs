@@ -15,6 +15,7 @@ pub mod config;
 pub mod expose;
 pub mod history;
 pub mod promgen;
+pub mod reference;
 pub mod request;
 pub mod rules;
 pub mod runtime;
