@@ -58,7 +58,7 @@ struct Cli {
 
 #[derive(Debug, Clone, Args)]
 struct Opts {
-    /// YAML config file with one or more named targets (see README, "Configuration").
+    /// YAML config file with one or more named targets (see docs/configuration.md).
     /// Example: --config /etc/sidewatch/sidewatch.yml
     #[arg(long, env = "SIDEWATCH_CONFIG", value_name = "FILE", global = true)]
     config: Option<PathBuf>,

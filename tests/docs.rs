@@ -121,7 +121,7 @@ fn every_served_family_is_documented() {
     std::fs::write(
         &config,
         format!(
-            "interval: 500ms\ntargets:\n  - name: prom\n    pid: {}\n    labels: {{team: docs}}\n    app:\n      metrics_url: http://{app}/metrics\n    probe:\n      url: http://{app}/-/healthy\nslos:\n  - name: fast\n    kind: latency\n    threshold: 1s\n    objective: 99%\n  - name: mem\n    signal: memory_rss_bytes\n    op: '<'\n    value: 10GiB\n    objective: 99%\n",
+            "interval: 500ms\ntargets:\n  - name: prom\n    pid: {}\n    labels: {{team: docs}}\n    app:\n      metrics_url: http://{app}/metrics\n    probe:\n      url: http://{app}/-/healthy\nslos:\n  - name: fast\n    kind: latency\n    threshold: 1s\n    objective: 99%\n  - name: mem\n    signal: memory_rss_bytes\n    op: '<'\n    value: 10GiB\n    objective: 99%\nrules:\n  - {{alert: SidewatchThreadsHigh, signal: threads, op: '>', value: 0, annotations: {{runbook_url: '#sidewatchthreadshigh'}}}}\n",
             prom.pid()
         ),
     )
@@ -132,6 +132,7 @@ fn every_served_family_is_documented() {
         common::http(app, "GET", "/-/healthy", &[]);
         d.metrics().has("sidewatch_http_requests_per_second")
     });
+    status_page_links_the_runbook(&d);
     let body = d.get("/metrics").text();
     let served = served(&body);
     for family in [
@@ -168,6 +169,19 @@ fn every_served_family_is_documented() {
         "docs/metrics.md (src/catalog.rs) lacks what /metrics serves:\n{}",
         missing.join("\n")
     );
+}
+
+/// The firing alert's runbook link on the status page resolves on the daemon itself.
+fn status_page_links_the_runbook(d: &Daemon) {
+    d.wait_until(Duration::from_secs(10), |d| {
+        d.get("/").text().contains("SidewatchThreadsHigh")
+    });
+    let page = d.get("/").text();
+    let link = "<a href=\"docs/runbooks.md#sidewatchthreadshigh\">runbook</a>";
+    assert!(page.contains(link), "no {link} on the status page");
+    let runbooks = d.get("/docs/runbooks.md");
+    assert_eq!(runbooks.status, 200);
+    assert!(runbooks.text().contains("\n## SidewatchThreadsHigh\n"));
 }
 
 /// For each section of the config, a file with an unknown field there: the parser's error lists
@@ -283,4 +297,51 @@ fn runbook_links_of_the_shipped_rules_resolve_in_the_repository() {
         }
     }
     assert!(checked > 20, "only {checked} runbook links found");
+}
+
+/// Every relative link of README.md and docs/*.md names an existing file and, into a Markdown
+/// page, an existing heading.
+#[test]
+fn relative_links_of_readme_and_docs_resolve() {
+    let mut pages = vec![repo("README.md")];
+    for e in std::fs::read_dir(repo("docs")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "md") {
+            pages.push(p);
+        }
+    }
+    let headings = |p: &Path| -> BTreeSet<String> {
+        let text = std::fs::read_to_string(p).unwrap();
+        text.lines()
+            .filter(|l| l.starts_with('#'))
+            .map(|l| anchor(l.trim_start_matches('#')))
+            .collect()
+    };
+    let mut broken = Vec::new();
+    let mut checked = 0;
+    for page in &pages {
+        let text = std::fs::read_to_string(page).unwrap();
+        for link in text.split("](").skip(1).filter_map(|s| s.split(')').next()) {
+            if link.contains("://") || link.starts_with("mailto:") {
+                continue;
+            }
+            let (path, frag) = link.split_once('#').unwrap_or((link, ""));
+            let target = if path.is_empty() {
+                page.clone()
+            } else {
+                page.parent().unwrap().join(path)
+            };
+            checked += 1;
+            if !target.exists() {
+                broken.push(format!("{}: {link}: no such file", page.display()));
+            } else if !frag.is_empty()
+                && target.extension().is_some_and(|x| x == "md")
+                && !headings(&target).contains(frag)
+            {
+                broken.push(format!("{}: {link}: no such heading", page.display()));
+            }
+        }
+    }
+    assert!(checked > 30, "only {checked} links found");
+    assert!(broken.is_empty(), "{}", broken.join("\n"));
 }
