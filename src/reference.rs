@@ -490,8 +490,9 @@ pub fn metrics_markdown() -> String {
          Regenerate with `UPDATE=1 cargo test --test docs`.\n\n\
          Names are as the Prometheus text format shows them (OpenMetrics drops `_total` from \
          counter family names and types `info` families as info, which the text format types as gauge). \
-         Series with a `target` label also carry the target's configured `labels:`, and the \
-         `sidewatch_cgroup_*` series a `cgroup` label with `cgroup_labels: true`. A histogram \
+         Series with a `target` label also carry the target's configured `labels:` (and \
+         `sidewatch_alert*` series the rule's `labels:`), and the `sidewatch_cgroup_*` series a \
+         `cgroup` label with `cgroup_labels: true`. A histogram \
          has `_bucket` (with `le`), `_sum` and `_count` series. How each figure is read: \
          [sources.md](sources.md).\n\n\
          | name | type | unit | labels | help | absent when |\n|---|---|---|---|---|---|\n",
