@@ -746,6 +746,15 @@ pub const RECOMMENDATION_MEMORY_LIMIT: Def = Def {
     absent_when: "the history does not cover the window yet; `once`",
 };
 
+pub const ADVICE: Def = Def {
+    name: "sidewatch_advice",
+    kind: Gauge,
+    unit: None,
+    help: "1 for each advice that applies now, by rule: the guides' advice and the runtime tuning advice (text, inputs and a ready snippet at /api/v1/recommendations). Absent when it does not apply.",
+    labels: &["target", "rule"],
+    absent_when: "the advice does not apply; `once`",
+};
+
 pub const HOST_CPUS: Def = Def {
     name: "sidewatch_host_cpus",
     kind: Gauge,
@@ -950,6 +959,7 @@ pub const ALL: &[&Def] = &[
     &RECOMMENDATION_CPU_REQUEST_CORES,
     &RECOMMENDATION_MEMORY_REQUEST,
     &RECOMMENDATION_MEMORY_LIMIT,
+    &ADVICE,
     &HOST_CPUS,
     &BUILD,
     &TICKS,

@@ -12,7 +12,9 @@
 pub mod advisor;
 pub mod catalog;
 pub mod config;
+pub mod encode;
 pub mod expose;
+pub mod histogram;
 pub mod history;
 pub mod promgen;
 pub mod reference;
@@ -22,6 +24,7 @@ pub mod runtime;
 pub mod sample;
 pub mod sampler;
 pub mod server;
+pub mod snapshot;
 pub mod source;
 pub mod state;
 pub mod status_page;

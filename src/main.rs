@@ -351,6 +351,16 @@ enum Command {
         /// Example: --runbook-base https://git.example.com/ops/sidewatch/-/blob/main/docs/runbooks.md
         #[arg(long, value_name = "URL", default_value = sidewatch::rules::DEFAULT_RUNBOOK_BASE)]
         runbook_base: String,
+        /// The labels that identify a workload on the scraped series: the fleet recording rules
+        /// combine the recommendations of its Pods by these (comma-separated).
+        #[arg(
+            long,
+            value_name = "LABELS",
+            value_delimiter = ',',
+            default_value = "namespace,workload",
+            value_parser = sidewatch::promgen::fleet::label_name
+        )]
+        workload_labels: Vec<String>,
     },
     /// Validate a config file and exit: 0 when valid, 1 with the file, field and reason when not.
     /// Example: sidewatch check-config /etc/sidewatch.yml
@@ -539,6 +549,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             format,
             job,
             runbook_base,
+            workload_labels,
         }) => {
             // Only the rules matter here: a ${VAR} of a target label need not be set.
             let lenient = |k: &str| Some(env_lookup(k).unwrap_or_default());
@@ -561,6 +572,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     format,
                     job,
                     runbook_base,
+                    workload_labels,
                 },
                 &source,
             )?;

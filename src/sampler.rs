@@ -20,11 +20,14 @@ mod cgroup;
 mod notice;
 
 use crate::expose;
-use crate::sample::{HistogramValues, Snapshot, TargetCounterValues, TargetSample};
+use crate::histogram::HistogramValues;
+use crate::sample::{TargetCounterValues, TargetSample};
+use crate::snapshot::Snapshot;
 use crate::source::cgroup::CgroupReader;
 use crate::source::proc::{
     Identity, ProcReader, ProcessReading, ReadFailure, ReadOptions, Source, StatFigures, read_self,
 };
+use crate::source::settings::ExecSettings;
 use crate::state::{Shared, TargetCounters};
 use crate::target::{Discovery, Member, TargetSpec};
 
@@ -55,6 +58,8 @@ struct Tracker {
     runtime: crate::runtime::RuntimeCounters,
     /// Probes the application when the target has `probe:`.
     probe: Option<crate::source::probe::Prober>,
+    /// The main process's settings at exec, kept for its identity.
+    exec: Option<(Identity, Arc<ExecSettings>)>,
 }
 
 impl Tracker {
@@ -68,6 +73,20 @@ impl Tracker {
             counters: Arc::new(TargetCounters::default()),
             processes: account::Processes::default(),
             primary: None,
+            exec: None,
+        }
+    }
+
+    /// The settings of the main process `id`, read once per identity: `environ` and `cmdline`
+    /// are fixed at exec.
+    fn exec_settings(&mut self, reader: &ProcReader, id: Identity) -> Arc<ExecSettings> {
+        match &self.exec {
+            Some((known, e)) if *known == id => e.clone(),
+            _ => {
+                let e = Arc::new(crate::source::settings::read(reader.root(), id.pid));
+                self.exec = Some((id, e.clone()));
+                e
+            }
         }
     }
 
@@ -128,6 +147,7 @@ impl Tracker {
             s.primary_pid = Some(id.pid);
             s.primary_comm = Some(m.stat.comm.clone());
             s.start_time_seconds = reader.start_time_seconds(id);
+            s.exec = Some(self.exec_settings(reader, id));
         }
         s.up = s.processes > 0;
         s.counters = self.counter_values(reader);

@@ -13,7 +13,8 @@ use crate::history::ring::Signal;
 use crate::history::{Sparklines, TargetView};
 use crate::rules::slo::BURN_WINDOWS;
 use crate::rules::{RulesSnapshot, SloStatus};
-use crate::sample::{Snapshot, TargetSample};
+use crate::sample::TargetSample;
+use crate::snapshot::Snapshot;
 use crate::units::{go_g4, human_bytes, human_duration, prom_duration};
 
 /// Escapes text for HTML element content and quoted attribute values.
@@ -614,6 +615,50 @@ fn recommendation(out: &mut String, h: &TargetView) {
         }
         out.push_str("</ul>");
     }
+    runtime_tuning(out, r);
+}
+
+/// The runtime's settings with their origins, and the tuning advice with its snippet.
+fn runtime_tuning(out: &mut String, r: &crate::advisor::Recommendation) {
+    let Some(s) = &r.runtime_settings else {
+        return;
+    };
+    out.push_str("<h3>Runtime settings</h3><table class=\"settings\">");
+    let rows = [
+        ("GOMEMLIMIT", &s.gomemlimit_bytes),
+        ("GOGC", &s.gogc_percent),
+        ("GOMAXPROCS", &s.gomaxprocs),
+        ("JVM max heap", &s.jvm_max_heap_bytes),
+        ("MaxRAMPercentage", &s.jvm_max_ram_percentage),
+        ("--max-old-space-size", &s.node_max_old_space_bytes),
+    ];
+    for (name, v) in rows {
+        if let Some(v) = v {
+            let _ = write!(
+                out,
+                "<tr><td>{name}</td><td class=\"n\">{}</td><td class=\"sub\">{}</td></tr>",
+                escape(&v.raw),
+                escape(&v.from)
+            );
+        }
+    }
+    out.push_str("</table>");
+    if s.environ_readable == Some(false) {
+        out.push_str("<p class=\"none\">The environment is not readable (another user; CAP_SYS_PTRACE needed): settings only it could show are unknown.</p>");
+    }
+    if !r.tuning.is_empty() {
+        out.push_str("<ul class=\"tuning\">");
+        for t in &r.tuning {
+            let _ = write!(
+                out,
+                "<li data-rule=\"{}\">{}<pre>{}</pre></li>",
+                escape(t.rule),
+                escape(&t.text),
+                escape(t.snippet.trim_end())
+            );
+        }
+        out.push_str("</ul>");
+    }
 }
 
 fn card(
@@ -753,7 +798,7 @@ mod tests {
             read_errors: Vec::new(),
             ticks_total: 0,
             host_cpus: Some(2),
-            tick_duration_seconds: crate::sample::HistogramValues::new(&[1.0]),
+            tick_duration_seconds: crate::histogram::HistogramValues::new(&[1.0]),
             scrapes_total: 0,
             config_last_reload_successful: true,
             config_last_reload_success_timestamp_seconds: 0.0,

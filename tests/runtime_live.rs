@@ -302,8 +302,10 @@ fn rules_on_runtime_signals_pass_promtool() {
 /// and carry the fixtures' values.
 #[test]
 fn a_body_with_every_runtime_family_passes_promtool() {
+    use sidewatch::histogram::HistogramValues;
     use sidewatch::runtime::{RuntimeCounters, detect};
-    use sidewatch::sample::{HistogramValues, Snapshot, TargetSample};
+    use sidewatch::sample::TargetSample;
+    use sidewatch::snapshot::Snapshot;
     use sidewatch::source::exposition::{Format, parse};
 
     let target = |name: &str, fixture: &str| {

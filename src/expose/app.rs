@@ -3,9 +3,9 @@
 
 use prometheus_client::encoding::DescriptorEncoder;
 
-use super::{Family, Num, target_labels};
 use crate::catalog;
-use crate::sample::Snapshot;
+use crate::encode::{Family, Num, target_labels};
+use crate::snapshot::Snapshot;
 
 pub(crate) fn encode(s: &Snapshot, enc: &mut DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
     let mut up = Family::of(&catalog::APP_METRICS_UP);

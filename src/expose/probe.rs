@@ -4,9 +4,9 @@
 
 use prometheus_client::encoding::DescriptorEncoder;
 
-use super::{Family, Num, per_bucket, target_labels, with};
 use crate::catalog;
-use crate::sample::Snapshot;
+use crate::encode::{Family, Num, per_bucket, target_labels, with};
+use crate::snapshot::Snapshot;
 
 pub(crate) fn encode(s: &Snapshot, enc: &mut DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
     let probed: Vec<_> = s

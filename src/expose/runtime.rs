@@ -6,9 +6,9 @@ use std::borrow::Cow;
 
 use prometheus_client::encoding::DescriptorEncoder;
 
-use super::{Family, Num, target_labels, with};
 use crate::catalog;
-use crate::sample::Snapshot;
+use crate::encode::{Family, Num, target_labels, with};
+use crate::snapshot::Snapshot;
 
 pub(crate) fn encode(s: &Snapshot, enc: &mut DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
     let mut info = Family::of(&catalog::RUNTIME);

@@ -13,7 +13,7 @@ use super::stats::Summary;
 use super::trend::WindowTrend;
 use super::{HistoryViews, TargetView};
 use crate::catalog;
-use crate::expose::{Family, Labels, Num};
+use crate::encode::{Family, Labels, Num};
 
 /// The JSON routes of the history, with the query parameters each takes.
 pub const ROUTES: [(&str, &[&str]); 5] = [
@@ -74,8 +74,16 @@ pub(crate) fn encode(
     let mut cpu_req = Family::of(&catalog::RECOMMENDATION_CPU_REQUEST_CORES);
     let mut mem_req = Family::of(&catalog::RECOMMENDATION_MEMORY_REQUEST);
     let mut mem_lim = Family::of(&catalog::RECOMMENDATION_MEMORY_LIMIT);
+    let mut advice = Family::of(&catalog::ADVICE);
     for t in &h.targets {
         let l = labels(t);
+        let r = &t.recommendation;
+        let rules = r.advice.iter().map(|a| a.rule);
+        for rule in rules.chain(r.tuning.iter().map(|t| t.rule)) {
+            let mut l = l.clone();
+            l.push(("rule", Cow::Borrowed(rule)));
+            advice.push(l, Num::U(1));
+        }
         push_windows(&mut mem, &l, &t.trends.memory);
         push_windows(&mut threads, &l, &t.trends.threads);
         push_windows(&mut fds, &l, &t.trends.open_fds);
@@ -111,6 +119,7 @@ pub(crate) fn encode(
         &cpu_req,
         &mem_req,
         &mem_lim,
+        &advice,
     ] {
         f.encode(enc)?;
     }

@@ -10,12 +10,14 @@ pub mod alert;
 pub mod engine;
 pub mod signal;
 pub mod slo;
+pub mod snapshot;
 pub mod spec;
 pub mod template;
 pub mod view;
 
-pub use engine::{ActiveAlert, BurnRate, RulesEngine, RulesSnapshot, SloStatus};
+pub use engine::RulesEngine;
 pub use signal::{Signal, SignalSource, TargetSignals};
+pub use snapshot::{ActiveAlert, BurnRate, RulesSnapshot, SloStatus};
 pub use spec::{Op, RuleSet, Severity, Slo, SloKind, ThresholdRule};
 
 /// Where the runbooks live: `docs/runbooks.md` of the repository, so the links resolve in a

@@ -9,10 +9,10 @@ use bytes::Bytes;
 use prometheus_client::encoding::DescriptorEncoder;
 use serde_json::{Value, json};
 
-use super::engine::{BurnRate, RulesSnapshot};
+use super::snapshot::{BurnRate, RulesSnapshot};
 use super::spec::{RuleSet, SloKind};
 use crate::catalog;
-use crate::expose::{Family, Labels, Num};
+use crate::encode::{Family, Labels, Num};
 use crate::{promgen, units};
 
 /// Writes the rules families; nothing when the rules engine does not run (`once`).

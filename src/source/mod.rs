@@ -7,3 +7,4 @@ pub mod exposition;
 pub mod http;
 pub mod probe;
 pub mod proc;
+pub mod settings;
