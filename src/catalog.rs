@@ -566,6 +566,24 @@ pub const PROBE_DURATION: Def = Def {
     absent_when: "the target has no `probe:`",
 };
 
+pub const PROFILES_CAPTURED: Def = Def {
+    name: "sidewatch_profiles_captured",
+    kind: Counter,
+    unit: None,
+    help: "pprof profiles of the target captured and stored, by kind (heap, goroutine, cpu) and trigger (alert, leak, goroutines, heap, cpu).",
+    labels: &["target", "kind", "trigger"],
+    absent_when: "the target has no `profiles:`",
+};
+
+pub const PROFILE_CAPTURE_ERRORS: Def = Def {
+    name: "sidewatch_profile_capture_errors",
+    kind: Counter,
+    unit: None,
+    help: "pprof captures of the target that failed: no answer within the timeout, an error status, a body over the size cap or not a gzipped profile, or the file could not be written.",
+    labels: &["target"],
+    absent_when: "the target has no `profiles:`",
+};
+
 pub const ALERT: Def = Def {
     name: "sidewatch_alert",
     kind: Gauge,
@@ -939,6 +957,8 @@ pub const ALL: &[&Def] = &[
     &PROBE_REQUESTS,
     &PROBE_UP,
     &PROBE_DURATION,
+    &PROFILES_CAPTURED,
+    &PROFILE_CAPTURE_ERRORS,
     &ALERT,
     &ALERT_ACTIVE_SINCE,
     &SLO_SAMPLES,

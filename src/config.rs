@@ -17,6 +17,7 @@ use crate::target::{Selector, TargetSpec};
 pub mod app;
 pub mod labels;
 pub mod probe;
+pub mod profiles;
 pub mod yaml;
 
 pub use yaml::{ConfigError, parse_duration, parse_regex, parse_yaml};
@@ -110,6 +111,9 @@ pub struct TargetFile {
     /// An HTTP probe of the application.
     #[serde(default)]
     pub probe: Option<probe::ProbeFile>,
+    /// pprof captures on triggers.
+    #[serde(default)]
+    pub profiles: Option<profiles::ProfilesFile>,
 }
 
 fn yes() -> bool {
@@ -160,6 +164,7 @@ impl Clone for TargetFile {
             cgroup_labels: self.cgroup_labels,
             app: self.app.clone(),
             probe: self.probe.clone(),
+            profiles: self.profiles.clone(),
         }
     }
 }
@@ -487,6 +492,12 @@ fn validate_target(
         .map(|p| probe::validate(p, interval))
         .transpose()
         .map_err(|(field, reason)| err(&format!("probe.{field}"), reason))?;
+    let profiles = t
+        .profiles
+        .as_ref()
+        .map(profiles::validate)
+        .transpose()
+        .map_err(|(field, reason)| err(&format!("profiles.{field}"), reason))?;
     Ok(TargetSpec {
         name: t.name.clone(),
         selector,
@@ -497,6 +508,7 @@ fn validate_target(
         cgroup_labels: t.cgroup_labels,
         app,
         probe,
+        profiles,
     })
 }
 

@@ -21,6 +21,7 @@ use crate::state::Published;
 mod app;
 mod cgroup;
 mod probe;
+mod profiles;
 mod runtime;
 
 /// Encodes one snapshot. Families appear in a fixed order; within a family, targets appear in
@@ -108,6 +109,7 @@ impl Collector for SnapshotCollector {
         runtime::encode(s, &mut enc)?;
         app::encode(s, &mut enc)?;
         probe::encode(s, &mut enc)?;
+        profiles::encode(s, &mut enc)?;
         crate::rules::view::encode(s.rules.as_ref(), &mut enc)?;
         crate::history::view::encode(s.history.as_deref(), &mut enc)?;
 
@@ -306,6 +308,7 @@ pub fn publish(snapshot: Arc<Snapshot>) -> Published {
         status_page_gzip: gzip(page.as_bytes()),
         status_page: Bytes::from(page),
         history: snapshot.history.clone(),
+        profiles: crate::profiles::view::index(&snapshot),
         text_gzip: gzip(text.as_bytes()),
         openmetrics_gzip: gzip(om.as_bytes()),
         text: Bytes::from(text),

@@ -16,6 +16,7 @@ pub mod encode;
 pub mod expose;
 pub mod histogram;
 pub mod history;
+pub mod profiles;
 pub mod promgen;
 pub mod reference;
 pub mod request;

@@ -494,6 +494,7 @@ fn flag_target(o: &Opts, default_name: Option<&str>) -> Result<Option<TargetFile
             url,
             ..Default::default()
         }),
+        profiles: None,
     }))
 }
 
@@ -804,6 +805,7 @@ fn wrapped_target(
         cgroup_labels: false,
         app,
         probe,
+        profiles: None,
     }
 }
 

@@ -54,6 +54,9 @@ pub struct TargetSample {
     /// `app.http`: the app's HTTP histogram when configured (else the known ones are detected).
     #[serde(skip)]
     pub app_http: Option<crate::source::app::HttpSpec>,
+    /// Profile captures and the stored index; `None` without `profiles:`.
+    #[serde(skip)]
+    pub profiles: Option<crate::profiles::ProfilesSample>,
 }
 
 impl TargetSample {

@@ -42,6 +42,19 @@ const TICK_BUCKETS: [f64; 11] = [
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.4, 1.6,
 ];
 
+/// Applies a changed `profiles:` to a kept target: counters and trigger state stay.
+fn reconfigure_profiles(p: &mut Option<crate::profiles::Profiler>, spec: &TargetSpec) {
+    match (p.as_mut(), &spec.profiles) {
+        (Some(old), Some(new)) if old.spec() != new => old.reconfigure(new.clone()),
+        (Some(_), Some(_)) => {}
+        (_, new) => {
+            *p = new
+                .clone()
+                .map(|n| crate::profiles::Profiler::new(&spec.name, n))
+        }
+    }
+}
+
 /// Per-target state kept across ticks.
 #[derive(Debug)]
 struct Tracker {
@@ -60,6 +73,8 @@ struct Tracker {
     probe: Option<crate::source::probe::Prober>,
     /// The main process's settings at exec, kept for its identity.
     exec: Option<(Identity, Arc<ExecSettings>)>,
+    /// Captures pprof profiles on triggers when the target has `profiles:`.
+    profiles: Option<crate::profiles::Profiler>,
 }
 
 impl Tracker {
@@ -69,6 +84,10 @@ impl Tracker {
             app: spec.app.clone().map(crate::source::app::AppPoller::new),
             runtime: crate::runtime::RuntimeCounters::default(),
             probe: spec.probe.clone().map(crate::source::probe::Prober::new),
+            profiles: spec
+                .profiles
+                .clone()
+                .map(|p| crate::profiles::Profiler::new(&spec.name, p)),
             spec,
             counters: Arc::new(TargetCounters::default()),
             processes: account::Processes::default(),
@@ -368,6 +387,7 @@ impl Sampler {
         let without_app = |s: &TargetSpec| TargetSpec {
             app: None,
             probe: None,
+            profiles: None,
             ..s.clone()
         };
         self.trackers = targets
@@ -386,6 +406,7 @@ impl Sampler {
                         if t.spec.probe != spec.probe {
                             t.probe = spec.probe.clone().map(crate::source::probe::Prober::new);
                         }
+                        reconfigure_profiles(&mut t.profiles, &spec);
                         t.spec = spec;
                         t
                     }
@@ -441,6 +462,12 @@ impl Sampler {
             .history
             .as_mut()
             .map(|h| h.update(timestamp_seconds, &targets));
+        self.profile(
+            timestamp_seconds,
+            &mut targets,
+            rules.as_ref(),
+            history.as_deref(),
+        );
         let exporter = match read_self(&self.live) {
             Ok(f) => Some(f),
             Err(e) => {
@@ -474,6 +501,34 @@ impl Sampler {
             revision: REVISION,
             rules,
             history,
+        }
+    }
+
+    /// Judges every target's profile triggers on this tick's figures, alerts and leak verdicts;
+    /// captures start on the app runtime (none without one, e.g. `sidewatch once`).
+    fn profile(
+        &mut self,
+        now: f64,
+        targets: &mut [TargetSample],
+        rules: Option<&crate::rules::RulesSnapshot>,
+        history: Option<&crate::history::HistoryViews>,
+    ) {
+        for (tracker, s) in self.trackers.iter_mut().zip(targets.iter_mut()) {
+            let Some(p) = &mut tracker.profiles else {
+                continue;
+            };
+            let trends = history
+                .and_then(|h| h.target(&s.name))
+                .map(|(v, _)| &v.trends);
+            let inputs = crate::profiles::Inputs {
+                now,
+                sample: s,
+                alerts: rules.map_or(&[], |r| r.alerts.as_slice()),
+                leak: trends.and_then(|t| t.leak.as_ref()),
+                tasks_leak: trends.and_then(|t| t.tasks_leak.as_ref()),
+            };
+            let sample = p.tick(self.app_runtime.as_ref(), &inputs);
+            s.profiles = Some(sample);
         }
     }
 

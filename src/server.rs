@@ -202,6 +202,16 @@ fn api<B>(req: &Request<B>, path: &str, shared: &Shared) -> Response<Full<Bytes>
     let Some(p) = shared.published() else {
         return not_ready();
     };
+    if path == crate::profiles::view::PREFIX
+        || path.starts_with(&format!("{}/", crate::profiles::view::PREFIX))
+    {
+        if let Err(e) = check_query(req.uri().query(), path, &[]) {
+            return bad_request(&e);
+        }
+        let (status, content_type, body) =
+            crate::profiles::view::answer(path, p.profiles.as_deref());
+        return respond(status, content_type, body);
+    }
     if let Some(allowed) = crate::history::view::route_parameters(path) {
         let params = match check_query(req.uri().query(), path, allowed) {
             Ok(params) => params,
@@ -881,6 +891,7 @@ mod tests {
             openmetrics_gzip: Bytes::from_static(b"oz"),
             api: vec![("/api/v1/alerts", Bytes::from_static(b"{}"))],
             history: None,
+            profiles: None,
             status_page: Bytes::from_static(b"<!doctype html>"),
             status_page_gzip: Bytes::new(),
         });
@@ -987,6 +998,7 @@ mod tests {
             openmetrics_gzip: Bytes::new(),
             api: vec![("/api/v1/alerts", Bytes::from_static(b"{}"))],
             history: Some(views),
+            profiles: None,
             status_page: Bytes::from_static(b"<!doctype html><p>page</p>"),
             status_page_gzip: crate::expose::gzip(b"<!doctype html><p>page</p>"),
         });

@@ -90,6 +90,8 @@ pub struct Published {
     pub api: Vec<(&'static str, Bytes)>,
     /// The history views of the tick, for the history routes of `/api/v1/`.
     pub history: Option<Arc<crate::history::HistoryViews>>,
+    /// The stored profiles of the tick, for `/api/v1/profiles`.
+    pub profiles: Option<Arc<crate::profiles::view::ProfileIndex>>,
     /// The status page (`/`), plain and gzipped.
     pub status_page: Bytes,
     pub status_page_gzip: Bytes,
@@ -222,6 +224,7 @@ mod tests {
             openmetrics_gzip: Bytes::new(),
             api: Vec::new(),
             history: None,
+            profiles: None,
             status_page: Bytes::new(),
             status_page_gzip: Bytes::new(),
         });

@@ -488,6 +488,44 @@ fn safe_href(url: &str) -> bool {
         || scheme_end == usize::MAX
 }
 
+/// Most profiles a card lists (the newest); `/api/v1/profiles` has them all.
+const PROFILES_SHOWN: usize = 10;
+
+/// The target's stored profiles, newest first, each linked for download; the evidence is in
+/// the title.
+fn profiles(out: &mut String, t: &TargetSample) {
+    let Some(p) = &t.profiles else { return };
+    let _ = write!(
+        out,
+        "<h3>Profiles</h3><p class=\"lbl\">{} capture error{} · <a href=\"{}\">all profiles (JSON)</a></p>",
+        p.errors,
+        if p.errors == 1 { "" } else { "s" },
+        crate::profiles::view::PREFIX
+    );
+    if p.entries.is_empty() {
+        out.push_str("<p class=\"none\">None captured yet.</p>");
+        return;
+    }
+    out.push_str("<ul>");
+    for e in p.entries.iter().rev().take(PROFILES_SHOWN) {
+        let _ = write!(
+            out,
+            "<li><a href=\"{}\" title=\"{}\">{} · {}</a> {} · {} B{}</li>",
+            escape(&crate::profiles::view::url(e)),
+            escape(&e.evidence.join(" ")),
+            escape(&e.kind),
+            escape(&e.trigger),
+            rfc3339(e.time_seconds),
+            e.size_bytes,
+            e.base
+                .as_ref()
+                .map(|b| format!(" · base {}", escape(b)))
+                .unwrap_or_default()
+        );
+    }
+    out.push_str("</ul>");
+}
+
 /// What the page says instead of a figure whose window the samples do not cover yet.
 fn not_enough_data(covered_seconds: f64, window: &str) -> String {
     format!(
@@ -698,6 +736,7 @@ fn card(
         _ => out.push_str("<p class=\"none\">No samples yet: the target has not been found.</p>"),
     }
     alerts(out, &t.name, rs);
+    profiles(out, t);
     slos(out, &t.name, rs);
     if let Some(h) = h {
         recommendation(out, h);
@@ -722,10 +761,15 @@ pub fn render(s: &Snapshot) -> String {
     let updated = rfc3339(s.timestamp_seconds);
     let _ = write!(
         out,
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><meta http-equiv=\"refresh\" content=\"30\"><title>sidewatch · {up}/{n} up{title_firing}</title><style>{CSS}</style></head><body><header><h1>sidewatch</h1><span class=\"meta\">{up} of {n} target{} up · {firing} alert{} firing · updated <time datetime=\"{updated}\">{updated}</time> · v{}</span><span class=\"meta\"><a href=\"/metrics\">metrics</a> · <a href=\"/api/v1/targets\">targets</a> · <a href=\"/api/v1/alerts\">alerts</a> · <a href=\"/api/v1/recommendations\">recommendations</a></span></header><main>",
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><meta http-equiv=\"refresh\" content=\"30\"><title>sidewatch · {up}/{n} up{title_firing}</title><style>{CSS}</style></head><body><header><h1>sidewatch</h1><span class=\"meta\">{up} of {n} target{} up · {firing} alert{} firing · updated <time datetime=\"{updated}\">{updated}</time> · v{}</span><span class=\"meta\"><a href=\"/metrics\">metrics</a> · <a href=\"/api/v1/targets\">targets</a> · <a href=\"/api/v1/alerts\">alerts</a> · <a href=\"/api/v1/recommendations\">recommendations</a>{profiles_link}</span></header><main>",
         plural(n),
         plural(firing),
         escape(s.version),
+        profiles_link = if s.targets.iter().any(|t| t.profiles.is_some()) {
+            " · <a href=\"/api/v1/profiles\">profiles</a>"
+        } else {
+            ""
+        },
         title_firing = if firing > 0 {
             format!(", {firing} firing")
         } else {

@@ -109,7 +109,7 @@ fn served(body: &str) -> BTreeMap<String, BTreeSet<String>> {
 }
 
 /// A daemon with every source on (process, cgroup, the app's own metrics with a Go runtime
-/// and an HTTP histogram, a probe, rules, SLOs, history) watching a real Prometheus: every
+/// and an HTTP histogram, a probe, profiles, rules, SLOs, history) watching a real Prometheus: every
 /// family it serves is in docs/metrics.md, with no label the page does not list.
 #[test]
 fn every_served_family_is_documented() {
@@ -121,8 +121,9 @@ fn every_served_family_is_documented() {
     std::fs::write(
         &config,
         format!(
-            "interval: 500ms\ntargets:\n  - name: prom\n    pid: {}\n    labels: {{team: docs}}\n    app:\n      metrics_url: http://{app}/metrics\n    probe:\n      url: http://{app}/-/healthy\nslos:\n  - name: fast\n    kind: latency\n    threshold: 1s\n    objective: 99%\n  - name: mem\n    signal: memory_rss_bytes\n    op: '<'\n    value: 10GiB\n    objective: 99%\nrules:\n  - {{alert: SidewatchThreadsHigh, signal: threads, op: '>', value: 0, annotations: {{runbook_url: '#sidewatchthreadshigh'}}}}\n",
-            prom.pid()
+            "interval: 500ms\ntargets:\n  - name: prom\n    pid: {}\n    labels: {{team: docs}}\n    app:\n      metrics_url: http://{app}/metrics\n    probe:\n      url: http://{app}/-/healthy\n    profiles:\n      url: http://{app}/debug/pprof\n      dir: {profiles}\nslos:\n  - name: fast\n    kind: latency\n    threshold: 1s\n    objective: 99%\n  - name: mem\n    signal: memory_rss_bytes\n    op: '<'\n    value: 10GiB\n    objective: 99%\nrules:\n  - {{alert: SidewatchThreadsHigh, signal: threads, op: '>', value: 0, annotations: {{runbook_url: '#sidewatchthreadshigh'}}}}\n",
+            prom.pid(),
+            profiles = dir.path().join("profiles").display()
         ),
     )
     .unwrap();
@@ -141,6 +142,7 @@ fn every_served_family_is_documented() {
         "sidewatch_app_metrics_up",
         "sidewatch_runtime_tasks",
         "sidewatch_probe_up",
+        "sidewatch_profile_capture_errors_total",
         "sidewatch_slo_samples_total",
         "sidewatch_http_requests_per_second",
     ] {
@@ -188,7 +190,7 @@ fn status_page_links_the_runbook(d: &Daemon) {
 /// the fields it accepts at that place, which must be exactly the reference table's.
 #[test]
 fn config_reference_lists_exactly_the_accepted_fields() {
-    let contexts: [(&str, &str); 11] = [
+    let contexts: [(&str, &str); 15] = [
         ("", "ZZ"),
         ("history", "history: {ZZ}"),
         ("targets[]", "targets: [{name: a, ZZ}]"),
@@ -211,6 +213,22 @@ fn config_reference_lists_exactly_the_accepted_fields() {
         (
             "targets[].probe.tls",
             "targets: [{name: a, probe: {url: 'http://a/', tls: {ZZ}}}]",
+        ),
+        (
+            "targets[].profiles",
+            "targets: [{name: a, profiles: {url: 'http://a/', ZZ}}]",
+        ),
+        (
+            "targets[].profiles.goroutines",
+            "targets: [{name: a, profiles: {url: 'http://a/', goroutines: {ZZ}}}]",
+        ),
+        (
+            "targets[].profiles.heap",
+            "targets: [{name: a, profiles: {url: 'http://a/', heap: {ZZ}}}]",
+        ),
+        (
+            "targets[].profiles.cpu",
+            "targets: [{name: a, profiles: {url: 'http://a/', cpu: {ZZ}}}]",
         ),
         (
             "rules[]",

@@ -104,7 +104,7 @@ impl Severity {
 
 /// A value as written in YAML: a string (`500MiB`) or a number (`1000`, `0.8`).
 #[derive(Debug, Clone)]
-struct Written(String);
+pub struct Written(pub String);
 
 impl<'de> Deserialize<'de> for Written {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
