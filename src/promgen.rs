@@ -22,7 +22,7 @@ use crate::units::{prom_duration, promql_number};
 
 pub mod fleet;
 
-use crate::rules::DEFAULT_RUNBOOK_BASE as RUNBOOK_BASE_URL;
+use crate::rules::spec::DEFAULT_RUNBOOK_BASE as RUNBOOK_BASE_URL;
 
 /// The scrape job sidewatch is expected under, unless `--job` says otherwise.
 pub const DEFAULT_JOB: &str = "sidewatch";

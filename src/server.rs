@@ -558,7 +558,7 @@ async fn gate<B>(
 /// Routes that take no query parameters.
 const PARAMETERLESS: [&str; 4] = ["/metrics", "/healthz", "/readyz", "/"];
 
-/// `/` + [`crate::rules::DEFAULT_RUNBOOK_BASE`]: a route, so it is a literal.
+/// `/` + [`crate::rules::spec::DEFAULT_RUNBOOK_BASE`]: a route, so it is a literal.
 const RUNBOOKS_PATH: &str = "/docs/runbooks.md";
 
 /// `--metrics-only` keeps these.
@@ -823,7 +823,7 @@ mod tests {
     fn runbooks_are_served_where_relative_links_resolve() {
         assert_eq!(
             RUNBOOKS_PATH,
-            format!("/{}", crate::rules::DEFAULT_RUNBOOK_BASE)
+            format!("/{}", crate::rules::spec::DEFAULT_RUNBOOK_BASE)
         );
     }
 

@@ -18,10 +18,4 @@ pub mod view;
 pub use engine::RulesEngine;
 pub use signal::{Signal, SignalSource, TargetSignals};
 pub use snapshot::{ActiveAlert, BurnRate, RulesSnapshot, SloStatus};
-pub use spec::{Op, RuleSet, Severity, Slo, SloKind, ThresholdRule};
-
-/// Where the runbooks live: `docs/runbooks.md` of the repository, so the links resolve in a
-/// checkout, on the forge it is pushed to, and on the daemon (which serves the file at that
-/// path). A `runbook_url` that is only an anchor (`"#myalert"`) is taken relative to it;
-/// `sidewatch rules --runbook-base` rebases the generated links.
-pub const DEFAULT_RUNBOOK_BASE: &str = "docs/runbooks.md";
+pub use spec::{DEFAULT_RUNBOOK_BASE, Op, RuleSet, Severity, Slo, SloKind, ThresholdRule};

@@ -258,10 +258,16 @@ fn unit_word(signal: Signal) -> &'static str {
     }
 }
 
+/// Where the runbooks live: `docs/runbooks.md` of the repository, so the links resolve in a
+/// checkout, on the forge it is pushed to, and on the daemon (which serves the file at that
+/// path). A `runbook_url` that is only an anchor (`"#myalert"`) is taken relative to it;
+/// `sidewatch rules --runbook-base` rebases the generated links.
+pub const DEFAULT_RUNBOOK_BASE: &str = "docs/runbooks.md";
+
 /// A bare anchor is a section of the shipped runbooks.
 fn runbook_url(url: String) -> String {
     if url.starts_with('#') {
-        format!("{}{url}", super::DEFAULT_RUNBOOK_BASE)
+        format!("{DEFAULT_RUNBOOK_BASE}{url}")
     } else {
         url
     }
