@@ -20,6 +20,7 @@ use crate::state::Published;
 
 mod app;
 mod cgroup;
+mod net;
 mod probe;
 mod profiles;
 mod runtime;
@@ -110,6 +111,7 @@ impl Collector for SnapshotCollector {
         app::encode(s, &mut enc)?;
         probe::encode(s, &mut enc)?;
         profiles::encode(s, &mut enc)?;
+        net::encode(s, &mut enc)?;
         crate::rules::view::encode(s.rules.as_ref(), &mut enc)?;
         crate::history::view::encode(s.history.as_deref(), &mut enc)?;
 

@@ -3,6 +3,8 @@
 
 use serde::Serialize;
 
+use crate::source::net::InterfaceCounters;
+
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct TargetSample {
     pub name: String,
@@ -57,6 +59,9 @@ pub struct TargetSample {
     /// Profile captures and the stored index; `None` without `profiles:`.
     #[serde(skip)]
     pub profiles: Option<crate::profiles::ProfilesSample>,
+    /// The target's network namespace; `None` until it was first read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network: Option<NetworkSample>,
 }
 
 impl TargetSample {
@@ -122,6 +127,31 @@ pub struct CgroupSample {
     pub pressure_memory_stalled_seconds: Option<f64>,
     pub pressure_io_waiting_seconds: Option<f64>,
     pub pressure_io_stalled_seconds: Option<f64>,
+}
+
+/// The target's network namespace in one tick (see [`crate::source::net`]). Counters are
+/// restart-proof totals across namespaces (a Pod restarted into a new one continues them);
+/// gauges are this tick's and absent while the target is down.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct NetworkSample {
+    /// Read this tick (the target is up and its `net/` files were readable).
+    pub live: bool,
+    /// The namespace is the host's (or sidewatch's own in host mode): its counters describe the
+    /// whole host, not the target, and stay out of its signals.
+    pub shared: bool,
+    /// Per interface (see [`InterfaceCounters`]).
+    pub interfaces: Vec<(String, InterfaceCounters)>,
+    /// In [`crate::source::net::TCP_COUNTERS`] order.
+    pub tcp: [Option<u64>; 7],
+    /// Sockets per state (`TCP_STATES` order); `None` when not counted.
+    pub connections: Option<[u64; 12]>,
+    /// The target's listening sockets by port: (port, accept queue, backlog), summed over the
+    /// sockets on one port (IPv4 and IPv6).
+    pub listeners: Vec<(u16, u64, Option<u64>)>,
+    /// Retransmitted / sent segments over the last tick (same namespace both ticks).
+    pub tcp_retransmit_ratio: Option<f64>,
+    /// Highest accept queue / backlog of the target's listening sockets.
+    pub accept_queue_ratio: Option<f64>,
 }
 
 /// Counter values in base units (seconds, bytes, counts).

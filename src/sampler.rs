@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 mod account;
 mod app;
 mod cgroup;
+mod net;
 mod notice;
 
 use crate::expose;
@@ -71,6 +72,8 @@ struct Tracker {
     runtime: crate::runtime::RuntimeCounters,
     /// Probes the application when the target has `probe:`.
     probe: Option<crate::source::probe::Prober>,
+    /// The target's network namespace.
+    net: net::NetTracker,
     /// The main process's settings at exec, kept for its identity.
     exec: Option<(Identity, Arc<ExecSettings>)>,
     /// Captures pprof profiles on triggers when the target has `profiles:`.
@@ -88,6 +91,7 @@ impl Tracker {
                 .profiles
                 .clone()
                 .map(|p| crate::profiles::Profiler::new(&spec.name, p)),
+            net: net::NetTracker::default(),
             spec,
             counters: Arc::new(TargetCounters::default()),
             processes: account::Processes::default(),
@@ -301,6 +305,10 @@ pub struct Sampler {
     notices: notice::Notices,
     /// Where app-metrics fetches run (see [`Sampler::with_app_runtime`]).
     app_runtime: Option<tokio::runtime::Handle>,
+    /// Reads the targets' network namespaces (same procfs root as `reader`).
+    net: crate::source::net::NetReader,
+    /// Count TCP sockets by state (`--no-tcp-connections` turns it off; see docs/network.md).
+    tcp_states: bool,
 }
 
 impl Sampler {
@@ -311,6 +319,7 @@ impl Sampler {
             ProcReader::new("/proc")
         };
         Sampler {
+            net: crate::source::net::NetReader::new(reader.root().to_path_buf()),
             reader,
             live,
             discovery: Discovery::default(),
@@ -324,7 +333,15 @@ impl Sampler {
             history: None,
             notices: notice::Notices::default(),
             app_runtime: None,
+            tcp_states: true,
         }
+    }
+
+    /// Whether to count TCP sockets by state (`sidewatch_tcp_connections`): the one network
+    /// figure whose cost grows with the namespace's socket count beyond the listeners.
+    pub fn with_tcp_states(mut self, on: bool) -> Self {
+        self.tcp_states = on;
+        self
     }
 
     /// Runs the targets' app-metrics fetches on `rt`, one per tick and target, taken at the
@@ -428,8 +445,13 @@ impl Sampler {
         let specs = self.trackers.iter().map(|t| &t.spec);
         let members = self.discovery.discover(&self.reader, specs, &mut failures);
         let mut targets = Vec::with_capacity(self.trackers.len());
+        let namespaces = net::Namespaces::read(&self.net);
         for (tracker, members) in self.trackers.iter_mut().zip(&members) {
             let mut s = tracker.update(&self.reader, members, &mut failures);
+            s.network =
+                tracker
+                    .net
+                    .update(&self.net, namespaces, self.tcp_states, &s, &mut failures);
             if let Some(cg) = self.cgroups.as_mut() {
                 s.cgroup_labels = tracker.spec.cgroup_labels;
                 s.cgroups = tracker
