@@ -584,6 +584,177 @@ pub const PROFILE_CAPTURE_ERRORS: Def = Def {
     absent_when: "the target has no `profiles:`",
 };
 
+pub const NETWORK_SHARED: Def = Def {
+    name: "sidewatch_network_shared",
+    kind: Gauge,
+    unit: None,
+    help: "1 when the target's network namespace is the host's (or sidewatch's own in host mode): the sidewatch_network_* and sidewatch_tcp_*_total figures then describe the whole host and stay out of the target's signals; the listen queues are still the target's own sockets. 0 for a namespace of its own (a Pod's, a container's).",
+    labels: &["target"],
+    absent_when: "the target's network namespace cannot be read (counted in sidewatch_read_errors_total)",
+};
+
+pub const NETWORK_RECEIVE: Def = Def {
+    name: "sidewatch_network_receive",
+    kind: Counter,
+    unit: Some(Unit::Bytes),
+    help: "Bytes received by the interface in the target's network namespace (net/dev; cAdvisor's container_network_receive_bytes_total).",
+    labels: &["target", "interface"],
+    absent_when: "the target's network namespace cannot be read (counted in sidewatch_read_errors_total)",
+};
+
+pub const NETWORK_RECEIVE_PACKETS: Def = Def {
+    name: "sidewatch_network_receive_packets",
+    kind: Counter,
+    unit: None,
+    help: "Packets received by the interface in the target's network namespace (net/dev).",
+    labels: &["target", "interface"],
+    absent_when: "the target's network namespace cannot be read (counted in sidewatch_read_errors_total)",
+};
+
+pub const NETWORK_RECEIVE_ERRORS: Def = Def {
+    name: "sidewatch_network_receive_errors",
+    kind: Counter,
+    unit: None,
+    help: "Receive errors of the interface in the target's network namespace (net/dev errs).",
+    labels: &["target", "interface"],
+    absent_when: "the target's network namespace cannot be read (counted in sidewatch_read_errors_total)",
+};
+
+pub const NETWORK_RECEIVE_DROPPED: Def = Def {
+    name: "sidewatch_network_receive_dropped",
+    kind: Counter,
+    unit: None,
+    help: "Received packets dropped by the interface in the target's network namespace (net/dev drop).",
+    labels: &["target", "interface"],
+    absent_when: "the target's network namespace cannot be read (counted in sidewatch_read_errors_total)",
+};
+
+pub const NETWORK_TRANSMIT: Def = Def {
+    name: "sidewatch_network_transmit",
+    kind: Counter,
+    unit: Some(Unit::Bytes),
+    help: "Bytes transmitted by the interface in the target's network namespace (net/dev; cAdvisor's container_network_transmit_bytes_total).",
+    labels: &["target", "interface"],
+    absent_when: "the target's network namespace cannot be read (counted in sidewatch_read_errors_total)",
+};
+
+pub const NETWORK_TRANSMIT_PACKETS: Def = Def {
+    name: "sidewatch_network_transmit_packets",
+    kind: Counter,
+    unit: None,
+    help: "Packets transmitted by the interface in the target's network namespace (net/dev).",
+    labels: &["target", "interface"],
+    absent_when: "the target's network namespace cannot be read (counted in sidewatch_read_errors_total)",
+};
+
+pub const NETWORK_TRANSMIT_ERRORS: Def = Def {
+    name: "sidewatch_network_transmit_errors",
+    kind: Counter,
+    unit: None,
+    help: "Transmit errors of the interface in the target's network namespace (net/dev errs).",
+    labels: &["target", "interface"],
+    absent_when: "the target's network namespace cannot be read (counted in sidewatch_read_errors_total)",
+};
+
+pub const NETWORK_TRANSMIT_DROPPED: Def = Def {
+    name: "sidewatch_network_transmit_dropped",
+    kind: Counter,
+    unit: None,
+    help: "Transmitted packets dropped by the interface in the target's network namespace (net/dev drop).",
+    labels: &["target", "interface"],
+    absent_when: "the target's network namespace cannot be read (counted in sidewatch_read_errors_total)",
+};
+
+pub const TCP_SEGMENTS_SENT: Def = Def {
+    name: "sidewatch_tcp_segments_sent",
+    kind: Counter,
+    unit: None,
+    help: "TCP segments sent in the target's network namespace (net/snmp Tcp OutSegs).",
+    labels: &["target"],
+    absent_when: "the target's network namespace cannot be read (counted in sidewatch_read_errors_total)",
+};
+
+pub const TCP_SEGMENTS_RETRANSMITTED: Def = Def {
+    name: "sidewatch_tcp_segments_retransmitted",
+    kind: Counter,
+    unit: None,
+    help: "TCP segments retransmitted in the target's network namespace (net/snmp Tcp RetransSegs).",
+    labels: &["target"],
+    absent_when: "the target's network namespace cannot be read (counted in sidewatch_read_errors_total)",
+};
+
+pub const TCP_ACTIVE_OPENS: Def = Def {
+    name: "sidewatch_tcp_active_opens",
+    kind: Counter,
+    unit: None,
+    help: "TCP connections the namespace opened (net/snmp Tcp ActiveOpens).",
+    labels: &["target"],
+    absent_when: "the target's network namespace cannot be read (counted in sidewatch_read_errors_total)",
+};
+
+pub const TCP_PASSIVE_OPENS: Def = Def {
+    name: "sidewatch_tcp_passive_opens",
+    kind: Counter,
+    unit: None,
+    help: "TCP connections the namespace accepted (net/snmp Tcp PassiveOpens).",
+    labels: &["target"],
+    absent_when: "the target's network namespace cannot be read (counted in sidewatch_read_errors_total)",
+};
+
+pub const TCP_RESETS_SENT: Def = Def {
+    name: "sidewatch_tcp_resets_sent",
+    kind: Counter,
+    unit: None,
+    help: "TCP resets sent in the namespace (net/snmp Tcp OutRsts).",
+    labels: &["target"],
+    absent_when: "the target's network namespace cannot be read (counted in sidewatch_read_errors_total)",
+};
+
+pub const TCP_LISTEN_OVERFLOWS: Def = Def {
+    name: "sidewatch_tcp_listen_overflows",
+    kind: Counter,
+    unit: None,
+    help: "Connections dropped because a listening socket's accept queue was full (net/netstat TcpExt ListenOverflows).",
+    labels: &["target"],
+    absent_when: "the target's network namespace cannot be read (counted in sidewatch_read_errors_total)",
+};
+
+pub const TCP_LISTEN_DROPS: Def = Def {
+    name: "sidewatch_tcp_listen_drops",
+    kind: Counter,
+    unit: None,
+    help: "Connections dropped at a listening socket for any reason, overflows included (net/netstat TcpExt ListenDrops).",
+    labels: &["target"],
+    absent_when: "the target's network namespace cannot be read (counted in sidewatch_read_errors_total)",
+};
+
+pub const TCP_CONNECTIONS: Def = Def {
+    name: "sidewatch_tcp_connections",
+    kind: Gauge,
+    unit: None,
+    help: "TCP sockets of the target's network namespace by state (net/tcp and net/tcp6; listeners included as state=\"listen\").",
+    labels: &["target", "state"],
+    absent_when: "the target's network namespace cannot be read (counted in sidewatch_read_errors_total)",
+};
+
+pub const TCP_LISTEN_QUEUE: Def = Def {
+    name: "sidewatch_tcp_listen_queue",
+    kind: Gauge,
+    unit: None,
+    help: "Connections waiting in the accept queue of the target's listening sockets on the port (IPv4 and IPv6 summed; net/tcp rx_queue).",
+    labels: &["target", "port"],
+    absent_when: "the target has no listening socket, or its namespace cannot be read",
+};
+
+pub const TCP_LISTEN_BACKLOG: Def = Def {
+    name: "sidewatch_tcp_listen_backlog",
+    kind: Gauge,
+    unit: None,
+    help: "Accept queue size of the target's listening sockets on the port (the listen() backlog capped by somaxconn, from sock_diag; only when sidewatch shares the target's network namespace).",
+    labels: &["target", "port"],
+    absent_when: "sidewatch does not share the target's network namespace, or the target has no listening socket",
+};
+
 pub const ALERT: Def = Def {
     name: "sidewatch_alert",
     kind: Gauge,
@@ -959,6 +1130,25 @@ pub const ALL: &[&Def] = &[
     &PROBE_DURATION,
     &PROFILES_CAPTURED,
     &PROFILE_CAPTURE_ERRORS,
+    &NETWORK_SHARED,
+    &NETWORK_RECEIVE,
+    &NETWORK_RECEIVE_PACKETS,
+    &NETWORK_RECEIVE_ERRORS,
+    &NETWORK_RECEIVE_DROPPED,
+    &NETWORK_TRANSMIT,
+    &NETWORK_TRANSMIT_PACKETS,
+    &NETWORK_TRANSMIT_ERRORS,
+    &NETWORK_TRANSMIT_DROPPED,
+    &TCP_SEGMENTS_SENT,
+    &TCP_SEGMENTS_RETRANSMITTED,
+    &TCP_ACTIVE_OPENS,
+    &TCP_PASSIVE_OPENS,
+    &TCP_RESETS_SENT,
+    &TCP_LISTEN_OVERFLOWS,
+    &TCP_LISTEN_DROPS,
+    &TCP_CONNECTIONS,
+    &TCP_LISTEN_QUEUE,
+    &TCP_LISTEN_BACKLOG,
     &ALERT,
     &ALERT_ACTIVE_SINCE,
     &SLO_SAMPLES,

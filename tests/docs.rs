@@ -109,7 +109,8 @@ fn served(body: &str) -> BTreeMap<String, BTreeSet<String>> {
 }
 
 /// A daemon with every source on (process, cgroup, the app's own metrics with a Go runtime
-/// and an HTTP histogram, a probe, profiles, rules, SLOs, history) watching a real Prometheus: every
+/// and an HTTP histogram, a probe, profiles, the network namespace, rules, SLOs,
+/// history) watching a real Prometheus: every
 /// family it serves is in docs/metrics.md, with no label the page does not list.
 #[test]
 fn every_served_family_is_documented() {
@@ -143,6 +144,8 @@ fn every_served_family_is_documented() {
         "sidewatch_runtime_tasks",
         "sidewatch_probe_up",
         "sidewatch_profile_capture_errors_total",
+        "sidewatch_network_receive_bytes_total",
+        "sidewatch_tcp_listen_queue",
         "sidewatch_slo_samples_total",
         "sidewatch_http_requests_per_second",
     ] {
