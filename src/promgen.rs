@@ -21,6 +21,10 @@ use crate::rules::{RuleSet, Slo, SloKind, ThresholdRule};
 use crate::units::{prom_duration, promql_number};
 
 pub mod fleet;
+pub mod rule;
+
+use rule::clean;
+pub use rule::{Group, PromRule};
 
 use crate::rules::spec::DEFAULT_RUNBOOK_BASE as RUNBOOK_BASE_URL;
 
@@ -57,54 +61,6 @@ impl Default for Options {
             workload_labels: fleet::DEFAULT_WORKLOAD_LABELS.map(String::from).to_vec(),
         }
     }
-}
-
-/// One rule of a rule group, in the field order of Prometheus's documentation.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct PromRule {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub record: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub alert: Option<String>,
-    pub expr: String,
-    #[serde(rename = "for", skip_serializing_if = "Option::is_none")]
-    pub for_: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub keep_firing_for: Option<String>,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub labels: BTreeMap<String, String>,
-    #[serde(
-        skip_serializing_if = "BTreeMap::is_empty",
-        serialize_with = "summary_first"
-    )]
-    pub annotations: BTreeMap<String, String>,
-}
-
-/// Writes annotations in reading order: summary, description, runbook_url, then the rest.
-fn summary_first<S: serde::Serializer>(
-    map: &BTreeMap<String, String>,
-    s: S,
-) -> Result<S::Ok, S::Error> {
-    use serde::ser::SerializeMap;
-    let rank = |k: &str| match k {
-        "summary" => 0,
-        "description" => 1,
-        "runbook_url" => 2,
-        _ => 3,
-    };
-    let mut entries: Vec<(&String, &String)> = map.iter().collect();
-    entries.sort_by_key(|(k, _)| rank(k));
-    let mut m = s.serialize_map(Some(entries.len()))?;
-    for (k, v) in entries {
-        m.serialize_entry(k, v)?;
-    }
-    m.end()
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Group {
-    pub name: String,
-    pub rules: Vec<PromRule>,
 }
 
 #[derive(Debug, Serialize)]
@@ -223,12 +179,6 @@ pub const BURN_ALERTS: [(&str, BurnConditions); 2] = [
     ("critical", [(14.4, "1h", "5m"), (6.0, "6h", "30m")]),
     ("warning", [(3.0, "1d", "2h"), (1.0, "3d", "6h")]),
 ];
-
-/// A ratio printed without float noise (`1 - 0.999` → `0.001`).
-fn clean(v: f64) -> String {
-    let rounded: f64 = format!("{v:.12e}").parse().unwrap_or(v);
-    promql_number(rounded)
-}
 
 /// The SLO's recording rules and its two burn-rate alert rules.
 pub fn slo_rules(slo: &Slo) -> Vec<PromRule> {

@@ -58,7 +58,7 @@ pub struct TargetSample {
     pub app_http: Option<crate::source::app::HttpSpec>,
     /// Profile captures and the stored index; `None` without `profiles:`.
     #[serde(skip)]
-    pub profiles: Option<crate::profiles::ProfilesSample>,
+    pub profiles: Option<crate::profiles::sample::ProfilesSample>,
     /// The target's network namespace; `None` until it was first read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub network: Option<NetworkSample>,

@@ -15,53 +15,15 @@ use crate::rules::{ActiveAlert, Signal, SignalSource, TargetSignals};
 use crate::sample::TargetSample;
 use crate::source::http::{Client, Get};
 
+pub mod sample;
 pub mod store;
 pub mod trigger;
 pub mod view;
 
+pub use sample::{Kind, ProfilesSample, Trigger};
+
 use store::{Budget, Entry, Store};
 use trigger::{Cooldown, Spike, SpikeState};
-
-/// What a capture fetches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Kind {
-    Heap,
-    Goroutine,
-    Cpu,
-}
-
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Heap => "heap",
-            Kind::Goroutine => "goroutine",
-            Kind::Cpu => "cpu",
-        }
-    }
-}
-
-/// Why a capture ran: the `trigger` label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Trigger {
-    Alert,
-    Leak,
-    Goroutines,
-    Heap,
-    Cpu,
-}
-
-impl Trigger {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Trigger::Alert => "alert",
-            Trigger::Leak => "leak",
-            Trigger::Goroutines => "goroutines",
-            Trigger::Heap => "heap",
-            Trigger::Cpu => "cpu",
-        }
-    }
-}
 
 /// A target's `profiles:` settings, validated.
 #[derive(Debug, Clone, PartialEq)]
@@ -131,18 +93,6 @@ pub struct Inputs<'a> {
     pub alerts: &'a [ActiveAlert],
     pub leak: Option<&'a LeakVerdict>,
     pub tasks_leak: Option<&'a LeakVerdict>,
-}
-
-/// A tick's view of a target's profiles: counters, and the index of stored files.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ProfilesSample {
-    /// Captures stored, by kind and trigger (every configured combination, zeros included).
-    pub captured: Vec<(Kind, Trigger, u64)>,
-    /// Captures that failed (fetch, status, not a gzipped profile, or the write).
-    pub errors: u64,
-    pub in_flight: bool,
-    pub dir: PathBuf,
-    pub entries: Arc<Vec<Entry>>,
 }
 
 /// State shared with the capture task.

@@ -15,7 +15,7 @@
 //! Per-Pod series are read once per evaluation (instant selectors and a 5m increase); the
 //! one-day memory of OOM kills is kept on the few workload series, never on per-Pod ones.
 
-use super::{Group, PromRule};
+use super::rule::{Group, PromRule, clean};
 use crate::advisor::{OOM_BUMP_BYTES, OOM_BUMP_FACTOR};
 
 /// The labels a workload is identified by, unless `--workload-labels` says otherwise: the
@@ -103,8 +103,8 @@ pub fn group(labels: &[String]) -> Group {
                 LIMIT_AFTER_OOM,
                 format!(
                     "{LIMIT_AT_OOM_1D} + clamp_min({LIMIT_AT_OOM_1D} * {}, {})",
-                    super::clean(bump),
-                    super::clean(OOM_BUMP_BYTES)
+                    clean(bump),
+                    clean(OOM_BUMP_BYTES)
                 ),
             ),
             // The larger of the two where both exist, else whichever exists.
