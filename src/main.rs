@@ -116,7 +116,7 @@ impl ConfigFileArg {
 
 #[derive(Debug, Clone, Args)]
 struct Opts {
-    /// YAML config file with one or more named targets (see README, "Configuration").
+    /// YAML config file with one or more named targets (see docs/configuration.md).
     /// Example: --config /etc/sidewatch/sidewatch.yml
     #[arg(long, env = "SIDEWATCH_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
@@ -413,6 +413,11 @@ enum Command {
         /// SidewatchExporterDown and SidewatchExporterAbsent).
         #[arg(long, value_name = "JOB", default_value = sidewatch::promgen::DEFAULT_JOB)]
         job: String,
+        /// Where the alerts' runbook_url links point: the runbooks' own URL (on your forge or
+        /// wiki) instead of their path in the repository.
+        /// Example: --runbook-base https://git.example.com/ops/sidewatch/-/blob/main/docs/runbooks.md
+        #[arg(long, value_name = "URL", default_value = sidewatch::rules::DEFAULT_RUNBOOK_BASE)]
+        runbook_base: String,
         /// The labels that identify a workload on the scraped series: the fleet recording rules
         /// combine the recommendations of its Pods by these (comma-separated).
         #[arg(
@@ -668,6 +673,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             config,
             format,
             job,
+            runbook_base,
             workload_labels,
             ..
         }) => rules(
@@ -675,6 +681,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             sidewatch::promgen::Options {
                 format: format.into(),
                 job,
+                runbook_base,
                 workload_labels,
             },
         ),

@@ -49,7 +49,7 @@ impl Runtime {
         }
     }
 
-    /// What `tasks` counts for this runtime (status page, README).
+    /// What `tasks` counts for this runtime (status page, docs/sources.md).
     pub fn tasks_title(self) -> &'static str {
         match self {
             Runtime::Go => "goroutines",

@@ -320,6 +320,12 @@ pub fn handle<B>(req: &Request<B>, shared: &Shared) -> Response<Full<Bytes>> {
             }
         }
         "/" => status_page(shared, h(header::ACCEPT_ENCODING)),
+        // The shipped runbooks, where the built-in alerts' relative runbook_url resolves.
+        RUNBOOKS_PATH => respond(
+            StatusCode::OK,
+            "text/markdown; charset=utf-8",
+            include_str!("../docs/runbooks.md"),
+        ),
         path if path.starts_with("/api/") => api(req, path, shared),
         _ => respond(
             StatusCode::NOT_FOUND,
@@ -560,6 +566,9 @@ async fn gate<B>(
 
 /// Routes that take no query parameters.
 const PARAMETERLESS: [&str; 4] = ["/metrics", "/healthz", "/readyz", "/"];
+
+/// `/` + [`crate::rules::spec::DEFAULT_RUNBOOK_BASE`]: a route, so it is a literal.
+const RUNBOOKS_PATH: &str = "/docs/runbooks.md";
 
 /// `--metrics-only` keeps these.
 const METRICS_ONLY_PATHS: [&str; 3] = ["/metrics", "/healthz", "/readyz"];
@@ -820,6 +829,14 @@ impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Guarded<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn runbooks_are_served_where_relative_links_resolve() {
+        assert_eq!(
+            RUNBOOKS_PATH,
+            format!("/{}", crate::rules::spec::DEFAULT_RUNBOOK_BASE)
+        );
+    }
 
     #[test]
     fn format_negotiation() {
