@@ -318,6 +318,7 @@ fn slo_kind_json(k: &SloKind) -> serde_json::Map<String, Value> {
             "threshold": threshold,
             "thresholdText": threshold_text,
         }),
+        SloKind::Availability => json!({ "histogram": "auto", "good": "status not 5xx" }),
     };
     match v {
         Value::Object(m) => m,
