@@ -7,9 +7,11 @@ use std::collections::{HashMap, HashSet};
 use bytes::Bytes;
 
 use super::alert::{AlertState, CounterHistory, Phase, Transition};
-use super::signal::{SignalSource, TargetSignals};
+use super::signal::{Signal, SignalSource, TargetSignals};
 use super::slo::{self, SloState};
-use super::snapshot::{ActiveAlert, BucketUsed, BurnRate, RulesSnapshot, SloStatus, TargetHttp};
+use super::snapshot::{
+    ActiveAlert, BucketUsed, BurnRate, RulesSnapshot, SloStatus, TargetHttp, TargetSignalValues,
+};
 use super::spec::{RuleSet, Severity, Slo, SloKind};
 use super::{template, view};
 use crate::request::{self, HttpHistogram, HttpRates, HttpReading, Series};
@@ -129,6 +131,14 @@ impl RulesEngine {
                     rates,
                 });
             }
+            out.signals.push(TargetSignalValues {
+                target: t.name.clone(),
+                labels: t.labels.clone(),
+                values: Signal::ALL
+                    .iter()
+                    .map(|&s| (s, src.value(s).filter(|v| v.is_finite())))
+                    .collect(),
+            });
             self.evaluate_target(now, &t.name, &t.labels, &src, &mut out);
         }
         // Forget targets that are no longer configured.
@@ -415,7 +425,6 @@ fn log_transition(tr: Transition, alert: &str, severity: Severity, target: &str,
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::Signal;
 
     fn set(yaml: &str) -> RuleSet {
         let f = crate::config::parse_file(yaml, None).unwrap();
