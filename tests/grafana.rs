@@ -584,5 +584,5 @@ fn needs_history_list_names_dashboard_queries() {
         );
         entries += 1;
     }
-    assert_eq!(entries, 9);
+    assert_eq!(entries, 6);
 }
