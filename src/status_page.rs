@@ -245,7 +245,7 @@ fn figures(out: &mut String, t: &TargetSample, h: Option<&TargetView>) {
         ws.map_or("—".into(), size)
     );
     if t.cgroup_shared() {
-        out.push_str("<span class=\"sub\" data-note=\"cgroup-shared\">cgroup shared with other processes: figures are the processes' own</span>");
+        out.push_str("<span class=\"sub\" data-note=\"cgroup-shared\">cgroup shared with other processes: figures are the processes' own</span><br>");
     }
     match (ws, limit) {
         (Some(w), Some(l)) if l > 0.0 => {

@@ -560,6 +560,22 @@ fn live_shared_cgroup_uses_the_targets_own_figures() {
         page.contains("cgroup shared with other processes: figures are the processes' own"),
         "the status page does not say why"
     );
+    // The note stands on its own line: not run into the limit line ("…own" "no limit" read as
+    // "ownno limit").
+    let card_text = page
+        .split("data-note=\"cgroup-shared\"")
+        .nth(1)
+        .and_then(|rest| rest.split("</div>").next())
+        .unwrap_or_default()
+        .replace("<br>", "\n");
+    let text: String = card_text
+        .split('<')
+        .map(|piece| piece.split_once('>').map_or(piece, |(_, t)| t))
+        .collect();
+    assert!(
+        text.contains("figures are the processes' own\n"),
+        "the shared note runs into the next line: {text:?}"
+    );
 
     // The hog goes: the cgroup is the target's alone, its working set the signal again.
     drop(hog);
