@@ -161,10 +161,14 @@ impl Drop for NetNs {
 
 /// Starts a Python program in `ns` and waits until it wrote its pid to the returned path.
 fn python_in(ns: &NetNs, dir: &Path, code: &str) -> (Proc, i32) {
+    python(ns.cmd("python3"), dir, code)
+}
+
+/// Runs `code` with `python3` (`cmd`) and waits until it wrote its pid to `$PIDFILE`.
+fn python(mut cmd: Command, dir: &Path, code: &str) -> (Proc, i32) {
     let pidfile = dir.join(format!("pid{}", code.len()));
     let p = spawn(
-        ns.cmd("python3")
-            .args(["-c", code])
+        cmd.args(["-c", code])
             .env("PIDFILE", &pidfile)
             .stdout(Stdio::null()),
     );
@@ -256,25 +260,102 @@ fn listen_overflows(pid: i32) -> u64 {
     lines[1].split_whitespace().nth(i).unwrap().parse().unwrap()
 }
 
+/// A sidewatch daemon in `ns` (a sidecar's view), reached with curl from inside the namespace
+/// (its loopback is not the test's).
+struct NsDaemon<'a> {
+    ns: &'a NetNs,
+    d: Daemon,
+    curl: PathBuf,
+}
+
+impl<'a> NsDaemon<'a> {
+    fn start(ns: &'a NetNs, config: &Path) -> NsDaemon<'a> {
+        let curl = require_tool("curl", "curl");
+        let mut cmd = ns.cmd(BIN);
+        cmd.args(["--interval", "200ms", "--config"]).arg(config);
+        NsDaemon {
+            ns,
+            d: Daemon::spawn_cmd(&mut cmd),
+            curl,
+        }
+    }
+
+    /// The body of a 2xx answer, else `None`.
+    fn try_get(&self, path: &str) -> Option<String> {
+        let curl = self.curl.to_str().unwrap();
+        let o = self
+            .ns
+            .cmd(curl)
+            .args(["-sf", "--max-time", "5"])
+            .arg(format!("http://{}{path}", self.d.addr))
+            .output()
+            .unwrap();
+        o.status
+            .success()
+            .then(|| String::from_utf8(o.stdout).unwrap())
+    }
+
+    fn get(&self, path: &str) -> String {
+        self.try_get(path)
+            .unwrap_or_else(|| panic!("curl {path} in the namespace failed"))
+    }
+
+    fn alerts(&self) -> Vec<serde_json::Value> {
+        let v: serde_json::Value = serde_json::from_str(&self.get("/api/v1/alerts")).unwrap();
+        v["data"]["alerts"].as_array().unwrap().clone()
+    }
+}
+
+/// The state (`pending`, `firing`) of alert `name` in an `/api/v1/alerts` list, if active.
+fn state_of(alerts: &[serde_json::Value], name: &str) -> Option<String> {
+    alerts
+        .iter()
+        .find(|a| a["labels"]["alertname"] == name)
+        .map(|a| a["state"].as_str().unwrap().to_string())
+}
+
 #[test]
 fn live_stalled_listener_fills_its_queue_and_overflows() {
     let ns = NetNs::new();
     let dir = tempfile::tempdir().unwrap();
     let (_server, pid) = python_in(&ns, dir.path(), STALLED);
-    // More connections than the backlog; the server never accepts.
-    let flood = "import socket\ncs=[]\nfor _ in range(12):\n    c=socket.socket(); c.setblocking(False); c.connect_ex(('127.0.0.1', 8080)); cs.append(c)\nimport time; time.sleep(3)";
-    let mut client = spawn(ns.cmd("python3").args(["-c", flood]));
-    stack::wait_for(Duration::from_secs(10), "overflows", || {
-        listen_overflows(pid) > 0
+    // The test's rules: the defaults' conditions with a `for` short enough to watch.
+    let config = dir.path().join("sidewatch.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "targets:\n  - {{name: server, pid: {pid}}}\nrules:\n  - {{alert: QueueFull, signal: accept_queue_ratio, op: '>', value: 90%, for: 2s, severity: warning}}\n  - {{alert: Overflows, signal: listen_overflows, op: '>', value: 0, for: 1m, severity: warning}}\n"
+        ),
+    )
+    .unwrap();
+    let d = NsDaemon::start(&ns, &config);
+    stack::wait_for(Duration::from_secs(20), "the first tick", || {
+        d.try_get("/readyz").is_some()
     });
-    // sidewatch in the namespace (a sidecar's view): it reads the backlog over sock_diag.
-    let o = ns
-        .cmd(BIN)
-        .args(["once", "--pid", &pid.to_string()])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let m = Metrics::parse(&String::from_utf8(o.stdout).unwrap());
+    assert_eq!(state_of(&d.alerts(), "QueueFull"), None);
+    // More connections than the backlog, one every 100 ms (a SYN to a full queue overflows,
+    // and again at each retransmission); the server never accepts.
+    let flood = "import socket, time\ncs=[]\nfor _ in range(150):\n    c=socket.socket(); c.setblocking(False); c.connect_ex(('127.0.0.1', 8080)); cs.append(c); time.sleep(0.1)";
+    let mut client = spawn(ns.cmd("python3").args(["-c", flood]));
+    let mut seen = Vec::new();
+    stack::wait_for(Duration::from_secs(15), "QueueFull firing", || {
+        let state = state_of(&d.alerts(), "QueueFull");
+        if let Some(s) = &state {
+            if seen.last() != Some(s) {
+                seen.push(s.clone());
+            }
+        }
+        state.as_deref() == Some("firing")
+    });
+    assert_eq!(
+        seen,
+        ["pending", "firing"],
+        "QueueFull went through {seen:?}"
+    );
+    stack::wait_for(Duration::from_secs(10), "Overflows firing", || {
+        state_of(&d.alerts(), "Overflows").as_deref() == Some("firing")
+    });
+    let m = Metrics::parse(&d.get("/metrics"));
     let port = [("port", "8080")];
     assert_eq!(m.get("sidewatch_tcp_listen_backlog", &port), Some(4.0));
     // The kernel admits one more than the backlog (sk_acceptq_is_full is `>`).
@@ -283,20 +364,52 @@ fn live_stalled_listener_fills_its_queue_and_overflows() {
     let ours = m.get("sidewatch_tcp_listen_overflows_total", &[]).unwrap();
     assert!(ours > 0.0 && ours <= listen_overflows(pid) as f64, "{ours}");
     assert_eq!(m.get("sidewatch_network_shared", &[]), Some(0.0));
-    client.wait_timeout(Duration::from_secs(10));
+    client.wait_timeout(Duration::from_secs(1));
 }
+
+const HOST_LISTENER: &str = r#"
+import os, socket, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(8)
+open(os.environ["PIDFILE"], "w").write(str(os.getpid()))
+time.sleep(60)
+"#;
 
 #[test]
 fn host_namespace_is_flagged_shared() {
-    let me = std::process::id().to_string();
-    let o = Command::new(BIN)
-        .args(["once", "--pid", &me])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let m = Metrics::parse(&String::from_utf8(o.stdout).unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let (_listener, pid) = python(Command::new("python3"), dir.path(), HOST_LISTENER);
     // This test runs in the host's namespace (kthreadd's): the figures are the host's.
     let host = std::fs::read_link("/proc/2/ns/net").unwrap();
     assert_eq!(std::fs::read_link("/proc/self/ns/net").unwrap(), host);
+    assert_eq!(
+        std::fs::read_link(format!("/proc/{pid}/ns/net")).unwrap(),
+        host
+    );
+    // Rules and SLOs that hold for any known value: only unknown signals stay quiet.
+    let config = dir.path().join("sidewatch.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "targets:\n  - {{name: app, pid: {pid}}}\nrules:\n  - {{alert: Up, signal: target_up, op: '>=', value: 1, severity: info}}\n  - {{alert: Overflows, signal: listen_overflows, op: '>=', value: 0, for: 1m, severity: info}}\n  - {{alert: Retransmits, signal: tcp_retransmit_ratio, op: '>=', value: 0, severity: info}}\n  - {{alert: Queue, signal: accept_queue_ratio, op: '>=', value: 0, severity: info}}\nslos:\n  - {{name: retransmits, signal: tcp_retransmit_ratio, op: '<', value: 100%, objective: 99%}}\n  - {{name: queue, signal: accept_queue_ratio, op: '<', value: 100%, objective: 99%}}\n"
+        ),
+    )
+    .unwrap();
+    let d = Daemon::start(&["--interval", "200ms", "--config", config.to_str().unwrap()]);
+    let samples = |m: &Metrics, slo: &str| m.get("sidewatch_slo_samples_total", &[("slo", slo)]);
+    // Ten ticks with the listener's own accept queue known (sidewatch shares its namespace).
+    d.wait_until(Duration::from_secs(20), |d| {
+        samples(&d.metrics(), "queue").is_some_and(|n| n >= 10.0)
+    });
+    let m = d.metrics();
     assert_eq!(m.get("sidewatch_network_shared", &[]), Some(1.0));
+    assert!(m.get("sidewatch_tcp_segments_sent_total", &[]).unwrap() > 0.0);
+    assert!(m.has("sidewatch_tcp_listen_overflows_total"));
+    // Host-wide counters are exported, but never a signal of the target.
+    assert_eq!(samples(&m, "retransmits").unwrap_or(0.0), 0.0);
+    let v: serde_json::Value = serde_json::from_str(&d.get("/api/v1/alerts").text()).unwrap();
+    let alerts = v["data"]["alerts"].as_array().unwrap();
+    assert_eq!(state_of(alerts, "Up").as_deref(), Some("firing"));
+    assert_eq!(state_of(alerts, "Queue").as_deref(), Some("firing"));
+    assert_eq!(state_of(alerts, "Overflows"), None, "{alerts:?}");
+    assert_eq!(state_of(alerts, "Retransmits"), None, "{alerts:?}");
 }
