@@ -413,3 +413,117 @@ fn host_namespace_is_flagged_shared() {
     assert_eq!(state_of(alerts, "Overflows"), None, "{alerts:?}");
     assert_eq!(state_of(alerts, "Retransmits"), None, "{alerts:?}");
 }
+
+/// The same counters as node_exporter on the same namespace: node_exporter runs inside it
+/// (`ip netns exec`, so its `/proc/net` is the namespace's) and is scraped from inside it.
+#[test]
+fn live_counters_match_node_exporter_in_the_namespace() {
+    let ns = NetNs::new();
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, pid) = python_in(&ns, dir.path(), SERVE);
+    // Traffic: requests to the server, and a flood of a stalled listener (overflows, resets).
+    let client = "import socket, urllib.request\nfor _ in range(200): urllib.request.urlopen(urllib.request.Request('http://127.0.0.1:8080/', data=b'x' * 100000, method='POST')).read()\nl=socket.socket(); l.bind(('127.0.0.1', 8081)); l.listen(1)\ncs=[socket.create_connection(('127.0.0.1', 8081), timeout=0.2) for _ in range(2)]\nfor _ in range(6):\n    c=socket.socket(); c.setblocking(False); c.connect_ex(('127.0.0.1', 8081)); cs.append(c)\nimport time; time.sleep(1.5)\ntry: socket.create_connection(('127.0.0.1', 8099))\nexcept OSError: pass";
+    let o = ns.cmd("python3").args(["-c", client]).output().unwrap();
+    assert!(o.status.success(), "{o:?}");
+    let node = require_tool("prometheus-node-exporter", "prometheus-node-exporter");
+    let curl = require_tool("curl", "curl");
+    let port = free_port();
+    let _ne = spawn(
+        ns.cmd(node.to_str().unwrap())
+            .args([
+                "--collector.disable-defaults",
+                "--collector.netstat",
+                "--collector.netdev",
+                "--collector.netdev.device-exclude=^$", // keep lo (excluded by default)
+            ])
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stderr(Stdio::null()),
+    );
+    let scrape_node = || {
+        let o = ns
+            .cmd(curl.to_str().unwrap())
+            .args(["-sf", "--max-time", "5"])
+            .arg(format!("http://127.0.0.1:{port}/metrics"))
+            .output()
+            .unwrap();
+        o.status
+            .success()
+            .then(|| Metrics::parse(&String::from_utf8(o.stdout).unwrap()))
+    };
+    stack::wait_for(Duration::from_secs(20), "node_exporter", || {
+        scrape_node().is_some()
+    });
+    let ours = || {
+        let o = ns
+            .cmd(BIN)
+            .args(["once", "--pid", &pid.to_string()])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        Metrics::parse(&String::from_utf8(o.stdout).unwrap())
+    };
+    // node_exporter's own scrape is TCP traffic of the namespace: read sidewatch before and after.
+    let (sw, ne, after) = (ours(), scrape_node().unwrap(), ours());
+    let pairs = [
+        (
+            "sidewatch_tcp_segments_sent_total",
+            "node_netstat_Tcp_OutSegs",
+        ),
+        (
+            "sidewatch_tcp_segments_retransmitted_total",
+            "node_netstat_Tcp_RetransSegs",
+        ),
+        (
+            "sidewatch_tcp_active_opens_total",
+            "node_netstat_Tcp_ActiveOpens",
+        ),
+        (
+            "sidewatch_tcp_passive_opens_total",
+            "node_netstat_Tcp_PassiveOpens",
+        ),
+        (
+            "sidewatch_tcp_resets_sent_total",
+            "node_netstat_Tcp_OutRsts",
+        ),
+        (
+            "sidewatch_tcp_listen_overflows_total",
+            "node_netstat_TcpExt_ListenOverflows",
+        ),
+        (
+            "sidewatch_tcp_listen_drops_total",
+            "node_netstat_TcpExt_ListenDrops",
+        ),
+    ];
+    let mut report = Vec::new();
+    for (our_name, node_name) in pairs {
+        let a = sw.get(our_name, &[]).unwrap();
+        let b = ne.get(node_name, &[]).unwrap();
+        let a1 = after.get(our_name, &[]).unwrap();
+        report.push(format!("{our_name} {a}..{a1} / {node_name} {b}"));
+        assert!(a <= b && b <= a1, "{}", report.join("\n"));
+        assert!((a - b).abs() <= 0.01 * b, "{}", report.join("\n"));
+    }
+    let a = sw
+        .get(
+            "sidewatch_network_receive_bytes_total",
+            &[("interface", "lo")],
+        )
+        .unwrap();
+    let b = ne
+        .get("node_network_receive_bytes_total", &[("device", "lo")])
+        .unwrap();
+    assert!(
+        (a - b).abs() <= 0.01 * b,
+        "lo receive bytes: ours {a}, node_exporter {b}"
+    );
+    // The traffic made each of them move (a comparison of zeros shows nothing).
+    for n in [
+        "node_netstat_Tcp_OutSegs",
+        "node_netstat_Tcp_PassiveOpens",
+        "node_netstat_Tcp_OutRsts",
+        "node_netstat_TcpExt_ListenOverflows",
+    ] {
+        assert!(ne.get(n, &[]).unwrap() > 0.0, "{n}: {}", report.join("\n"));
+    }
+    eprintln!("{}", report.join("\n"));
+}
