@@ -364,6 +364,23 @@ fn live_stalled_listener_fills_its_queue_and_overflows() {
     let ours = m.get("sidewatch_tcp_listen_overflows_total", &[]).unwrap();
     assert!(ours > 0.0 && ours <= listen_overflows(pid) as f64, "{ours}");
     assert_eq!(m.get("sidewatch_network_shared", &[]), Some(0.0));
+    // The ratio's history: empty queue before the flood, full since; on the status page.
+    let v: serde_json::Value =
+        serde_json::from_str(&d.get("/api/v1/samples?target=server&limit=3600")).unwrap();
+    let ratios: Vec<f64> = v["data"]["samples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["accept_queue_ratio"].as_f64())
+        .collect();
+    assert_eq!(
+        ratios.first(),
+        Some(&(queue / 4.0)),
+        "newest first: {ratios:?}"
+    );
+    assert_eq!(ratios.last(), Some(&0.0), "{ratios:?}");
+    let page = d.get("/");
+    assert!(page.contains("<span>Accept queue</span>"), "{page}");
     client.wait_timeout(Duration::from_secs(1));
 }
 
