@@ -148,6 +148,13 @@ struct Opts {
     )]
     no_thread_totals: bool,
 
+    /// Don't count the TCP sockets of the targets' network namespaces by state
+    /// (`sidewatch_tcp_connections`, a pass over every line of `net/tcp` and `net/tcp6`): with
+    /// tens of thousands of sockets that read is most of the tick (docs/network.md). Accept
+    /// queues and counters stay. Config: `network: {tcp_states: false}`.
+    #[arg(long, env = "SIDEWATCH_NO_TCP_STATES", global = true)]
+    no_tcp_states: bool,
+
     /// The application's own metrics endpoint (Prometheus text or OpenMetrics), fetched every
     /// tick with the default timeout and body cap (a config file's `app:` sets more).
     /// Example: --app-metrics http://127.0.0.1:8080/metrics
@@ -500,6 +507,7 @@ fn overrides(o: &Opts, default_name: Option<&str>) -> Result<Overrides, ConfigEr
         procfs: o.procfs.clone(),
         cgroupfs: o.cgroupfs.clone(),
         target: flag_target(o, default_name)?,
+        tcp_states: o.no_tcp_states.then_some(false),
     })
 }
 
@@ -586,7 +594,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .targets
                 .iter()
                 .any(|t| t.app.is_some() || t.probe.is_some());
-            let mut sampler = Sampler::new(proc, settings.targets, shared).with_cgroups(cgroups);
+            let mut sampler = Sampler::new(proc, settings.targets, shared)
+                .with_cgroups(cgroups)
+                .with_tcp_states(settings.tcp_states);
             if has_app {
                 let rt = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
@@ -734,6 +744,7 @@ fn daemon(opts: Opts, wrap: Option<(Vec<String>, String)>) -> anyhow::Result<Exi
         let (tx, rx) = mpsc::channel();
         let mut sampler = Sampler::new(proc, settings.targets.clone(), shared.clone())
             .with_cgroups(cgroups)
+            .with_tcp_states(settings.tcp_states)
             .with_app_runtime(tokio::runtime::Handle::current());
         sampler.set_rules(settings.rules.clone());
         sampler.set_history(settings.history.clone(), settings.interval);
@@ -1042,6 +1053,7 @@ impl<'a> Reloader<'a> {
                     interval: s.interval,
                     rules: s.rules.clone(),
                     history: s.history.clone(),
+                    tcp_states: s.tcp_states,
                 });
                 self.current = s;
                 true

@@ -8,7 +8,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -543,4 +543,53 @@ fn live_counters_match_node_exporter_in_the_namespace() {
         assert!(ne.get(n, &[]).unwrap() > 0.0, "{n}: {}", report.join("\n"));
     }
     eprintln!("{}", report.join("\n"));
+}
+
+/// `sidewatch once` on the fixture tree with `extra` arguments and config `yaml`.
+fn once_fixture_with(dir: &Path, yaml: &str, extra: &[&str]) -> Output {
+    let config = dir.join("sidewatch.yml");
+    std::fs::write(&config, yaml).unwrap();
+    Command::new(BIN)
+        .args(["once", "--cgroupfs", "/nonexistent", "--procfs"])
+        .arg(fixture())
+        .arg("--config")
+        .arg(&config)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn tcp_states_can_be_turned_off_by_config_or_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let golden = std::fs::read_to_string(manifest().join("tests/golden/net.yml")).unwrap();
+    let off = format!("{golden}network:\n  tcp_states: false\n");
+    let on = format!("{golden}network:\n  tcp_states: true\n");
+    for (yaml, extra, counted) in [
+        (golden.as_str(), &[][..], true),
+        (on.as_str(), &[][..], true),
+        (off.as_str(), &[][..], false),
+        (golden.as_str(), &["--no-tcp-states"][..], false),
+        (on.as_str(), &["--no-tcp-states"][..], false),
+    ] {
+        let o = once_fixture_with(dir.path(), yaml, extra);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let m = Metrics::parse(&String::from_utf8(o.stdout).unwrap());
+        let what = format!("{extra:?} with\n{yaml}");
+        assert_eq!(m.has("sidewatch_tcp_connections"), counted, "{what}");
+        // The listeners are found either way.
+        let q = m.get(
+            "sidewatch_tcp_listen_queue",
+            &[("target", "server"), ("port", "8080")],
+        );
+        assert_eq!(q, Some(3.0), "{what}");
+    }
+    let typo = format!("{golden}network:\n  tcp_state: false\n");
+    let o = once_fixture_with(dir.path(), &typo, &[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert!(
+        err.contains("sidewatch.yml") && err.contains("tcp_state") && err.contains("tcp_states"),
+        "{err}"
+    );
 }
