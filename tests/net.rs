@@ -381,6 +381,44 @@ fn live_stalled_listener_fills_its_queue_and_overflows() {
     assert_eq!(ratios.last(), Some(&0.0), "{ratios:?}");
     let page = d.get("/");
     assert!(page.contains("<span>Accept queue</span>"), "{page}");
+    // Without state counts the listeners come from sock_diag instead of net/tcp: the same
+    // queue as the kernel's net/tcp rx_queue, the same backlog.
+    let kernel_queue = |pid: i32| {
+        let tcp = std::fs::read_to_string(format!("/proc/{pid}/net/tcp")).unwrap();
+        let line = tcp
+            .lines()
+            .find(|l| l.contains(":1F90 00000000:0000 0A "))
+            .unwrap()
+            .to_string();
+        let queues = line.split_whitespace().nth(4).unwrap();
+        u64::from_str_radix(queues.split_once(':').unwrap().1, 16).unwrap() as f64
+    };
+    for extra in [&[][..], &["--no-tcp-states"][..]] {
+        let o = ns
+            .cmd(BIN)
+            .args(["once", "--pid", &pid.to_string()])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let m = Metrics::parse(&String::from_utf8(o.stdout).unwrap());
+        let what = format!("once {extra:?}");
+        assert_eq!(
+            m.get("sidewatch_tcp_listen_queue", &port),
+            Some(kernel_queue(pid)),
+            "{what}"
+        );
+        assert_eq!(
+            m.get("sidewatch_tcp_listen_backlog", &port),
+            Some(4.0),
+            "{what}"
+        );
+        assert_eq!(
+            m.has("sidewatch_tcp_connections"),
+            extra.is_empty(),
+            "{what}"
+        );
+    }
     client.wait_timeout(Duration::from_secs(1));
 }
 
