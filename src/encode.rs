@@ -48,6 +48,11 @@ impl<'a> Family<'a> {
         }
     }
 
+    /// An empty family of a catalog entry.
+    pub(crate) fn of(def: &'static crate::catalog::Def) -> Self {
+        Self::new(def.name, def.help, def.unit.clone(), def.kind)
+    }
+
     pub(crate) fn push(&mut self, labels: Labels<'a>, v: Num) {
         self.samples.push((labels, v));
     }

@@ -11,9 +11,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::DescriptorEncoder;
-use prometheus_client::metrics::MetricType;
-use prometheus_client::registry::{Registry, Unit};
+use prometheus_client::registry::Registry;
 
+use crate::catalog;
 use crate::encode::{Family, Num, per_bucket, plain, push_opt, target_labels, with};
 use crate::snapshot::Snapshot;
 use crate::state::Published;
@@ -33,115 +33,24 @@ struct SnapshotCollector(Arc<Snapshot>);
 impl Collector for SnapshotCollector {
     fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let s = &*self.0;
-        use MetricType::{Counter, Gauge, Info};
-        let mut up = Family::new(
-            "sidewatch_target_up",
-            "1 if at least one live process of the target was found in the last tick, else 0.",
-            None,
-            Gauge,
-        );
-        let mut procs = Family::new(
-            "sidewatch_target_processes",
-            "Live processes currently selected by the target.",
-            None,
-            Gauge,
-        );
-        let mut info = Family::new(
-            "sidewatch_target",
-            "The target's main (oldest directly selected) process.",
-            None,
-            Info,
-        );
-        let mut cpu = Family::new(
-            "sidewatch_process_cpu",
-            "CPU time consumed by the target's processes, cumulative across restarts.",
-            Some(Unit::Seconds),
-            Counter,
-        );
-        let mut rss = Family::new(
-            "sidewatch_process_resident_memory",
-            "Resident set size of the target's processes (sum of VmRSS).",
-            Some(Unit::Bytes),
-            Gauge,
-        );
-        let mut vms = Family::new(
-            "sidewatch_process_virtual_memory",
-            "Virtual memory size of the target's processes (sum).",
-            Some(Unit::Bytes),
-            Gauge,
-        );
-        let mut swap = Family::new(
-            "sidewatch_process_swap",
-            "Swapped-out memory of the target's processes (sum of VmSwap).",
-            Some(Unit::Bytes),
-            Gauge,
-        );
-        let mut pss = Family::new(
-            "sidewatch_process_proportional_memory",
-            "Proportional set size of the target's processes (sum of Pss from smaps_rollup).",
-            Some(Unit::Bytes),
-            Gauge,
-        );
-        let mut threads = Family::new(
-            "sidewatch_process_threads",
-            "Threads of the target's processes (sum).",
-            None,
-            Gauge,
-        );
-        let mut fds = Family::new(
-            "sidewatch_process_open_fds",
-            "Open file descriptors of the target's processes (sum).",
-            None,
-            Gauge,
-        );
-        let mut fdu = Family::new(
-            "sidewatch_process_fd_utilization_ratio",
-            "Highest ratio of open file descriptors to the soft limit among the target's processes.",
-            None,
-            Gauge,
-        );
-        let mut ior = Family::new(
-            "sidewatch_process_io_read",
-            "Bytes the target's processes caused to be fetched from storage, cumulative across restarts.",
-            Some(Unit::Bytes),
-            Counter,
-        );
-        let mut iow = Family::new(
-            "sidewatch_process_io_write",
-            "Bytes the target's processes caused to be sent to storage, cumulative across restarts.",
-            Some(Unit::Bytes),
-            Counter,
-        );
-        let mut cs = Family::new(
-            "sidewatch_process_context_switches",
-            "Context switches of the target's processes, cumulative across restarts.",
-            None,
-            Counter,
-        );
-        let mut pf = Family::new(
-            "sidewatch_process_page_faults",
-            "Page faults of the target's processes, cumulative across restarts.",
-            None,
-            Counter,
-        );
-        let mut wait = Family::new(
-            "sidewatch_process_cpu_wait",
-            "Time the target's processes spent runnable but waiting for a CPU (schedstat run delay), cumulative across restarts.",
-            Some(Unit::Seconds),
-            Counter,
-        );
-        let mut start = Family::new(
-            "sidewatch_process_start_time",
-            "Start time of the target's main process since the Unix epoch.",
-            Some(Unit::Seconds),
-            Gauge,
-        );
-        let mut restarts = Family::new(
-            "sidewatch_process_restarts",
-            "Times the target's main process was replaced by a new process.",
-            None,
-            Counter,
-        );
+        let mut up = Family::of(&catalog::TARGET_UP);
+        let mut procs = Family::of(&catalog::TARGET_PROCESSES);
+        let mut info = Family::of(&catalog::TARGET);
+        let mut cpu = Family::of(&catalog::PROCESS_CPU);
+        let mut rss = Family::of(&catalog::PROCESS_RESIDENT_MEMORY);
+        let mut vms = Family::of(&catalog::PROCESS_VIRTUAL_MEMORY);
+        let mut swap = Family::of(&catalog::PROCESS_SWAP);
+        let mut pss = Family::of(&catalog::PROCESS_PROPORTIONAL_MEMORY);
+        let mut threads = Family::of(&catalog::PROCESS_THREADS);
+        let mut fds = Family::of(&catalog::PROCESS_OPEN_FDS);
+        let mut fdu = Family::of(&catalog::PROCESS_FD_UTILIZATION_RATIO);
+        let mut ior = Family::of(&catalog::PROCESS_IO_READ);
+        let mut iow = Family::of(&catalog::PROCESS_IO_WRITE);
+        let mut cs = Family::of(&catalog::PROCESS_CONTEXT_SWITCHES);
+        let mut pf = Family::of(&catalog::PROCESS_PAGE_FAULTS);
+        let mut wait = Family::of(&catalog::PROCESS_CPU_WAIT);
+        let mut start = Family::of(&catalog::PROCESS_START_TIME);
+        let mut restarts = Family::of(&catalog::PROCESS_RESTARTS);
 
         for t in &s.targets {
             let l = target_labels(t);
@@ -207,46 +116,26 @@ impl Collector for SnapshotCollector {
         crate::history::view::encode(s.history.as_deref(), &mut enc)?;
 
         // --- The host: the denominator generated CPU rules share with the in-process signal.
-        let mut host_cpus = Family::new(
-            crate::rules::signal::HOST_CPUS_METRIC,
-            "CPUs online on the host as sidewatch counted them at start (cpuN lines of /proc/stat): the denominator of a target's CPU utilization where it has no cgroup of its own.",
-            None,
-            Gauge,
-        );
+        let mut host_cpus = Family::of(&catalog::HOST_CPUS);
         if let Some(n) = s.host_cpus {
             host_cpus.push(vec![], Num::U(u64::from(n)));
         }
         host_cpus.encode(&mut enc)?;
 
         // --- About sidewatch itself.
-        let mut build = Family::new(
-            "sidewatch_build",
-            "Version and revision sidewatch was built from.",
-            None,
-            Info,
-        );
+        let mut build = Family::of(&catalog::BUILD);
         build.push(
             plain(&[("version", s.version), ("revision", s.revision)]),
             Num::U(1),
         );
         build.encode(&mut enc)?;
 
-        let mut ticks = Family::new(
-            "sidewatch_ticks",
-            "Sampling ticks completed.",
-            None,
-            Counter,
-        );
+        let mut ticks = Family::of(&catalog::TICKS);
         ticks.push(vec![], Num::U(s.ticks_total));
         ticks.encode(&mut enc)?;
 
         let h = &s.tick_duration_seconds;
-        let mut m = enc.encode_descriptor(
-            "sidewatch_tick_duration",
-            "Time one sampling tick took (discovery, reads and accounting; rendering excluded).",
-            Some(&Unit::Seconds),
-            MetricType::Histogram,
-        )?;
+        let mut m = catalog::TICK_DURATION.describe(&mut enc)?;
         m.encode_histogram::<prometheus_client::encoding::NoLabelSet>(
             h.sum,
             h.count,
@@ -254,40 +143,20 @@ impl Collector for SnapshotCollector {
             None,
         )?;
 
-        let mut errors = Family::new(
-            "sidewatch_read_errors",
-            "Figures that could not be read (permission, missing file, process gone mid-read), by source file.",
-            None,
-            Counter,
-        );
+        let mut errors = Family::of(&catalog::READ_ERRORS);
         for (src, n) in &s.read_errors {
             errors.push(plain(&[("source", *src)]), Num::U(*n));
         }
         errors.encode(&mut enc)?;
 
-        let mut scrapes = Family::new(
-            "sidewatch_scrapes",
-            "Requests to /metrics served, as of the last tick.",
-            None,
-            Counter,
-        );
+        let mut scrapes = Family::of(&catalog::SCRAPES);
         scrapes.push(vec![], Num::U(s.scrapes_total));
         scrapes.encode(&mut enc)?;
 
-        let mut reload_ok = Family::new(
-            "sidewatch_config_last_reload_successful",
-            "Whether the last configuration reload (--config and --web.config.file) succeeded.",
-            None,
-            Gauge,
-        );
+        let mut reload_ok = Family::of(&catalog::CONFIG_LAST_RELOAD_SUCCESSFUL);
         reload_ok.push(vec![], Num::U(u64::from(s.config_last_reload_successful)));
         reload_ok.encode(&mut enc)?;
-        let mut reload_ts = Family::new(
-            "sidewatch_config_last_reload_success_timestamp",
-            "Time of the last successful configuration reload (or of the start), since the Unix epoch.",
-            Some(Unit::Seconds),
-            Gauge,
-        );
+        let mut reload_ts = Family::of(&catalog::CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP);
         reload_ts.push(
             vec![],
             Num::F(s.config_last_reload_success_timestamp_seconds),
@@ -296,59 +165,29 @@ impl Collector for SnapshotCollector {
 
         // --- Standard process collector metrics, as every official client library exposes them.
         if let Some(e) = &s.exporter {
-            let mut f = Family::new(
-                "process_cpu",
-                "Total user and system CPU time spent in seconds.",
-                Some(Unit::Seconds),
-                Counter,
-            );
+            let mut f = Family::of(&catalog::EXPORTER_PROCESS_CPU);
             f.push(vec![], Num::F(e.cpu_seconds));
             f.encode(&mut enc)?;
             if let Some(v) = e.open_fds {
-                let mut f = Family::new(
-                    "process_open_fds",
-                    "Number of open file descriptors.",
-                    None,
-                    Gauge,
-                );
+                let mut f = Family::of(&catalog::EXPORTER_PROCESS_OPEN_FDS);
                 f.push(vec![], Num::U(v));
                 f.encode(&mut enc)?;
             }
             if let Some(v) = e.max_fds {
-                let mut f = Family::new(
-                    "process_max_fds",
-                    "Maximum number of open file descriptors.",
-                    None,
-                    Gauge,
-                );
+                let mut f = Family::of(&catalog::EXPORTER_PROCESS_MAX_FDS);
                 f.push(vec![], Num::U(v));
                 f.encode(&mut enc)?;
             }
-            let mut f = Family::new(
-                "process_virtual_memory",
-                "Virtual memory size in bytes.",
-                Some(Unit::Bytes),
-                Gauge,
-            );
+            let mut f = Family::of(&catalog::EXPORTER_PROCESS_VIRTUAL_MEMORY);
             f.push(vec![], Num::U(e.virtual_memory_bytes));
             f.encode(&mut enc)?;
             if let Some(v) = e.resident_memory_bytes {
-                let mut f = Family::new(
-                    "process_resident_memory",
-                    "Resident memory size in bytes.",
-                    Some(Unit::Bytes),
-                    Gauge,
-                );
+                let mut f = Family::of(&catalog::EXPORTER_PROCESS_RESIDENT_MEMORY);
                 f.push(vec![], Num::U(v));
                 f.encode(&mut enc)?;
             }
             if let Some(v) = e.start_time_seconds {
-                let mut f = Family::new(
-                    "process_start_time",
-                    "Start time of the process since unix epoch in seconds.",
-                    Some(Unit::Seconds),
-                    Gauge,
-                );
+                let mut f = Family::of(&catalog::EXPORTER_PROCESS_START_TIME);
                 f.push(vec![], Num::F(v));
                 f.encode(&mut enc)?;
             }

@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 pub mod advisor;
+pub mod catalog;
 pub mod config;
 pub mod encode;
 pub mod expose;
@@ -17,6 +18,7 @@ pub mod histogram;
 pub mod history;
 pub mod profiles;
 pub mod promgen;
+pub mod reference;
 pub mod request;
 pub mod rules;
 pub mod runtime;

@@ -471,16 +471,31 @@ fn alerts(out: &mut String, name: &str, rs: Option<&RulesSnapshot>) {
             _ => "ok",
         };
         let summary = a.annotations.get("summary").cloned().unwrap_or_default();
+        let runbook = a.annotations.get("runbook_url").filter(|u| safe_href(u));
         let _ = write!(
             out,
-            "<li><span class=\"badge {class}\">{} {}</span> <b>{}</b> {}</li>",
+            "<li><span class=\"badge {class}\">{} {}</span> <b>{}</b> {}",
             escape(a.state.as_str()),
             escape(a.severity),
             escape(&a.alertname),
             escape(&summary)
         );
+        if let Some(url) = runbook {
+            let _ = write!(out, " <a href=\"{}\">runbook</a>", escape(url));
+        }
+        out.push_str("</li>");
     }
     out.push_str("</ul>");
+}
+
+/// A link the page may carry: http(s), or a path relative to the daemon (the shipped runbooks,
+/// which it serves); never `javascript:` or another scheme from user input.
+fn safe_href(url: &str) -> bool {
+    let scheme_end = url.find(':').unwrap_or(usize::MAX);
+    url.starts_with("https://")
+        || url.starts_with("http://")
+        || url.find(['/', '#', '?']).is_some_and(|i| i < scheme_end)
+        || scheme_end == usize::MAX
 }
 
 /// Most profiles a card lists (the newest); `/api/v1/profiles` has them all.
@@ -785,6 +800,20 @@ pub fn render(s: &Snapshot) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn runbook_links_only_http_or_relative() {
+        for ok in [
+            "docs/runbooks.md#sidewatchmemoryhigh",
+            "https://wiki.example.com/a:b",
+            "/runbooks#x",
+        ] {
+            assert!(safe_href(ok), "{ok}");
+        }
+        for bad in ["javascript:alert(1)", "data:text/html,x", "JavaScript:x"] {
+            assert!(!safe_href(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn escaping() {

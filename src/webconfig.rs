@@ -5,7 +5,7 @@
 //! loaded [`WebConfig`] whether a request may pass ([`WebConfig::check_auth`],
 //! [`RateLimiter::allow`]) and which headers to add.
 //!
-//! Differences forced by rustls (documented in the README): TLS 1.0/1.1 are never offered
+//! Differences forced by rustls (documented in docs/security.md): TLS 1.0/1.1 are never offered
 //! (`min_version: TLS10|TLS11` serves TLS 1.2+), only AEAD cipher suites with forward secrecy
 //! exist, `CurveP521` is not available, `http2` is accepted but HTTP/1.1 is served, and
 //! `client_allowed_sans` matches DNS names and IP addresses only.

@@ -385,10 +385,7 @@ fn memory_alert_reaches_the_webhook_and_every_dashboard_query_returns_data() {
             .contains("has been above 50MiB for 2 seconds"),
         "{firing}"
     );
-    assert_eq!(
-        a["runbook_url"],
-        "https://github.com/sidewatch/sidewatch/blob/main/docs/runbooks.md#sidewatchmemoryhigh"
-    );
+    assert_eq!(a["runbook_url"], "docs/runbooks.md#sidewatchmemoryhigh");
     assert!(
         to_firing >= Duration::from_secs(2),
         "fired before its `for`: {to_firing:?}"
@@ -528,7 +525,7 @@ fn goroutines_alert_round_trip(
     );
     assert_eq!(
         firing["annotations"]["runbook_url"],
-        "https://github.com/sidewatch/sidewatch/blob/main/docs/runbooks.md#sidewatchgoroutineshigh"
+        "docs/runbooks.md#sidewatchgoroutineshigh"
     );
     let to_firing = fired_at - opened;
     assert!(

@@ -1,7 +1,8 @@
 //! Memory of the history after a simulated 14 days (plus one, so every ring has wrapped) for 10
 //! targets: the rings are fed directly with a tick every 5 s (no 14-day sleep), then the
-//! structure's size and the process's resident memory are measured against the bound README
-//! states. The views a tick publishes (JSON fragments and the status page) are measured too.
+//! structure's size and the process's resident memory are measured against the bound that
+//! docs/history-and-recommendations.md states. The views a tick publishes (JSON fragments and
+//! the status page) are measured too.
 //! One test in its own binary, so the resident-memory delta is this test's alone.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
@@ -18,7 +19,7 @@ use sidewatch::snapshot::Snapshot;
 const MIB: f64 = 1024.0 * 1024.0;
 const TARGETS: usize = 10;
 const INTERVAL: f64 = 5.0;
-/// The bounds README states (KiB per target), at the default 5 s interval and at ≤ 1 s.
+/// The bounds docs/history-and-recommendations.md states (KiB per target), at the default 5 s interval and at ≤ 1 s.
 const README_BOUND_5S_KIB: usize = 276;
 const README_BOUND_1S_KIB: usize = 434;
 /// What one target's published views may take (JSON fragments + its part of the page).

@@ -381,8 +381,8 @@ fn live_stalled_listener_fills_its_queue_and_overflows() {
     assert_eq!(ratios.last(), Some(&0.0), "{ratios:?}");
     let page = d.get("/");
     assert!(page.contains("<span>Accept queue</span>"), "{page}");
-    // Without state counts the listeners come from sock_diag instead of net/tcp: the same
-    // queue as the kernel's net/tcp rx_queue, the same backlog.
+    // Without state counts net/tcp is read only up to the last listener: the same queue as
+    // the kernel's net/tcp rx_queue, the same backlog.
     let kernel_queue = |pid: i32| {
         let tcp = std::fs::read_to_string(format!("/proc/{pid}/net/tcp")).unwrap();
         let line = tcp

@@ -246,7 +246,7 @@ fn a_python_app_gc_collections_are_counted_across_its_restart() {
 }
 
 /// Rules on every runtime signal: `sidewatch rules` writes what `promtool check rules` accepts,
-/// with the expressions README states.
+/// with the expressions docs/sources.md states.
 #[test]
 fn rules_on_runtime_signals_pass_promtool() {
     let dir = tempfile::tempdir().unwrap();

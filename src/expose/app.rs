@@ -2,31 +2,15 @@
 //! and what the fetch cost. Only for targets with `app:`.
 
 use prometheus_client::encoding::DescriptorEncoder;
-use prometheus_client::metrics::MetricType::Gauge;
-use prometheus_client::registry::Unit;
 
+use crate::catalog;
 use crate::encode::{Family, Num, target_labels};
 use crate::snapshot::Snapshot;
 
 pub(crate) fn encode(s: &Snapshot, enc: &mut DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
-    let mut up = Family::new(
-        "sidewatch_app_metrics_up",
-        "1 when this tick has a fresh, parsed body from the target's app.metrics_url (fetched during the last interval), else 0 (failed, late or unparsable: see sidewatch_read_errors_total{source=\"app_metrics\"}).",
-        None,
-        Gauge,
-    );
-    let mut duration = Family::new(
-        "sidewatch_app_metrics_fetch_duration",
-        "Time the fetch behind this tick's app metrics took, from the request to the parsed body.",
-        Some(Unit::Seconds),
-        Gauge,
-    );
-    let mut samples = Family::new(
-        "sidewatch_app_metrics_samples",
-        "Samples in the application's metrics body of this tick.",
-        None,
-        Gauge,
-    );
+    let mut up = Family::of(&catalog::APP_METRICS_UP);
+    let mut duration = Family::of(&catalog::APP_METRICS_FETCH_DURATION);
+    let mut samples = Family::of(&catalog::APP_METRICS_SAMPLES);
     for t in &s.targets {
         let Some(ok) = t.app_up else { continue };
         let l = target_labels(t);

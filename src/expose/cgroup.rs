@@ -5,163 +5,37 @@
 use std::borrow::Cow;
 
 use prometheus_client::encoding::DescriptorEncoder;
-use prometheus_client::metrics::MetricType::{Counter, Gauge, Info};
-use prometheus_client::registry::Unit;
 
+use crate::catalog;
 use crate::encode::{Family, Labels, Num, push_opt, target_labels, with};
 use crate::snapshot::Snapshot;
 
 pub(crate) fn encode(s: &Snapshot, enc: &mut DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
-    let mut info = Family::new(
-        "sidewatch_cgroup",
-        "The cgroup the target's figures come from: its path as /proc/<pid>/cgroup shows it (memory hierarchy on v1) and the cgroup version.",
-        None,
-        Info,
-    );
-    let mut shared = Family::new(
-        "sidewatch_cgroup_shared",
-        "1 when the target's cgroup also holds processes that are not the target's (cgroup.procs of the memory and CPU hierarchies): the cgroup figures then include them, and the target's memory and CPU signals (rules, SLOs, history) use its processes' own figures. 0 when the cgroup holds only the target.",
-        None,
-        Gauge,
-    );
-    let mut usage = Family::new(
-        "sidewatch_cgroup_memory_usage",
-        "Memory charged to the cgroup, page cache included (memory.current / memory.usage_in_bytes).",
-        Some(Unit::Bytes),
-        Gauge,
-    );
-    let mut ws = Family::new(
-        "sidewatch_cgroup_memory_working_set",
-        "Memory usage minus inactive file cache, floored at 0: what the OOM killer and the kubelet look at (cAdvisor's working set).",
-        Some(Unit::Bytes),
-        Gauge,
-    );
-    let mut rss = Family::new(
-        "sidewatch_cgroup_memory_rss",
-        "Anonymous memory of the cgroup (memory.stat anon / total_rss).",
-        Some(Unit::Bytes),
-        Gauge,
-    );
-    let mut cache = Family::new(
-        "sidewatch_cgroup_memory_cache",
-        "Page cache of the cgroup (memory.stat file / total_cache).",
-        Some(Unit::Bytes),
-        Gauge,
-    );
-    let mut swap = Family::new(
-        "sidewatch_cgroup_memory_swap",
-        "Swap used by the cgroup (memory.swap.current / memory.stat total_swap), where swap accounting is on.",
-        Some(Unit::Bytes),
-        Gauge,
-    );
-    let mut limit = Family::new(
-        "sidewatch_cgroup_memory_limit",
-        "Memory limit of the cgroup (memory.max / memory.limit_in_bytes); absent when unlimited.",
-        Some(Unit::Bytes),
-        Gauge,
-    );
-    let mut mem_ratio = Family::new(
-        "sidewatch_cgroup_memory_utilization_ratio",
-        "Working set divided by the memory limit; absent when unlimited.",
-        None,
-        Gauge,
-    );
-    let mut oom = Family::new(
-        "sidewatch_cgroup_memory_oom_kills",
-        "Processes of the target's cgroup(s) killed by the OOM killer (memory.events oom_kill / memory.oom_control oom_kill).",
-        None,
-        Counter,
-    );
-    let mut hits = Family::new(
-        "sidewatch_cgroup_memory_limit_hits",
-        "Times the cgroup's memory usage hit its limit (memory.events max / memory.failcnt).",
-        None,
-        Counter,
-    );
-    let mut cpu = Family::new(
-        "sidewatch_cgroup_cpu_usage",
-        "CPU time of the target's cgroup(s) (cpu.stat user_usec, system_usec / cpuacct.stat).",
-        Some(Unit::Seconds),
-        Counter,
-    );
-    let mut cores = Family::new(
-        "sidewatch_cgroup_cpu_limit_cores",
-        "CPU limit of the cgroup in cores (cpu.max / cpu.cfs_quota_us divided by the period); absent when unlimited.",
-        None,
-        Gauge,
-    );
-    let mut cpu_ratio = Family::new(
-        "sidewatch_cgroup_cpu_utilization_ratio",
-        "CPU usage over the last tick divided by the limit in cores, or by the CPUs the cgroup may run on when unlimited.",
-        None,
-        Gauge,
-    );
-    let mut periods = Family::new(
-        "sidewatch_cgroup_cpu_periods",
-        "CFS enforcement periods in which the cgroup was runnable (cpu.stat nr_periods).",
-        None,
-        Counter,
-    );
-    let mut throttled_periods = Family::new(
-        "sidewatch_cgroup_cpu_throttled_periods",
-        "Periods in which the cgroup was throttled for exhausting its quota (cpu.stat nr_throttled).",
-        None,
-        Counter,
-    );
-    let mut throttled = Family::new(
-        "sidewatch_cgroup_cpu_throttled",
-        "Time the cgroup's tasks were throttled (cpu.stat throttled_usec / throttled_time).",
-        Some(Unit::Seconds),
-        Counter,
-    );
-    let mut pids = Family::new(
-        "sidewatch_cgroup_pids",
-        "Tasks in the cgroup (pids.current).",
-        None,
-        Gauge,
-    );
-    let mut pids_limit = Family::new(
-        "sidewatch_cgroup_pids_limit",
-        "Task limit of the cgroup (pids.max); absent when unlimited.",
-        None,
-        Gauge,
-    );
-    let mut io_read = Family::new(
-        "sidewatch_cgroup_io_read",
-        "Bytes read from block devices by the cgroup (io.stat rbytes / blkio.throttle.io_service_bytes Read).",
-        Some(Unit::Bytes),
-        Counter,
-    );
-    let mut io_write = Family::new(
-        "sidewatch_cgroup_io_write",
-        "Bytes written to block devices by the cgroup (io.stat wbytes / blkio.throttle.io_service_bytes Write).",
-        Some(Unit::Bytes),
-        Counter,
-    );
-    let mut io_reads = Family::new(
-        "sidewatch_cgroup_io_reads",
-        "Read operations on block devices by the cgroup (io.stat rios / blkio.throttle.io_serviced Read).",
-        None,
-        Counter,
-    );
-    let mut io_writes = Family::new(
-        "sidewatch_cgroup_io_writes",
-        "Write operations on block devices by the cgroup (io.stat wios / blkio.throttle.io_serviced Write).",
-        None,
-        Counter,
-    );
-    let mut waiting = Family::new(
-        "sidewatch_cgroup_pressure_waiting",
-        "Time in which at least one task of the cgroup waited for the resource (PSI some total).",
-        Some(Unit::Seconds),
-        Counter,
-    );
-    let mut stalled = Family::new(
-        "sidewatch_cgroup_pressure_stalled",
-        "Time in which all non-idle tasks of the cgroup were stalled on the resource at once (PSI full total).",
-        Some(Unit::Seconds),
-        Counter,
-    );
+    let mut info = Family::of(&catalog::CGROUP);
+    let mut shared = Family::of(&catalog::CGROUP_SHARED);
+    let mut usage = Family::of(&catalog::CGROUP_MEMORY_USAGE);
+    let mut ws = Family::of(&catalog::CGROUP_MEMORY_WORKING_SET);
+    let mut rss = Family::of(&catalog::CGROUP_MEMORY_RSS);
+    let mut cache = Family::of(&catalog::CGROUP_MEMORY_CACHE);
+    let mut swap = Family::of(&catalog::CGROUP_MEMORY_SWAP);
+    let mut limit = Family::of(&catalog::CGROUP_MEMORY_LIMIT);
+    let mut mem_ratio = Family::of(&catalog::CGROUP_MEMORY_UTILIZATION_RATIO);
+    let mut oom = Family::of(&catalog::CGROUP_MEMORY_OOM_KILLS);
+    let mut hits = Family::of(&catalog::CGROUP_MEMORY_LIMIT_HITS);
+    let mut cpu = Family::of(&catalog::CGROUP_CPU_USAGE);
+    let mut cores = Family::of(&catalog::CGROUP_CPU_LIMIT_CORES);
+    let mut cpu_ratio = Family::of(&catalog::CGROUP_CPU_UTILIZATION_RATIO);
+    let mut periods = Family::of(&catalog::CGROUP_CPU_PERIODS);
+    let mut throttled_periods = Family::of(&catalog::CGROUP_CPU_THROTTLED_PERIODS);
+    let mut throttled = Family::of(&catalog::CGROUP_CPU_THROTTLED);
+    let mut pids = Family::of(&catalog::CGROUP_PIDS);
+    let mut pids_limit = Family::of(&catalog::CGROUP_PIDS_LIMIT);
+    let mut io_read = Family::of(&catalog::CGROUP_IO_READ);
+    let mut io_write = Family::of(&catalog::CGROUP_IO_WRITE);
+    let mut io_reads = Family::of(&catalog::CGROUP_IO_READS);
+    let mut io_writes = Family::of(&catalog::CGROUP_IO_WRITES);
+    let mut waiting = Family::of(&catalog::CGROUP_PRESSURE_WAITING);
+    let mut stalled = Family::of(&catalog::CGROUP_PRESSURE_STALLED);
 
     let f = |v: Option<f64>| v.map(Num::F);
     for t in &s.targets {

@@ -3,9 +3,8 @@
 //! is written from the start (zeros included) so that `rate()` sees the first failure.
 
 use prometheus_client::encoding::DescriptorEncoder;
-use prometheus_client::metrics::MetricType::{self, Counter, Gauge};
-use prometheus_client::registry::Unit;
 
+use crate::catalog;
 use crate::encode::{Family, Num, per_bucket, target_labels, with};
 use crate::snapshot::Snapshot;
 
@@ -18,18 +17,8 @@ pub(crate) fn encode(s: &Snapshot, enc: &mut DescriptorEncoder<'_>) -> Result<()
     if probed.is_empty() {
         return Ok(());
     }
-    let mut requests = Family::new(
-        "sidewatch_probe_requests",
-        "HTTP probes of the target by result; a failure's reason is one of timeout, connect, tls, http, status, body, skipped (due while the previous probe was still in flight: not sent).",
-        None,
-        Counter,
-    );
-    let mut up = Family::new(
-        "sidewatch_probe_up",
-        "1 when the target's last finished HTTP probe succeeded, else 0.",
-        None,
-        Gauge,
-    );
+    let mut requests = Family::of(&catalog::PROBE_REQUESTS);
+    let mut up = Family::of(&catalog::PROBE_UP);
     for (l, p) in &probed {
         let t = &p.totals;
         requests.push(with(l, "result", "success"), Num::U(t.success));
@@ -43,12 +32,7 @@ pub(crate) fn encode(s: &Snapshot, enc: &mut DescriptorEncoder<'_>) -> Result<()
     }
     requests.encode(enc)?;
 
-    let mut m = enc.encode_descriptor(
-        "sidewatch_probe_duration",
-        "Time each HTTP probe sent took, from connecting to the end of the body or the failure (a timed-out probe counts its timeout), in OpenTelemetry's HTTP duration buckets.",
-        Some(&Unit::Seconds),
-        MetricType::Histogram,
-    )?;
+    let mut m = catalog::PROBE_DURATION.describe(enc)?;
     for (l, p) in &probed {
         let h = &p.totals.duration;
         m.encode_family(l)?

@@ -3,24 +3,14 @@
 //! (zeros included) so that `increase()` sees the first capture.
 
 use prometheus_client::encoding::DescriptorEncoder;
-use prometheus_client::metrics::MetricType::Counter;
 
+use crate::catalog;
 use crate::encode::{Family, Num, target_labels, with};
 use crate::snapshot::Snapshot;
 
 pub(crate) fn encode(s: &Snapshot, enc: &mut DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
-    let mut captured = Family::new(
-        "sidewatch_profiles_captured",
-        "pprof profiles of the target captured and stored, by kind (heap, goroutine, cpu) and trigger (alert, leak, goroutines, heap, cpu).",
-        None,
-        Counter,
-    );
-    let mut errors = Family::new(
-        "sidewatch_profile_capture_errors",
-        "pprof captures of the target that failed: no answer within the timeout, an error status, a body over the size cap or not a gzipped profile, or the file could not be written.",
-        None,
-        Counter,
-    );
+    let mut captured = Family::of(&catalog::PROFILES_CAPTURED);
+    let mut errors = Family::of(&catalog::PROFILE_CAPTURE_ERRORS);
     let mut any = false;
     for t in &s.targets {
         let Some(p) = &t.profiles else { continue };

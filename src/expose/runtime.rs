@@ -5,55 +5,19 @@
 use std::borrow::Cow;
 
 use prometheus_client::encoding::DescriptorEncoder;
-use prometheus_client::metrics::MetricType::{Counter, Gauge, Info};
-use prometheus_client::registry::Unit;
 
+use crate::catalog;
 use crate::encode::{Family, Num, target_labels, with};
 use crate::snapshot::Snapshot;
 
 pub(crate) fn encode(s: &Snapshot, enc: &mut DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
-    let mut info = Family::new(
-        "sidewatch_runtime",
-        "The application's runtime (go, jvm, node, python) and its version, recognised from the series of its own /metrics.",
-        None,
-        Info,
-    );
-    let mut heap = Family::new(
-        "sidewatch_runtime_heap",
-        "Heap in use as the application reports it (Go heap_alloc, JVM heap pools used, Node.js V8 heap used).",
-        Some(Unit::Bytes),
-        Gauge,
-    );
-    let mut limit = Family::new(
-        "sidewatch_runtime_heap_limit",
-        "The runtime's heap ceiling: Go GOMEMLIMIT (absent when unset), JVM maximum heap (-Xmx). Absent for Node.js: its committed heap total is no limit.",
-        Some(Unit::Bytes),
-        Gauge,
-    );
-    let mut tasks = Family::new(
-        "sidewatch_runtime_tasks",
-        "Concurrent tasks of the runtime: Go goroutines, JVM live threads, Node.js active libuv handles.",
-        None,
-        Gauge,
-    );
-    let mut lag = Family::new(
-        "sidewatch_runtime_event_loop_lag",
-        "Event-loop delay, 99th percentile as prom-client measures it (Node.js).",
-        Some(Unit::Seconds),
-        Gauge,
-    );
-    let mut gcs = Family::new(
-        "sidewatch_runtime_gc_collections",
-        "GC cycles of the application, cumulative across its restarts (a drop of its own counter counts from zero).",
-        None,
-        Counter,
-    );
-    let mut pause = Family::new(
-        "sidewatch_runtime_gc_pause",
-        "GC time of the application (Go stop-the-world pauses, JVM collection or pause time, Node.js GC duration), cumulative across its restarts.",
-        Some(Unit::Seconds),
-        Counter,
-    );
+    let mut info = Family::of(&catalog::RUNTIME);
+    let mut heap = Family::of(&catalog::RUNTIME_HEAP);
+    let mut limit = Family::of(&catalog::RUNTIME_HEAP_LIMIT);
+    let mut tasks = Family::of(&catalog::RUNTIME_TASKS);
+    let mut lag = Family::of(&catalog::RUNTIME_EVENT_LOOP_LAG);
+    let mut gcs = Family::of(&catalog::RUNTIME_GC_COLLECTIONS);
+    let mut pause = Family::of(&catalog::RUNTIME_GC_PAUSE);
     let f = |v: Option<f64>| v.filter(|v| v.is_finite());
     for t in &s.targets {
         let Some(r) = &t.runtime else { continue };

@@ -6,14 +6,13 @@ use std::borrow::Cow;
 
 use bytes::Bytes;
 use prometheus_client::encoding::DescriptorEncoder;
-use prometheus_client::metrics::MetricType::Gauge;
-use prometheus_client::registry::Unit;
 use serde_json::{Map, Value, json};
 
 use super::ring::{self, Point, Signal};
 use super::stats::Summary;
 use super::trend::WindowTrend;
 use super::{HistoryViews, TargetView};
+use crate::catalog;
 use crate::encode::{Family, Labels, Num};
 
 /// The JSON routes of the history, with the query parameters each takes.
@@ -65,72 +64,17 @@ pub(crate) fn encode(
     enc: &mut DescriptorEncoder<'_>,
 ) -> Result<(), std::fmt::Error> {
     let Some(h) = h else { return Ok(()) };
-    let mut mem = Family::new(
-        "sidewatch_memory_growth_bytes_per_second",
-        "Robust growth of the working set (cgroup, else RSS) over the window: Theil-Sen slope of the per-segment minima (post-collection floors). Absent until the history covers the window.",
-        None,
-        Gauge,
-    );
-    let mut ttl = Family::new(
-        "sidewatch_memory_time_to_limit",
-        "Time until the working set reaches the cgroup memory limit at the fastest significant growth among the trend windows. Absent without a limit or without growth.",
-        Some(Unit::Seconds),
-        Gauge,
-    );
-    let mut leak = Family::new(
-        "sidewatch_memory_leak_suspected",
-        "1 when the post-collection memory floor rose steadily across the longest covered trend window (evidence at /api/v1/trends), else 0. Absent until a window is covered.",
-        None,
-        Gauge,
-    );
-    let mut threads = Family::new(
-        "sidewatch_threads_growth_per_second",
-        "Robust growth of the thread count over the window (Theil-Sen slope of the per-segment minima).",
-        None,
-        Gauge,
-    );
-    let mut fds = Family::new(
-        "sidewatch_open_fds_growth_per_second",
-        "Robust growth of the open file descriptors over the window (Theil-Sen slope of the per-segment minima).",
-        None,
-        Gauge,
-    );
-    let mut tasks = Family::new(
-        "sidewatch_runtime_tasks_growth_per_second",
-        "Robust growth of the runtime's tasks (goroutines, JVM threads, Node.js handles) over the window (Theil-Sen slope of the per-segment minima).",
-        None,
-        Gauge,
-    );
-    let mut tasks_leak = Family::new(
-        "sidewatch_runtime_tasks_leak_suspected",
-        "1 when the floor of the runtime's tasks rose steadily across the longest covered trend window (the memory leak rule, a rise of at least max(10, 2 %); evidence at /api/v1/trends), else 0. Absent until a window is covered.",
-        None,
-        Gauge,
-    );
-    let mut cpu_req = Family::new(
-        "sidewatch_recommendation_cpu_request_cores",
-        "Recommended CPU request: p90 of per-minute CPU usage x 1.15, at least 0.025 cores. Absent until the history is long enough.",
-        None,
-        Gauge,
-    );
-    let mut mem_req = Family::new(
-        "sidewatch_recommendation_memory_request",
-        "Recommended memory request: p90 of the daily working-set peaks x 1.15, at least 250 MiB unless usage is far below. Absent until the history is long enough.",
-        Some(Unit::Bytes),
-        Gauge,
-    );
-    let mut mem_lim = Family::new(
-        "sidewatch_recommendation_memory_limit",
-        "Recommended memory limit: the highest peak x 1.2, raised after an OOM kill by max(100 MiB, 20 %). Absent until the history is long enough.",
-        Some(Unit::Bytes),
-        Gauge,
-    );
-    let mut advice = Family::new(
-        "sidewatch_advice",
-        "1 for each advice that applies now, by rule: the guides' advice and the runtime tuning advice (text, inputs and a ready snippet at /api/v1/recommendations). Absent when it does not apply.",
-        None,
-        Gauge,
-    );
+    let mut mem = Family::of(&catalog::MEMORY_GROWTH_BYTES_PER_SECOND);
+    let mut ttl = Family::of(&catalog::MEMORY_TIME_TO_LIMIT);
+    let mut leak = Family::of(&catalog::MEMORY_LEAK_SUSPECTED);
+    let mut threads = Family::of(&catalog::THREADS_GROWTH_PER_SECOND);
+    let mut fds = Family::of(&catalog::OPEN_FDS_GROWTH_PER_SECOND);
+    let mut tasks = Family::of(&catalog::RUNTIME_TASKS_GROWTH_PER_SECOND);
+    let mut tasks_leak = Family::of(&catalog::RUNTIME_TASKS_LEAK_SUSPECTED);
+    let mut cpu_req = Family::of(&catalog::RECOMMENDATION_CPU_REQUEST_CORES);
+    let mut mem_req = Family::of(&catalog::RECOMMENDATION_MEMORY_REQUEST);
+    let mut mem_lim = Family::of(&catalog::RECOMMENDATION_MEMORY_LIMIT);
+    let mut advice = Family::of(&catalog::ADVICE);
     for t in &h.targets {
         let l = labels(t);
         let r = &t.recommendation;
@@ -216,21 +160,30 @@ fn num(v: Option<f64>) -> Value {
     }
 }
 
+/// A count (threads, open fds, kills, restarts): an integer, or null. The ring keeps every
+/// figure as a float; a count is whole, and JSON readers compare it with integers.
+fn count(v: Option<f64>) -> Value {
+    match v {
+        Some(v) if v.is_finite() && v >= 0.0 => json!(v.round() as u64),
+        _ => Value::Null,
+    }
+}
+
 fn point_json(p: &Point) -> Value {
     json!({
         "timestamp": p.t,
         "cpu_cores": num(p.get(Signal::CpuCores)),
         "memory_working_set_bytes": num(p.get(Signal::WorkingSet)),
         "memory_rss_bytes": num(p.get(Signal::Rss)),
-        "threads": num(p.get(Signal::Threads)),
-        "open_fds": num(p.get(Signal::OpenFds)),
-        "runtime_tasks": num(p.get(Signal::RuntimeTasks)),
+        "threads": count(p.get(Signal::Threads)),
+        "open_fds": count(p.get(Signal::OpenFds)),
+        "runtime_tasks": count(p.get(Signal::RuntimeTasks)),
         "runtime_heap_bytes": num(p.get(Signal::RuntimeHeap)),
         "accept_queue_ratio": num(p.get(Signal::AcceptQueue)),
         "memory_limit_bytes": num(p.memory_limit_bytes()),
         "cpu_limit_cores": num(p.cpu_limit()),
-        "oom_kills_total": num(ring::count(p.oom_kills)),
-        "restarts_total": num(ring::count(p.restarts)),
+        "oom_kills_total": count(ring::count(p.oom_kills)),
+        "restarts_total": count(ring::count(p.restarts)),
     })
 }
 
@@ -470,11 +423,16 @@ fn select_inner(
         "/api/v1/trends" => Ok(part(|j| &j.trends)),
         "/api/v1/recommendations" => Ok(part(|j| &j.recommendations)),
         "/api/v1/samples" => {
-            let Some((t, _)) = chosen.first().filter(|_| target.is_some()) else {
-                return Err(
-                    "/api/v1/samples needs a target parameter, e.g. /api/v1/samples?target=app&limit=60"
-                        .into(),
-                );
+            // Without `target`, the one target there is (like the guides' `?limit=` routes);
+            // with several, which one is ambiguous.
+            let Some((t, _)) = chosen.first().filter(|_| chosen.len() == 1) else {
+                let names: Vec<String> =
+                    h.targets.iter().map(|t| format!("{:?}", t.name)).collect();
+                return Err(format!(
+                    "/api/v1/samples needs a target parameter when there is more than one target, e.g. /api/v1/samples?target={}&limit=60; targets: {}",
+                    h.targets.first().map_or("app", |t| t.name.as_str()),
+                    names.join(", ")
+                ));
             };
             let limit = match single(params, "limit")? {
                 None => DEFAULT_SAMPLES_LIMIT,
@@ -570,7 +528,7 @@ mod tests {
             .map(|x| x["timestamp"].as_f64().unwrap())
             .collect();
         assert_eq!(ts, vec![1_700_000_099.0, 1_700_000_098.0, 1_700_000_097.0]);
-        assert_eq!(s["samples"][0]["threads"], 4.0);
+        assert_eq!(s["samples"][0]["threads"], 4);
         assert_eq!(s["samples"][0]["memory_limit_bytes"], Value::Null);
         let r = data(
             &select(&h, "/api/v1/recommendations", &p("target", "db x"))

@@ -18,4 +18,4 @@ pub mod view;
 pub use engine::RulesEngine;
 pub use signal::{Signal, SignalSource, TargetSignals};
 pub use snapshot::{ActiveAlert, BurnRate, RulesSnapshot, SloStatus};
-pub use spec::{Op, RuleSet, Severity, Slo, SloKind, ThresholdRule};
+pub use spec::{DEFAULT_RUNBOOK_BASE, Op, RuleSet, Severity, Slo, SloKind, ThresholdRule};

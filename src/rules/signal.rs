@@ -93,7 +93,7 @@ pub const IRATE_WINDOW: &str = "2m";
 
 /// The exporter-level gauge of the host's online CPUs (no `target` label): the denominator of
 /// `cpu_utilization_ratio` for a target without a cgroup of its own.
-pub const HOST_CPUS_METRIC: &str = "sidewatch_host_cpus";
+pub const HOST_CPUS_METRIC: &str = crate::catalog::HOST_CPUS.name;
 
 impl Signal {
     pub const ALL: [Signal; 28] = [

@@ -258,6 +258,21 @@ fn unit_word(signal: Signal) -> &'static str {
     }
 }
 
+/// Where the runbooks live: `docs/runbooks.md` of the repository, so the links resolve in a
+/// checkout, on the forge it is pushed to, and on the daemon (which serves the file at that
+/// path). A `runbook_url` that is only an anchor (`"#myalert"`) is taken relative to it;
+/// `sidewatch rules --runbook-base` rebases the generated links.
+pub const DEFAULT_RUNBOOK_BASE: &str = "docs/runbooks.md";
+
+/// A bare anchor is a section of the shipped runbooks.
+fn runbook_url(url: String) -> String {
+    if url.starts_with('#') {
+        format!("{DEFAULT_RUNBOOK_BASE}{url}")
+    } else {
+        url
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Threshold rules.
 
@@ -398,7 +413,7 @@ impl TryFrom<RuleFile> for ThresholdRule {
         for (k, v) in [
             ("summary", Some(summary)),
             ("description", Some(description)),
-            ("runbook_url", r.annotations.runbook_url),
+            ("runbook_url", r.annotations.runbook_url.map(runbook_url)),
         ] {
             if let Some(v) = v {
                 template::validate(&v).map_err(|e| at(&format!("annotations.{k}"), e))?;

@@ -7,12 +7,11 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use bytes::Bytes;
 use prometheus_client::encoding::DescriptorEncoder;
-use prometheus_client::metrics::MetricType::{Counter, Gauge};
-use prometheus_client::registry::Unit;
 use serde_json::{Value, json};
 
 use super::snapshot::{BurnRate, RulesSnapshot};
 use super::spec::{RuleSet, SloKind};
+use crate::catalog;
 use crate::encode::{Family, Labels, Num};
 use crate::{promgen, units};
 
@@ -22,18 +21,8 @@ pub(crate) fn encode(
     enc: &mut DescriptorEncoder<'_>,
 ) -> Result<(), std::fmt::Error> {
     let Some(rs) = rs else { return Ok(()) };
-    let mut alert = Family::new(
-        "sidewatch_alert",
-        "1 for each pending or firing alert evaluated in-process, like Prometheus's ALERTS.",
-        None,
-        Gauge,
-    );
-    let mut since = Family::new(
-        "sidewatch_alert_active_since",
-        "When the condition of a pending or firing alert started to hold, since the Unix epoch, like Prometheus's ALERTS_FOR_STATE.",
-        Some(Unit::Seconds),
-        Gauge,
-    );
+    let mut alert = Family::of(&catalog::ALERT);
+    let mut since = Family::of(&catalog::ALERT_ACTIVE_SINCE);
     for a in &rs.alerts {
         let mut l: Labels<'_> = vec![
             ("alertname", Cow::Borrowed(a.alertname.as_str())),
@@ -53,36 +42,11 @@ pub(crate) fn encode(
     alert.encode(enc)?;
     since.encode(enc)?;
 
-    let mut samples = Family::new(
-        "sidewatch_slo_samples",
-        "Samples (ticks with a known value) counted for the SLO; for events and latency SLOs, the app's events (requests).",
-        None,
-        Counter,
-    );
-    let mut good = Family::new(
-        "sidewatch_slo_good_samples",
-        "Samples (events, requests) that met the SLO's condition.",
-        None,
-        Counter,
-    );
-    let mut objective = Family::new(
-        "sidewatch_slo_objective_ratio",
-        "Target ratio of good samples over the SLO window.",
-        None,
-        Gauge,
-    );
-    let mut budget = Family::new(
-        "sidewatch_slo_error_budget_remaining_ratio",
-        "Share of the error budget left over the SLO window (negative when overspent).",
-        None,
-        Gauge,
-    );
-    let mut burn = Family::new(
-        "sidewatch_slo_burn_rate",
-        "Error ratio over the window divided by the error budget (1 spends the budget exactly over the SLO window).",
-        None,
-        Gauge,
-    );
+    let mut samples = Family::of(&catalog::SLO_SAMPLES);
+    let mut good = Family::of(&catalog::SLO_GOOD_SAMPLES);
+    let mut objective = Family::of(&catalog::SLO_OBJECTIVE_RATIO);
+    let mut budget = Family::of(&catalog::SLO_ERROR_BUDGET_REMAINING_RATIO);
+    let mut burn = Family::of(&catalog::SLO_BURN_RATE);
     for s in &rs.slos {
         let mut l: Labels<'_> = vec![
             ("slo", Cow::Borrowed(s.slo.as_str())),
@@ -115,24 +79,9 @@ pub(crate) fn encode(
 
 /// The request signals of targets whose app has a known HTTP histogram.
 fn encode_http(rs: &RulesSnapshot, enc: &mut DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
-    let mut rps = Family::new(
-        "sidewatch_http_requests_per_second",
-        "Requests per second of the app's HTTP server histogram between the two latest readings.",
-        None,
-        Gauge,
-    );
-    let mut errors = Family::new(
-        "sidewatch_http_error_ratio",
-        "Share of the app's HTTP requests answered 5xx between the two latest readings.",
-        None,
-        Gauge,
-    );
-    let mut p95 = Family::new(
-        "sidewatch_http_latency_p95_seconds",
-        "P95 of the app's HTTP request duration between the two latest readings, as histogram_quantile computes it.",
-        None,
-        Gauge,
-    );
+    let mut rps = Family::of(&catalog::HTTP_REQUESTS_PER_SECOND);
+    let mut errors = Family::of(&catalog::HTTP_ERROR_RATIO);
+    let mut p95 = Family::of(&catalog::HTTP_LATENCY_P95_SECONDS);
     for h in &rs.http {
         let mut l: Labels<'_> = vec![("target", Cow::Borrowed(h.target.as_str()))];
         l.extend(

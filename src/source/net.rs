@@ -12,13 +12,12 @@
 //! state, local port, receive queue and inode (see bench/net-tcp for the cost).
 //!
 //! The backlog of a listening socket is not in `net/tcp` (its `tx_queue` column is 0 for
-//! listeners); the kernel reports it through sock_diag netlink ([`diag_listeners`]), which
+//! listeners); the kernel reports it through sock_diag netlink ([`listen_backlogs`]), which
 //! answers for the namespace of the asking socket: sidewatch reads it when it shares the
-//! target's namespace (sidecar, wrapper) and leaves it absent otherwise. The same dump lists
-//! the listeners with their queues, filtered to LISTEN by the kernel: without state counts,
-//! sidewatch takes the listeners from it and does not read `net/tcp` at all.
+//! target's namespace (sidecar, wrapper) and leaves it absent otherwise.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 use procfs::FromBufRead as _;
@@ -27,6 +26,7 @@ use super::proc::{ReadError, io_error};
 
 /// One interface's counters (`net/dev`), cAdvisor's meanings.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct InterfaceCounters {
     pub receive_bytes: u64,
     pub receive_packets: u64,
@@ -111,24 +111,6 @@ pub struct Listener {
     pub port: u16,
     pub queue: u32,
     pub inode: u64,
-}
-
-/// A listening socket as sock_diag reports it: the listener and its backlog.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DiagListener {
-    pub listener: Listener,
-    pub backlog: u32,
-}
-
-/// What to take from `net/tcp` and `net/tcp6`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TcpFiles {
-    /// Sockets by state, and the listeners.
-    StatesAndListeners,
-    /// The listeners only.
-    Listeners,
-    /// Nothing: the files are not read (the listeners came from sock_diag).
-    Skip,
 }
 
 /// What `net/tcp` and `net/tcp6` hold: sockets per state (index = state − 1; `None` when not
@@ -219,7 +201,15 @@ pub fn tcp_counters(tables: &HashMap<String, u64>) -> [Option<u64>; 7] {
 /// Adds one `net/tcp` or `net/tcp6` text to `scan`: state counts when `scan.states` is set,
 /// listeners always.
 pub fn scan_tcp(text: &str, scan: &mut TcpScan) -> Result<(), ParseError> {
+    scan_tcp_lines(text.as_bytes(), scan)
+}
+
+/// [`scan_tcp`] over a stream. Without state counts it stops at the first socket that is not
+/// listening: the kernel lists its listening hash before the established one, so the rest of a
+/// namespace's sockets (thousands on a busy host) are never generated nor read.
+pub fn scan_tcp_lines(text: impl BufRead, scan: &mut TcpScan) -> Result<(), ParseError> {
     for (i, line) in text.lines().enumerate().skip(1) {
+        let line = line.map_err(|e| bad(i + 1, e.to_string()))?;
         let mut f = line.split_ascii_whitespace();
         let (Some(_sl), Some(local), Some(_remote), Some(st), Some(queues)) =
             (f.next(), f.next(), f.next(), f.next(), f.next())
@@ -227,10 +217,14 @@ pub fn scan_tcp(text: &str, scan: &mut TcpScan) -> Result<(), ParseError> {
             continue;
         };
         let state = usize::from_str_radix(st, 16).map_err(|_| bad(i + 1, "bad state"))?;
-        if let Some(states) = scan.states.as_mut() {
-            if let Some(n) = state.checked_sub(1).and_then(|s| states.get_mut(s)) {
-                *n += 1;
+        match scan.states.as_mut() {
+            Some(states) => {
+                if let Some(n) = state.checked_sub(1).and_then(|s| states.get_mut(s)) {
+                    *n += 1;
+                }
             }
+            None if state != LISTEN => return Ok(()),
+            None => {}
         }
         if state != LISTEN {
             continue;
@@ -300,6 +294,16 @@ impl NetReader {
         })
     }
 
+    /// Streams `<pid>/net/<file>` (`tcp`, `tcp6`) into `scan`.
+    fn scan(&self, pid: i32, file: &str, scan: &mut TcpScan) -> Result<(), ReadError> {
+        let path = self.root.join(format!("{pid}/net/{file}"));
+        let f = std::fs::File::open(&path).map_err(|e| io_error(&path, e))?;
+        scan_tcp_lines(std::io::BufReader::new(f), scan).map_err(|e| ReadError::Other {
+            path,
+            reason: e.to_string(),
+        })
+    }
+
     /// The inode of `pid`'s network namespace.
     pub fn netns(&self, pid: i32) -> Result<u64, ReadError> {
         self.netns_of(&pid.to_string())
@@ -316,21 +320,19 @@ impl NetReader {
     }
 
     /// The namespace counters and sockets as `pid` sees them; `states`: count sockets by state.
-    pub fn read_namespace(&self, pid: i32, tcp: TcpFiles) -> Result<NetReading, ReadError> {
+    pub fn read_namespace(&self, pid: i32, states: bool) -> Result<NetReading, ReadError> {
         let interfaces = self.parsed(pid, "dev", parse_dev)?;
         let mut tables = self.parsed(pid, "snmp", parse_tables)?;
         tables.extend(self.parsed(pid, "netstat", parse_tables)?);
         let mut sockets = TcpScan {
-            states: (tcp == TcpFiles::StatesAndListeners).then_some([0; 12]),
+            states: states.then_some([0; 12]),
             listeners: Vec::new(),
         };
-        if tcp != TcpFiles::Skip {
-            self.parsed(pid, "tcp", |t| scan_tcp(t, &mut sockets))?;
-            // A kernel without IPv6 has no tcp6.
-            match self.parsed(pid, "tcp6", |t| scan_tcp(t, &mut sockets)) {
-                Err(e) if e.is_not_found() => {}
-                other => other?,
-            }
+        self.scan(pid, "tcp", &mut sockets)?;
+        // A kernel without IPv6 has no tcp6.
+        match self.scan(pid, "tcp6", &mut sockets) {
+            Err(e) if e.is_not_found() => {}
+            other => other?,
         }
         Ok(NetReading {
             interfaces,
@@ -363,11 +365,10 @@ impl NetReader {
     }
 }
 
-/// The listening TCP sockets (IPv4 and IPv6) of sidewatch's own network namespace with their
-/// queues and backlogs (what `ss -lnt` shows as Recv-Q and Send-Q), from one sock_diag dump per
-/// family that the kernel filters to LISTEN (the other sockets cost nothing).
-pub fn diag_listeners() -> std::io::Result<Vec<DiagListener>> {
-    let mut out = Vec::new();
+/// Backlogs of the listening TCP sockets (IPv4 and IPv6) of sidewatch's own network namespace,
+/// by socket inode, from sock_diag netlink (what `ss -lnt` shows as Send-Q).
+pub fn listen_backlogs() -> std::io::Result<HashMap<u64, u32>> {
+    let mut out = HashMap::new();
     for family in [2u8 /* AF_INET */, 10 /* AF_INET6 */] {
         diag::dump_listeners(family, &mut out)?;
     }
@@ -377,9 +378,8 @@ pub fn diag_listeners() -> std::io::Result<Vec<DiagListener>> {
 mod diag {
     //! One `SOCK_DIAG_BY_FAMILY` dump request for listening TCP sockets, and the replies'
     //! `inet_diag_msg` (linux/inet_diag.h): for a listener, `idiag_wqueue` is its backlog.
+    use std::collections::HashMap;
     use std::io;
-
-    use super::{DiagListener, Listener};
 
     use nix::sys::socket::{
         AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType, bind, recv, send,
@@ -413,21 +413,7 @@ mod diag {
         Some(u32::from_ne_bytes(b.get(at..at + 4)?.try_into().ok()?))
     }
 
-    /// One `inet_diag_msg` (after the 16-byte header): the local port (big-endian at 4), then
-    /// idiag_rqueue (a listener's accept queue), idiag_wqueue (its backlog) and idiag_inode at
-    /// 56, 60 and 68.
-    fn listener(msg: &[u8]) -> Option<DiagListener> {
-        Some(DiagListener {
-            listener: Listener {
-                port: u16::from_be_bytes(msg.get(4..6)?.try_into().ok()?),
-                queue: u32_at(msg, 56)?,
-                inode: u64::from(u32_at(msg, 68)?),
-            },
-            backlog: u32_at(msg, 60)?,
-        })
-    }
-
-    pub(super) fn dump_listeners(family: u8, out: &mut Vec<DiagListener>) -> io::Result<()> {
+    pub(super) fn dump_listeners(family: u8, out: &mut HashMap<u64, u32>) -> io::Result<()> {
         let fd = socket(
             AddressFamily::Netlink,
             SockType::Raw,
@@ -459,8 +445,11 @@ mod diag {
                     NLMSG_ERROR => return Err(io::Error::other("sock_diag answered an error")),
                     _ => {}
                 }
+                // inet_diag_msg after the 16-byte header: wqueue at 60, inode at 68.
                 let msg = buf.get(at + 16..at + len).unwrap_or(&[]);
-                out.extend(listener(msg));
+                if let (Some(backlog), Some(inode)) = (u32_at(msg, 60), u32_at(msg, 68)) {
+                    out.insert(u64::from(inode), backlog);
+                }
                 if len < 16 {
                     return Err(io::Error::other("sock_diag: malformed reply"));
                 }
@@ -515,6 +504,29 @@ mod tests {
         let st = s.states.unwrap();
         assert_eq!((st[0], st[9]), (1, 1));
         assert!(scan_tcp("h\n 0: 0:1 0:0 ZZ 0:0\n", &mut s).is_err());
+    }
+
+    /// Without state counts the scan ends at the first socket that is not listening: the
+    /// malformed line after it is never read (with state counts it is, and fails).
+    #[test]
+    fn tcp_scan_without_states_stops_after_the_listeners() {
+        let text = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   0: 00000000:1F90 00000000:0000 0A 00000000:00000002 00:00000000 00000000     0        0 77 4 0 100 0 0 10 0\n   1: 0100007F:1F90 0100007F:B5CA 01 00000000:000003E8 00:00000000 00000000     0        0 0 1 0 20 4 32 10 -1\n   2: 0:1 0:0 ZZ 0:0\n";
+        let mut listeners_only = TcpScan::default();
+        scan_tcp(text, &mut listeners_only).unwrap();
+        assert_eq!(
+            listeners_only.listeners,
+            vec![Listener {
+                port: 8080,
+                queue: 2,
+                inode: 77
+            }]
+        );
+        assert_eq!(listeners_only.states, None);
+        let mut counted = TcpScan {
+            states: Some([0; 12]),
+            listeners: vec![],
+        };
+        assert!(scan_tcp(text, &mut counted).is_err());
     }
 
     #[test]
