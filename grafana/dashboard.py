@@ -499,7 +499,7 @@ def build(cfg, factors):
         "percentunit", t, words), 8, 8)
     L.add(timeseries(
         "TCP connections by state",
-        "Sockets of the namespace per TCP state (`sidewatch_tcp_connections`, from net/tcp and net/tcp6; absent when `network.tcp_states` is off) " + ns,
+        "Sockets of the namespace per TCP state (`sidewatch_tcp_connections`, from net/tcp and net/tcp6; absent when `network.tcp_states` is off, and in the host's namespace) " + ns,
         refs((f"sidewatch_tcp_connections{{{SEL}}}", "{{target}} {{state}}")),
         "none"), 8, 8)
     t, words = levels(cfg, {"accept_queue_ratio"})
