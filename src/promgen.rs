@@ -160,6 +160,10 @@ pub fn slo_condition_expr(slo: &Slo) -> String {
                 promql_string(&crate::request::le_text(*threshold))
             )
         }
+        SloKind::Availability => {
+            let (h, code) = crate::request::KNOWN_HTTP_HISTOGRAMS[0];
+            format!("sum(rate({h}_count{{{code}!~\"5..\"}}[5m])) / sum(rate({h}_count[5m]))")
+        }
     }
 }
 
@@ -539,6 +543,7 @@ mod tests {
                 "sidewatch.slo.memory_limit",
                 "sidewatch.slo.io_pressure",
                 "sidewatch.slo.tasks",
+                "sidewatch.slo.availability",
                 "sidewatch.slo.latency",
                 "sidewatch.slo.probe",
                 "sidewatch.fleet"

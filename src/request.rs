@@ -352,6 +352,18 @@ pub struct HttpReading {
     pub has_status: bool,
 }
 
+impl HttpReading {
+    /// The `_count` series without a 5xx status (PromQL's `{code!~"5.."}`: a series without the
+    /// label counts as good).
+    pub fn good(&self) -> Series {
+        self.count
+            .iter()
+            .filter(|(k, _)| !self.errors.contains_key(*k))
+            .map(|(k, v)| (k.clone(), *v))
+            .collect()
+    }
+}
+
 /// Request signals between two readings `seconds` apart.
 #[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -158,7 +158,12 @@ fn respond(
 pub const STATUS_PAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /// The JSON views of the rules engine, which take no query parameters.
-const RULES_API: [&str; 3] = ["/api/v1/alerts", "/api/v1/slos", "/api/v1/rules"];
+const RULES_API: [&str; 4] = [
+    "/api/v1/alerts",
+    "/api/v1/slos",
+    "/api/v1/rules",
+    "/api/v1/signals",
+];
 
 fn not_ready() -> Response<Full<Bytes>> {
     respond(
@@ -248,7 +253,7 @@ fn api<B>(req: &Request<B>, path: &str, shared: &Shared) -> Response<Full<Bytes>
         None => api_error(
             StatusCode::NOT_FOUND,
             "not_found",
-            "not found; try /api/v1/targets, /api/v1/samples, /api/v1/stats, /api/v1/trends, /api/v1/recommendations, /api/v1/alerts, /api/v1/slos or /api/v1/rules",
+            "not found; try /api/v1/targets, /api/v1/samples, /api/v1/stats, /api/v1/trends, /api/v1/recommendations, /api/v1/alerts, /api/v1/slos, /api/v1/rules or /api/v1/signals",
         ),
     }
 }

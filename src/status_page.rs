@@ -12,7 +12,7 @@ use crate::advisor::{rfc3339, thousands};
 use crate::history::ring::Signal;
 use crate::history::{Sparklines, TargetView};
 use crate::rules::slo::BURN_WINDOWS;
-use crate::rules::{RulesSnapshot, SloStatus};
+use crate::rules::{RulesSnapshot, Signal as RuleSignal, SloStatus};
 use crate::sample::TargetSample;
 use crate::snapshot::Snapshot;
 use crate::units::{go_g4, human_bytes, human_duration, prom_duration};
@@ -346,6 +346,50 @@ fn runtime(out: &mut String, t: &TargetSample, h: Option<&TargetView>) {
         );
     }
     out.push_str("</dl>");
+}
+
+/// The request signals of the app's HTTP histogram and the probe's: one row each, shown when
+/// any of its figures is known this tick. Values come from the rules' view of the tick (as
+/// `/api/v1/signals` shows them); `data-value` carries the exact number.
+fn app_signals(out: &mut String, name: &str, rs: Option<&RulesSnapshot>) {
+    let Some(v) = rs.and_then(|r| r.signals.iter().find(|s| s.target == name)) else {
+        return;
+    };
+    type Figure = (&'static str, RuleSignal, fn(f64) -> String);
+    let ms: fn(f64) -> String = |s| format!("{} ms", go_g4(s * 1000.0));
+    let requests: [Figure; 3] = [
+        ("Requests", RuleSignal::HttpRequestsPerSecond, |r| {
+            format!("{}/s", go_g4(r))
+        }),
+        ("5xx share", RuleSignal::HttpErrorRatio, pct),
+        ("Latency P95", RuleSignal::HttpLatencyP95Seconds, ms),
+    ];
+    let probe: [Figure; 2] = [
+        ("Success", RuleSignal::ProbeSuccessRatio, pct),
+        ("Mean duration", RuleSignal::ProbeDurationSeconds, ms),
+    ];
+    for (title, figures) in [("Requests", &requests[..]), ("Probe", &probe[..])] {
+        if figures.iter().all(|(_, s, _)| v.get(*s).is_none()) {
+            continue;
+        }
+        let _ = write!(out, "<h3>{title}</h3><dl class=\"figs\">");
+        for (label, signal, fmt) in figures {
+            let _ = match v.get(*signal) {
+                Some(x) => write!(
+                    out,
+                    "<div><dt>{label}</dt><dd data-signal=\"{}\" data-value=\"{x}\">{}</dd></div>",
+                    signal.name(),
+                    fmt(x)
+                ),
+                None => write!(
+                    out,
+                    "<div><dt>{label}</dt><dd data-signal=\"{}\">—</dd></div>",
+                    signal.name()
+                ),
+            };
+        }
+        out.push_str("</dl>");
+    }
 }
 
 fn sparks(out: &mut String, h: &TargetView) {
@@ -738,6 +782,7 @@ fn card(
     );
     figures(out, t, h);
     runtime(out, t, h);
+    app_signals(out, &t.name, rs);
     match h {
         Some(h) if !h.raw.is_empty() => {
             sparks(out, h);
@@ -862,6 +907,85 @@ mod tests {
             rules: Some(rules),
             history: None,
         })
+    }
+
+    /// The Requests and Probe rows show the values `/api/v1/signals` gives for the same tick:
+    /// both come from a real engine evaluation of an app's histogram read twice and a probe.
+    #[test]
+    fn request_and_probe_rows_show_the_json_api_values() {
+        let body = |ok: u32, bad: u32, fast: u32| {
+            format!(
+                "# TYPE http_server_request_duration_seconds histogram\n\
+                 http_server_request_duration_seconds_bucket{{http_response_status_code=\"200\",le=\"0.1\"}} {fast}\n\
+                 http_server_request_duration_seconds_bucket{{http_response_status_code=\"200\",le=\"+Inf\"}} {ok}\n\
+                 http_server_request_duration_seconds_count{{http_response_status_code=\"200\"}} {ok}\n\
+                 http_server_request_duration_seconds_bucket{{http_response_status_code=\"500\",le=\"0.1\"}} {bad}\n\
+                 http_server_request_duration_seconds_bucket{{http_response_status_code=\"500\",le=\"+Inf\"}} {bad}\n\
+                 http_server_request_duration_seconds_count{{http_response_status_code=\"500\"}} {bad}\n"
+            )
+        };
+        let web = |b: String| TargetSample {
+            name: "web".into(),
+            up: true,
+            app: Some(std::sync::Arc::new(
+                crate::source::exposition::parse(&b, crate::source::exposition::Format::Text004)
+                    .unwrap(),
+            )),
+            probe: Some(crate::source::probe::ProbeSample {
+                totals: Default::default(),
+                success_ratio: Some(0.75),
+                mean_duration_seconds: Some(0.0625),
+            }),
+            ..Default::default()
+        };
+        let plain = TargetSample {
+            name: "plain".into(),
+            up: true,
+            ..Default::default()
+        };
+        let mut e = crate::rules::RulesEngine::new(crate::rules::RuleSet::default(), None);
+        e.evaluate(100.0, &[web(body(10, 0, 10)), plain.clone()]);
+        // +27 ok (18 of them under 0.1 s) and +3 errors in 4 s.
+        let targets = vec![web(body(37, 3, 28)), plain];
+        let rs = e.evaluate(104.0, &targets);
+        let json: serde_json::Value =
+            serde_json::from_slice(&crate::rules::view::signals_json(&rs)).unwrap();
+        let html = page(rs, targets);
+        let card = |name: &str| {
+            let start = html.find(&format!("data-target=\"{name}\"")).unwrap();
+            &html[start..start + html[start..].find("</section>").unwrap()]
+        };
+        let expected = [
+            ("http_requests_per_second", "7.5/s"),
+            ("http_error_ratio", "10 %"),
+            ("http_latency_p95_seconds", "100 ms"),
+            ("probe_success_ratio", "75 %"),
+            ("probe_duration_seconds", "62.5 ms"),
+        ];
+        let web_json = &json["data"]["targets"][0];
+        assert_eq!(web_json["target"], "web");
+        for (signal, text) in expected {
+            let key = format!("data-signal=\"{signal}\" data-value=\"");
+            let c = card("web");
+            let at = c.find(&key).unwrap_or_else(|| panic!("{signal}: {c}")) + key.len();
+            let (value, rest) = c[at..].split_once("\">").unwrap();
+            assert_eq!(
+                value.parse::<f64>().ok(),
+                web_json["signals"][signal].as_f64(),
+                "{signal}"
+            );
+            assert_eq!(&rest[..rest.find('<').unwrap()], text, "{signal}");
+        }
+        // The arithmetic: 30 requests in 4 s, 3 of them 5xx; the P95 rank 28.5 of the buckets
+        // (0.1: 21, +Inf: 30) falls in +Inf, which histogram_quantile answers with the largest
+        // finite bound, 0.1.
+        assert_eq!(web_json["signals"]["http_requests_per_second"], 7.5);
+        assert_eq!(web_json["signals"]["http_error_ratio"], 0.1);
+        assert_eq!(web_json["signals"]["http_latency_p95_seconds"], 0.1);
+        // A target without app metrics or probe: no rows, and nulls in the JSON.
+        assert!(!card("plain").contains("<h3>Requests</h3>"));
+        assert!(!card("plain").contains("<h3>Probe</h3>"));
+        assert!(json["data"]["targets"][1]["signals"]["http_requests_per_second"].is_null());
     }
 
     #[test]

@@ -411,6 +411,17 @@ use std::time::{Duration, Instant};
 use hostile::{Behaviour, Server};
 use sidewatch::source::http::{Client, FetchError, Get};
 
+/// A valid text body of `series` counter series (about 40 bytes each).
+fn large_body(series: usize) -> Vec<u8> {
+    let mut b = String::from("# TYPE big_requests_total counter\n");
+    for i in 0..series {
+        b.push_str(&format!(
+            "big_requests_total{{path=\"/p{i:05}\",code=\"200\"}} {i}\n"
+        ));
+    }
+    b.into_bytes()
+}
+
 fn gzip(data: &[u8]) -> Vec<u8> {
     use std::io::Write;
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
@@ -598,6 +609,68 @@ fn hostile_endpoints_never_hold_the_tick_and_are_counted() {
     assert!(silent.max_open.load(std::sync::atomic::Ordering::SeqCst) <= 2);
     let fetches = silent.heads.lock().unwrap().len() as f64;
     assert!(fetches <= ticks + 1.0, "{fetches} fetches in {ticks} ticks");
+}
+
+/// Bodies over `PARSE_INLINE_MAX_BYTES` are parsed on the blocking pool rather than on the
+/// server runtime's thread: a valid one of about 600 KiB gives every sample Python reads, a
+/// malformed one is a counted read error, and the daemon goes on.
+#[test]
+fn large_bodies_are_parsed_off_the_runtime_thread() {
+    let large = large_body(15_000);
+    assert!(large.len() > sidewatch::source::app::PARSE_INLINE_MAX_BYTES);
+    let mut malformed = large.clone();
+    malformed.extend_from_slice(b"broken{ 2\n");
+    let serve = |body: Vec<u8>| {
+        Server::start(Behaviour::Body {
+            content_type: "text/plain; version=0.0.4",
+            body,
+            gzip: false,
+            token: None,
+        })
+    };
+    let (good, bad) = (serve(large.clone()), serve(malformed));
+    let pid = std::process::id();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("sidewatch.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "interval: 1s\ntargets:\n  - name: large\n    pid: {pid}\n    app: {{metrics_url: '{}', timeout: 800ms}}\n  - name: malformed\n    pid: {pid}\n    app: {{metrics_url: '{}', timeout: 800ms}}\n",
+            good.url(),
+            bad.url()
+        ),
+    )
+    .unwrap();
+    let d = common::Daemon::start(&["--config", cfg.to_str().unwrap()]);
+    d.wait_until(Duration::from_secs(20), |d| {
+        d.metrics()
+            .get("sidewatch_app_metrics_up", &[("target", "large")])
+            == Some(1.0)
+    });
+    let m = d.metrics();
+    assert_eq!(
+        m.get("sidewatch_app_metrics_samples", &[("target", "large")]),
+        Some(python_samples(&large, false).unwrap().len() as f64)
+    );
+    assert_eq!(
+        m.get("sidewatch_app_metrics_up", &[("target", "large")]),
+        Some(1.0)
+    );
+    d.wait_until(Duration::from_secs(10), |d| {
+        d.metrics()
+            .get("sidewatch_app_metrics_up", &[("target", "malformed")])
+            .is_some()
+    });
+    let m = d.metrics();
+    assert_eq!(
+        m.get("sidewatch_app_metrics_up", &[("target", "malformed")]),
+        Some(0.0)
+    );
+    assert!(
+        m.get("sidewatch_read_errors_total", &[("source", "app_metrics")])
+            .unwrap()
+            >= 1.0
+    );
 }
 
 /// `once` fetches synchronously within the timeout: the figures of a good endpoint, a counted

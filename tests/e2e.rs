@@ -179,11 +179,18 @@ fn e2e_config(pid: i32, web_pid: i32, web: std::net::SocketAddr) -> String {
 }
 
 /// A Node.js app with prom-client's default metrics that keeps 40 listening sockets open (40
-/// active handles more) while `<dir>/handles` exists, and makes some garbage for its GC.
+/// active handles more) while `<dir>/handles` exists, and makes some garbage for its GC. It
+/// times the requests it serves (sidewatch's fetches and probes) in OpenTelemetry's HTTP
+/// histogram, so the request signals and the Requests panels have data.
 const NODE_APP: &str = "\
 const fs = require('fs'), http = require('http'), net = require('net'), path = require('path');
 const client = require(process.argv[4]);
 client.collectDefaultMetrics();
+const duration = new client.Histogram({
+  name: 'http_server_request_duration_seconds', help: 'Duration of HTTP server requests.',
+  labelNames: ['http_response_status_code'],
+  buckets: [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10],
+});
 const flag = path.join(process.argv[3], 'handles');
 let servers = [], garbage = [];
 setInterval(() => {
@@ -194,8 +201,10 @@ setInterval(() => {
   while (servers.length > want) servers.pop().close();
 }, 50);
 http.createServer(async (req, res) => {
+  const end = duration.startTimer();
   res.setHeader('Content-Type', client.register.contentType);
   res.end(await client.register.metrics());
+  end({ http_response_status_code: res.statusCode });
 }).listen(Number(process.argv[2]), '127.0.0.1');
 ";
 

@@ -592,5 +592,5 @@ fn needs_history_list_names_dashboard_queries() {
         );
         entries += 1;
     }
-    assert_eq!(entries, 10);
+    assert_eq!(entries, 7);
 }

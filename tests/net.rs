@@ -364,6 +364,14 @@ fn live_stalled_listener_fills_its_queue_and_overflows() {
     let ours = m.get("sidewatch_tcp_listen_overflows_total", &[]).unwrap();
     assert!(ours > 0.0 && ours <= listen_overflows(pid) as f64, "{ours}");
     assert_eq!(m.get("sidewatch_network_shared", &[]), Some(0.0));
+    // In its own namespace the counters are the target's signals.
+    let v: serde_json::Value = serde_json::from_str(&d.get("/api/v1/signals")).unwrap();
+    let signals = &v["data"]["targets"][0]["signals"];
+    assert!(
+        signals["listen_overflows"].as_f64().unwrap() > 0.0,
+        "{signals}"
+    );
+    assert!(signals["tcp_retransmit_ratio"].is_f64(), "{signals}");
     // The ratio's history: empty queue before the flood, full since; on the status page.
     let v: serde_json::Value =
         serde_json::from_str(&d.get("/api/v1/samples?target=server&limit=3600")).unwrap();
@@ -467,6 +475,12 @@ fn host_namespace_is_flagged_shared() {
     assert_eq!(state_of(alerts, "Queue").as_deref(), Some("firing"));
     assert_eq!(state_of(alerts, "Overflows"), None, "{alerts:?}");
     assert_eq!(state_of(alerts, "Retransmits"), None, "{alerts:?}");
+    // The tick's signal values: the host's counters unknown, the target's own queue known.
+    let v: serde_json::Value = serde_json::from_str(&d.get("/api/v1/signals").text()).unwrap();
+    let signals = &v["data"]["targets"][0]["signals"];
+    assert!(signals["listen_overflows"].is_null(), "{signals}");
+    assert!(signals["tcp_retransmit_ratio"].is_null(), "{signals}");
+    assert!(signals["accept_queue_ratio"].is_f64(), "{signals}");
 }
 
 /// The same counters as node_exporter on the same namespace: node_exporter runs inside it

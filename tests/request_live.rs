@@ -1,7 +1,7 @@
 //! Request SLIs from real applications' own series: a real Prometheus 2.42 as the app (its
 //! `prometheus_http_request_duration_seconds{handler}` histogram) with a second real Prometheus
 //! computing `histogram_quantile` over the same series, and a Python app (prometheus_client)
-//! answering 5 % errors that burns an availability SLO.
+//! answering 5 % errors that burns an events SLO and the built-in availability SLO.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
@@ -199,9 +199,12 @@ fn p95_agrees_with_histogram_quantile_of_a_real_prometheus() {
 const ERROR_APP: &str = r#"
 import sys, threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from prometheus_client import Counter, generate_latest, CONTENT_TYPE_LATEST
+from prometheus_client import Counter, Histogram, generate_latest, CONTENT_TYPE_LATEST
 
 REQUESTS = Counter("http_requests", "Requests answered.", ["code"])
+# OpenTelemetry's name and status label, as its Prometheus exporter writes them.
+DURATION = Histogram("http_server_request_duration_seconds", "Request durations.",
+                     ["http_response_status_code"])
 lock = threading.Lock()
 n = 0
 
@@ -220,6 +223,7 @@ class H(BaseHTTPRequestHandler):
                 n += 1
                 code = 500 if n % 20 == 0 else 200
             REQUESTS.labels(str(code)).inc()
+            DURATION.labels(str(code)).observe(0.001)
             body = b"x"
             self.send_response(code)
         self.send_header("Content-Length", str(len(body)))
@@ -255,8 +259,24 @@ fn start_error_app(script: &Path, addr: SocketAddr) -> common::Proc {
     app
 }
 
-/// One request in 20 answered 500 against a 99 % availability SLO: the budget burns 5 times
-/// as fast as it may (0.05 / 0.01). The app restarts half-way (its counters start again from
+/// The built-in `availability` SLO as `src/rules/defaults.yml` defines it, as one YAML list item.
+fn builtin_availability_slo() -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/rules/defaults.yml");
+    let d: serde_json::Value =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let slo = d["slos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "availability")
+        .expect("a built-in availability SLO");
+    // JSON is YAML's flow style.
+    format!("  - {slo}\n")
+}
+
+/// One request in 20 answered 500 against a 99 % events SLO over the app's counter and the
+/// built-in availability SLO over its OpenTelemetry histogram: each budget burns 5 times as
+/// fast as it may (0.05 / 0.01). The app restarts half-way (its counters start again from
 /// zero): sidewatch's good/total are exactly the answers the test received, 200 and all.
 #[test]
 fn five_percent_errors_burn_an_availability_slo_at_five() {
@@ -271,13 +291,29 @@ fn five_percent_errors_burn_an_availability_slo_at_five() {
         Duration::from_secs(1),
         &format!("cmdline: '{}'", name.replace('.', "\\.")),
         addr,
-        "  - {name: availability, kind: events, good: 'http_requests_total{code!~\"5..\"}', total: http_requests_total, objective: 99%, window: 1h}\n",
+        &format!(
+            "  - {{name: events, kind: events, good: 'http_requests_total{{code!~\"5..\"}}', total: http_requests_total, objective: 99%, window: 1h}}\n{}",
+            builtin_availability_slo()
+        ),
     );
-    let slo = || -> serde_json::Value {
+    let slo_named = |name: &str| -> serde_json::Value {
         let v: serde_json::Value = serde_json::from_slice(&d.get("/api/v1/slos").body).unwrap();
-        v["data"]["slos"][0].clone()
+        v["data"]["slos"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["slo"] == name)
+            .cloned()
+            .unwrap_or_default()
     };
-    let counted = || slo()["samplesTotal"].as_u64().unwrap_or(0);
+    // Both SLOs count every answer (their readings are the same tick's).
+    let counted = || {
+        ["events", "availability"]
+            .map(|n| slo_named(n)["samplesTotal"].as_u64().unwrap_or(0))
+            .into_iter()
+            .min()
+            .unwrap_or(0)
+    };
     let answers: Arc<[std::sync::atomic::AtomicU64; 2]> = Arc::default();
     let answered = |a: &[std::sync::atomic::AtomicU64; 2]| {
         let ok = a[0].load(Ordering::Relaxed);
@@ -307,26 +343,28 @@ fn five_percent_errors_burn_an_availability_slo_at_five() {
     settle(all);
     // One more tick: nothing more is counted.
     std::thread::sleep(Duration::from_millis(2500));
-    let s = slo();
+    let slos = ["events", "availability"].map(slo_named);
     drop(app);
-    let burn = s["burnRate"]["5m"].as_f64().unwrap();
-    eprintln!(
-        "burn rate 5m {burn}; answered {ok} ok of {all} in {:?}: {s}",
-        start.elapsed()
-    );
-    assert_eq!(s["kind"], "events");
-    assert_eq!(
-        (s["goodSamplesTotal"].as_u64(), s["samplesTotal"].as_u64()),
-        (Some(ok), Some(all)),
-        "sidewatch's good/total against the answers received"
-    );
-    assert!((burn - 5.0).abs() <= 0.5, "burn rate {burn}");
-    // The same counts are exported for the generated Prometheus rules.
     let m = d.metrics();
-    let l = [("slo", "availability"), ("target", "app")];
-    assert_eq!(m.get("sidewatch_slo_samples_total", &l), Some(all as f64));
-    assert_eq!(
-        m.get("sidewatch_slo_good_samples_total", &l),
-        Some(ok as f64)
-    );
+    for (s, kind) in slos.iter().zip(["events", "availability"]) {
+        let burn = s["burnRate"]["5m"].as_f64().unwrap();
+        eprintln!(
+            "{kind}: burn rate 5m {burn}; answered {ok} ok of {all} in {:?}: {s}",
+            start.elapsed()
+        );
+        assert_eq!(s["kind"], kind);
+        assert_eq!(
+            (s["goodSamplesTotal"].as_u64(), s["samplesTotal"].as_u64()),
+            (Some(ok), Some(all)),
+            "{kind}: sidewatch's good/total against the answers received"
+        );
+        assert!((burn - 5.0).abs() <= 0.5, "{kind}: burn rate {burn}");
+        // The same counts are exported for the generated Prometheus rules.
+        let l = [("slo", s["slo"].as_str().unwrap()), ("target", "app")];
+        assert_eq!(m.get("sidewatch_slo_samples_total", &l), Some(all as f64));
+        assert_eq!(
+            m.get("sidewatch_slo_good_samples_total", &l),
+            Some(ok as f64)
+        );
+    }
 }

@@ -224,12 +224,13 @@ fn defaults_apply_without_rules_in_the_config() {
         m.get("sidewatch_slo_objective_ratio", &[("slo", "threads")]),
         Some(0.99)
     );
-    // A sleep has no app metrics and no probe: the `tasks`, `latency` and `probe` SLOs count no
-    // sample for it and export nothing (an unknown signal, not a bad one).
+    // A sleep has no app metrics and no probe: the `tasks`, `availability`, `latency` and
+    // `probe` SLOs count no sample for it and export nothing (an unknown signal, not a bad one).
     assert!(!m.samples.iter().any(|(n, l, _)| {
         n.starts_with("sidewatch_slo_")
-            && l.get("slo")
-                .is_some_and(|s| ["tasks", "latency", "probe"].contains(&s.as_str()))
+            && l.get("slo").is_some_and(|s| {
+                ["tasks", "availability", "latency", "probe"].contains(&s.as_str())
+            })
     }));
     // Every alert is a documented built-in one; none about threads or being down for a sleep.
     let names: Vec<&str> = rules["rules"]

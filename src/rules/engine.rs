@@ -7,9 +7,11 @@ use std::collections::{HashMap, HashSet};
 use bytes::Bytes;
 
 use super::alert::{AlertState, CounterHistory, Phase, Transition};
-use super::signal::{SignalSource, TargetSignals};
+use super::signal::{Signal, SignalSource, TargetSignals};
 use super::slo::{self, SloState};
-use super::snapshot::{ActiveAlert, BucketUsed, BurnRate, RulesSnapshot, SloStatus, TargetHttp};
+use super::snapshot::{
+    ActiveAlert, BucketUsed, BurnRate, RulesSnapshot, SloStatus, TargetHttp, TargetSignalValues,
+};
 use super::spec::{RuleSet, Severity, Slo, SloKind};
 use super::{template, view};
 use crate::request::{self, HttpHistogram, HttpRates, HttpReading, Series};
@@ -129,6 +131,14 @@ impl RulesEngine {
                     rates,
                 });
             }
+            out.signals.push(TargetSignalValues {
+                target: t.name.clone(),
+                labels: t.labels.clone(),
+                values: Signal::ALL
+                    .iter()
+                    .map(|&s| (s, src.value(s).filter(|v| v.is_finite())))
+                    .collect(),
+            });
             self.evaluate_target(now, &t.name, &t.labels, &src, &mut out);
         }
         // Forget targets that are no longer configured.
@@ -301,6 +311,17 @@ fn count_slo(now: f64, s: &Slo, src: &dyn SignalSource, st: &mut SloTarget) -> b
             st.bucket = Some(used);
             (good, total)
         }
+        SloKind::Availability => {
+            let Some(e) = src.app() else { return false };
+            // No histogram series yet (a labelled one appears at its first request): an
+            // empty reading, the zero baseline below.
+            let r = src.http_histogram().map(|h| h.read(e)).unwrap_or_default();
+            if !r.count.is_empty() && !r.has_status {
+                // Requests without a status: availability unknown, not 100 %.
+                return false;
+            }
+            (r.good(), r.count)
+        }
     };
     if total.is_empty() {
         // The app was read but has none of the series yet (client libraries create a labelled
@@ -404,7 +425,6 @@ fn log_transition(tr: Transition, alert: &str, severity: Severity, target: &str,
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::Signal;
 
     fn set(yaml: &str) -> RuleSet {
         let f = crate::config::parse_file(yaml, None).unwrap();
@@ -740,6 +760,66 @@ mod tests {
         );
     }
 
+    /// The availability SLO counts the detected histogram's `_count` by its status label, from
+    /// the first requests on and across an app restart; a histogram without a status label
+    /// (Prometheus 2.42's own) and a target without app metrics get no SLO series at all.
+    #[test]
+    fn availability_slo_counts_non_5xx_requests_only_where_a_status_is_known() {
+        let mut e = RulesEngine::new(
+            set(
+                "rules: []\nslos:\n  - {name: availability, kind: availability, objective: 99%, window: 1h}\n",
+            ),
+            None,
+        );
+        let otel = |ok: u32, bad: u32| {
+            format!(
+                "# TYPE http_server_request_duration_seconds histogram\n\
+                 http_server_request_duration_seconds_bucket{{http_response_status_code=\"200\",le=\"+Inf\"}} {ok}\n\
+                 http_server_request_duration_seconds_count{{http_response_status_code=\"200\"}} {ok}\n\
+                 http_server_request_duration_seconds_bucket{{http_response_status_code=\"503\",le=\"+Inf\"}} {bad}\n\
+                 http_server_request_duration_seconds_count{{http_response_status_code=\"503\"}} {bad}\n"
+            )
+        };
+        let prom = |n: u32| {
+            format!(
+                "# TYPE prometheus_http_request_duration_seconds histogram\n\
+                 prometheus_http_request_duration_seconds_bucket{{handler=\"/\",le=\"+Inf\"}} {n}\n\
+                 prometheus_http_request_duration_seconds_count{{handler=\"/\"}} {n}\n"
+            )
+        };
+        let named = |name: &str, b: Option<String>| {
+            let mut t = app_target(b.as_deref());
+            t.name = name.into();
+            t
+        };
+        let none_yet = "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total 1\n";
+        let ticks = [
+            (Some(none_yet.to_string()), 0), // no request yet: a zero baseline
+            (Some(otel(95, 5)), 100),
+            (None, 300), // no fresh reading
+            (Some(otel(285, 15)), 300),
+            (Some(otel(19, 1)), 400), // restarted: +19 of +20
+        ];
+        let mut last = RulesSnapshot::default();
+        for (i, (b, n)) in ticks.into_iter().enumerate() {
+            last = e.evaluate(
+                1_700_000_040.0 + i as f64 * 5.0,
+                &[
+                    named("web", b),
+                    named("prom", Some(prom(n))),
+                    named("plain", None),
+                ],
+            );
+        }
+        let web: Vec<_> = last.slos.iter().map(|s| s.target.as_str()).collect();
+        assert_eq!(web, ["web"], "only the target with a status label");
+        let s = &last.slos[0];
+        assert_eq!(s.kind, "availability");
+        assert_eq!((s.samples_total, s.good_samples_total), (320, 304));
+        // 16 bad of 320 = 5 % against a 1 % budget: burning 5×.
+        assert!((s.burn_rates[0].rate.unwrap() - 5.0).abs() < 1e-9);
+    }
+
     #[test]
     fn reload_keeps_the_state_of_unchanged_rules_only() {
         let yaml = |v: &str| {
@@ -940,7 +1020,7 @@ mod tests {
             !last
                 .slos
                 .iter()
-                .any(|s| s.target == "plain" && (s.slo == "latency" || s.slo == "probe"))
+                .any(|s| s.target == "plain" && s.kind != "samples")
         );
         let mut firing: Vec<_> = ours(&last, "web");
         firing.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
@@ -970,6 +1050,8 @@ mod tests {
         // 6 readings after the first, 100 requests each, none at or under 200 ms (bucket 0.1).
         assert_eq!(slo("latency"), (0, 600));
         assert_eq!(slo("probe"), (0, 7));
+        // 10 of each 100 answered 5xx.
+        assert_eq!(slo("availability"), (540, 600));
         // No fresh reading, no probe ended: unknown, the alerts keep their state.
         let s = e.evaluate(1420.0, &[target("plain", Some(MIB)), web(None, None)]);
         assert_eq!(ours(&s, "web").len(), 6);

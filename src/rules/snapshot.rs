@@ -7,6 +7,7 @@ use bytes::Bytes;
 use serde::Serialize;
 
 use super::alert::Phase;
+use super::signal::Signal;
 use crate::request::HttpRates;
 
 /// A pending or firing alert, as the tick publishes it.
@@ -90,6 +91,28 @@ pub struct TargetHttp {
     pub rates: HttpRates,
 }
 
+/// The value of every rule signal for one target this tick (`None`: unknown), as the rules saw
+/// it: `/api/v1/signals` and the status page show the same figures.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetSignalValues {
+    pub target: String,
+    #[serde(serialize_with = "crate::sample::pairs_as_object")]
+    pub labels: Vec<(String, String)>,
+    /// By the signal's config name.
+    #[serde(serialize_with = "crate::sample::pairs_as_object")]
+    pub values: Vec<(Signal, Option<f64>)>,
+}
+
+impl TargetSignalValues {
+    pub fn get(&self, signal: Signal) -> Option<f64> {
+        self.values
+            .iter()
+            .find(|(s, _)| *s == signal)
+            .and_then(|(_, v)| *v)
+    }
+}
+
 /// What the rules engine publishes with a tick.
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -98,6 +121,8 @@ pub struct RulesSnapshot {
     pub slos: Vec<SloStatus>,
     /// Request signals of targets whose app has a known HTTP histogram.
     pub http: Vec<TargetHttp>,
+    /// Every target's signal values, in target order.
+    pub signals: Vec<TargetSignalValues>,
     /// `/api/v1/rules`, rendered when the rules were (re)configured.
     #[serde(skip)]
     pub rules_json: Bytes,

@@ -458,6 +458,7 @@ enum KindFile {
     Samples,
     Events,
     Latency,
+    Availability,
 }
 
 #[derive(Debug, Deserialize)]
@@ -504,6 +505,11 @@ pub enum SloKind {
         threshold: f64,
         threshold_text: String,
     },
+    /// The app's requests not answered with a 5xx status: the increase of the HTTP histogram's
+    /// `_count` series (the configured `app.http` one, else the first known one the app has)
+    /// whose status label is not 5xx, of all its `_count` series. Counted only where the
+    /// histogram has a status label (Prometheus 2.42's own has none).
+    Availability,
 }
 
 impl SloKind {
@@ -512,7 +518,7 @@ impl SloKind {
         match self {
             SloKind::Samples { .. } => "samples",
             SloKind::Events { .. } => "events",
-            SloKind::Latency { .. } => "requests",
+            SloKind::Latency { .. } | SloKind::Availability => "requests",
         }
     }
 
@@ -521,6 +527,7 @@ impl SloKind {
             SloKind::Samples { .. } => "samples",
             SloKind::Events { .. } => "events",
             SloKind::Latency { .. } => "latency",
+            SloKind::Availability => "availability",
         }
     }
 }
@@ -560,6 +567,9 @@ fn foreign_fields(s: &SloFile) -> Option<&'static str> {
         KindFile::Samples if events || latency => Some("good/total/histogram/threshold"),
         KindFile::Events if samples || latency => Some("signal/op/value/histogram/threshold"),
         KindFile::Latency if samples || events => Some("signal/op/value/good/total"),
+        KindFile::Availability if samples || events || latency => {
+            Some("signal/op/value/good/total/histogram/threshold")
+        }
         _ => None,
     }
 }
@@ -568,7 +578,7 @@ fn samples_kind(s: &SloFile) -> Result<SloKind, String> {
     let (Some(signal), Some(op), Some(value)) = (s.signal, s.op, s.value.as_ref()) else {
         return Err(at(
             "signal",
-            "a samples SLO needs `signal`, `op` and `value` (or give `kind: events` / `kind: latency`)",
+            "a samples SLO needs `signal`, `op` and `value` (or give `kind: events`, `kind: latency` or `kind: availability`)",
         ));
     };
     if signal.is_increase() {
@@ -651,6 +661,7 @@ impl TryFrom<SloFile> for Slo {
             KindFile::Samples => samples_kind(&s)?,
             KindFile::Events => events_kind(&s)?,
             KindFile::Latency => latency_kind(&s)?,
+            KindFile::Availability => SloKind::Availability,
         };
         let objective = units::parse_ratio(&s.objective.0).map_err(|e| at("objective", e))?;
         if !(objective > 0.0 && objective < 1.0) {
@@ -691,6 +702,7 @@ impl TryFrom<SloFile> for Slo {
                     .as_deref()
                     .unwrap_or("the detected HTTP histogram")
             ),
+            SloKind::Availability => "HTTP requests answered without a 5xx status".to_string(),
         });
         Ok(Slo {
             name: s.name,
@@ -882,7 +894,7 @@ mod tests {
         assert!(
             d.slos
                 .iter()
-                .filter(|s| !matches!(s.name.as_str(), "latency" | "probe"))
+                .filter(|s| !matches!(s.name.as_str(), "latency" | "probe" | "availability"))
                 .all(|s| slo(&s.name).0 == Op::Lt
                     && s.objective == 0.99
                     && s.window == DEFAULT_SLO_WINDOW)
@@ -897,6 +909,11 @@ mod tests {
             latency.kind,
             SloKind::Latency { histogram: None, threshold, .. } if threshold == 0.2
         ));
+        let availability = d.slos.iter().find(|s| s.name == "availability").unwrap();
+        assert_eq!(
+            (&availability.kind, availability.objective),
+            (&SloKind::Availability, 0.99)
+        );
         assert!(matches!(
             d.slos.iter().find(|s| s.name == "tasks").unwrap().kind,
             SloKind::Samples { signal: Signal::RuntimeTasks, value, .. } if value == 1000.0
@@ -907,7 +924,7 @@ mod tests {
     fn sections_default_independently() {
         let s = parse("rules: []\n").unwrap();
         assert!(s.rules.is_empty() && !s.default_rules);
-        assert!(s.default_slos && s.slos.len() == 8);
+        assert!(s.default_slos && s.slos.len() == 9);
         let s = parse("slos: []\n").unwrap();
         assert!(s.default_rules && s.slos.is_empty());
     }

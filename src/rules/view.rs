@@ -267,11 +267,34 @@ fn slo_kind_json(k: &SloKind) -> serde_json::Map<String, Value> {
             "threshold": threshold,
             "thresholdText": threshold_text,
         }),
+        SloKind::Availability => json!({ "histogram": "auto", "good": "status not 5xx" }),
     };
     match v {
         Value::Object(m) => m,
         _ => serde_json::Map::new(),
     }
+}
+
+/// `/api/v1/signals`: each target's value of every rule signal this tick, as the rules saw it
+/// (`null`: unknown this tick).
+pub fn signals_json(rs: &RulesSnapshot) -> Bytes {
+    let targets: Vec<Value> = rs
+        .signals
+        .iter()
+        .map(|t| {
+            let values: serde_json::Map<String, Value> = t
+                .values
+                .iter()
+                .map(|(s, v)| (s.name().to_string(), json!(v)))
+                .collect();
+            json!({
+                "target": t.target,
+                "labels": labels_json(t.labels.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+                "signals": values,
+            })
+        })
+        .collect();
+    body(json!({ "targets": targets }))
 }
 
 /// The JSON views a tick publishes: (path, body).
@@ -282,6 +305,7 @@ pub fn api_bodies(rs: Option<&RulesSnapshot>) -> Vec<(&'static str, Bytes)> {
             ("/api/v1/alerts", alerts_json(rs)),
             ("/api/v1/slos", slos_json(rs)),
             ("/api/v1/rules", rs.rules_json.clone()),
+            ("/api/v1/signals", signals_json(rs)),
         ],
     }
 }
