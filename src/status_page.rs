@@ -8,7 +8,6 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::advisor::{rfc3339, thousands};
 use crate::history::ring::Signal;
 use crate::history::{Sparklines, TargetView};
 use crate::rules::slo::BURN_WINDOWS;
@@ -16,6 +15,7 @@ use crate::rules::{RulesSnapshot, Signal as RuleSignal, SloStatus};
 use crate::sample::TargetSample;
 use crate::snapshot::Snapshot;
 use crate::units::{go_g4, human_bytes, human_duration, prom_duration};
+use crate::units::{rfc3339, thousands};
 
 /// Escapes text for HTML element content and quoted attribute values.
 pub fn escape(s: &str) -> String {

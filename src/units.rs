@@ -324,6 +324,35 @@ pub fn humanize_percentage(v: f64) -> String {
     format!("{}%", go_g4(v * 100.0))
 }
 
+/// `1512` → `1,512`.
+pub fn thousands(v: f64) -> String {
+    let n = v.round().abs() as u64;
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if v < 0.0 { format!("-{out}") } else { out }
+}
+
+/// `YYYY-MM-DD` of a Unix day.
+pub fn date_of_day(day: u32) -> String {
+    rfc3339(f64::from(day) * 86_400.0)
+        .chars()
+        .take(10)
+        .collect()
+}
+
+pub fn rfc3339(t: f64) -> String {
+    match std::time::Duration::try_from_secs_f64(t) {
+        Ok(d) => humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + d).to_string(),
+        Err(_) => String::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -43,7 +43,7 @@ pub fn index(s: &Snapshot) -> Option<Arc<ProfileIndex>> {
                 "target": e.target,
                 "kind": e.kind,
                 "trigger": e.trigger,
-                "time": crate::advisor::rfc3339(e.time_seconds),
+                "time": crate::units::rfc3339(e.time_seconds),
                 "timeSeconds": e.time_seconds,
                 "sizeBytes": e.size_bytes,
                 "evidence": e.evidence,
