@@ -237,7 +237,7 @@ def up_down(one, zero):
 
 
 def counter_steps(cfg, signal):
-    """Stat steps for an event counter (restarts, OOM kills): the alert levels; `> 0` on a count
+    """Stat steps for an event counter (restarts, OOM kills, listen overflows): the alert levels; `> 0` on a count
     of events means from the first whole event."""
     steps = {}
     for r in cfg["rules"]:
@@ -481,6 +481,36 @@ def build(cfg, factors):
         "Mean duration of the probes sent (`sidewatch_probe_duration_seconds` sum over count; a timed-out probe counts its timeout) " + probe,
         refs((f"rate(sidewatch_probe_duration_seconds_sum{{{SEL}}}[{RATE}]) / rate(sidewatch_probe_duration_seconds_count{{{SEL}}}[{RATE}])", "{{target}}")),
         "s", t, words), 12, 8)
+
+    # --- Network (the target's network namespace) ------------------------------------------
+    L.row("Network")
+    ns = "of the target's network namespace (`/proc/<pid>/net`); where `sidewatch_network_shared` is 1 the namespace is the host's and these figures are the host's."
+    L.add(timeseries(
+        "Network traffic",
+        "Bytes per second received and transmitted per interface (`sidewatch_network_{receive,transmit}_bytes_total`, cAdvisor's meanings; `lo` is its own interface) " + ns,
+        refs((f"rate(sidewatch_network_receive_bytes_total{{{SEL}}}[{RATE}])", "{{target}} {{interface}} receive"),
+             (f"rate(sidewatch_network_transmit_bytes_total{{{SEL}}}[{RATE}])", "{{target}} {{interface}} transmit")),
+        "Bps"), 8, 8)
+    t, words = levels(cfg, {"tcp_retransmit_ratio"})
+    L.add(timeseries(
+        "TCP retransmitted share",
+        "Retransmitted TCP segments over segments sent (rates of `sidewatch_tcp_segments_retransmitted_total` and `sidewatch_tcp_segments_sent_total`; the tcp_retransmit_ratio signal, unknown to the rules where the namespace is the host's) " + ns,
+        refs((f"rate(sidewatch_tcp_segments_retransmitted_total{{{SEL}}}[{RATE}]) / rate(sidewatch_tcp_segments_sent_total{{{SEL}}}[{RATE}])", "{{target}}")),
+        "percentunit", t, words), 8, 8)
+    L.add(timeseries(
+        "TCP connections by state",
+        "Sockets of the namespace per TCP state (`sidewatch_tcp_connections`, from net/tcp and net/tcp6; absent when `network.tcp_states` is off, and in the host's namespace) " + ns,
+        refs((f"sidewatch_tcp_connections{{{SEL}}}", "{{target}} {{state}}")),
+        "none"), 8, 8)
+    t, words = levels(cfg, {"accept_queue_ratio"})
+    L.add(timeseries(
+        "Accept queue use",
+        "Connections waiting for accept() over the backlog, per port of the target's own listening sockets (`sidewatch_tcp_listen_queue` / `sidewatch_tcp_listen_backlog`; the accept_queue_ratio signal is the fullest port). The backlog is known only where sidewatch shares the target's namespace (sidecar, wrapper).",
+        refs((f"sidewatch_tcp_listen_queue{{{SEL}}} / sidewatch_tcp_listen_backlog{{{SEL}}}", "{{target}} :{{port}}")),
+        "percentunit", t, words), 12, 8)
+    L.add(stat("Listen overflows in range", "Connections the kernel dropped because an accept queue of the namespace was full (`sidewatch_tcp_listen_overflows_total`, TcpExt ListenOverflows) during the dashboard's time range. Colours: the SidewatchListenOverflows levels (which stay silent where the namespace is the host's).",
+               [q(f"increase(sidewatch_tcp_listen_overflows_total{{{SEL}}}[$__range])", "{{target}}", "A", instant=True)],
+               "none", counter_steps(cfg, "listen_overflows")), 12, 8)
 
     # --- SLOs -------------------------------------------------------------------------------
     L.row("SLOs")

@@ -55,6 +55,17 @@ pub struct FileConfig {
     /// Trend windows and the history recommendations need.
     #[serde(default)]
     pub history: Option<HistoryFile>,
+    /// What is read of the targets' network namespaces.
+    #[serde(default)]
+    pub network: Option<NetworkFile>,
+}
+
+/// The `network:` section as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkFile {
+    /// Count the namespace's TCP sockets by state (`sidewatch_tcp_connections`); default true.
+    pub tcp_states: Option<bool>,
 }
 
 /// The `history:` section as written.
@@ -146,6 +157,8 @@ pub struct Overrides {
     pub cgroupfs: Option<PathBuf>,
     /// A target given by flags (`--pid`, `--comm`, ...), added to the file's targets.
     pub target: Option<TargetFile>,
+    /// `--no-tcp-states`: `Some(false)`.
+    pub tcp_states: Option<bool>,
 }
 
 impl Clone for TargetFile {
@@ -182,6 +195,8 @@ pub struct Settings {
     pub rules: crate::rules::RuleSet,
     /// Trend windows and the history recommendations need.
     pub history: crate::history::HistoryConfig,
+    /// Count sockets by state (`network.tcp_states`, `--no-tcp-states`).
+    pub tcp_states: bool,
     /// Defaults adapted to the interval, one sentence each (logged, and printed by check-config).
     pub notes: Vec<String>,
 }
@@ -277,6 +292,10 @@ pub fn build_settings(
         config_file,
     )?;
     let (history, notes) = validate_history(file_cfg.history.as_ref(), interval, config_file)?;
+    let tcp_states = overrides
+        .tcp_states
+        .or(file_cfg.network.as_ref().and_then(|n| n.tcp_states))
+        .unwrap_or(true);
     Ok(Settings {
         interval,
         listen_address,
@@ -286,6 +305,7 @@ pub fn build_settings(
         config_file: config_file.map(Path::to_path_buf),
         rules,
         history,
+        tcp_states,
         notes,
     })
 }

@@ -260,6 +260,13 @@ struct Opts {
     #[arg(long, env = "SIDEWATCH_CGROUPFS", value_name = "DIR")]
     cgroupfs: Option<PathBuf>,
 
+    /// Don't count the TCP sockets of the targets' network namespaces by state
+    /// (`sidewatch_tcp_connections`, a pass over every line of `net/tcp` and `net/tcp6`): with
+    /// tens of thousands of sockets that pass is most of the tick (docs/network.md). Accept
+    /// queues and counters stay. Config: `network: {tcp_states: false}`.
+    #[arg(long, env = "SIDEWATCH_NO_TCP_STATES")]
+    no_tcp_states: bool,
+
     /// The comm of the flag target's process at start (see `name_flag_target`).
     #[arg(skip)]
     default_name: Option<String>,
@@ -663,6 +670,7 @@ fn overrides(o: &Opts, listen_address: Option<&str>) -> Result<Overrides, Config
         procfs: o.procfs.clone(),
         cgroupfs: o.cgroupfs.clone(),
         target: flag_target(o)?,
+        tcp_states: o.no_tcp_states.then_some(false),
     })
 }
 
@@ -817,7 +825,9 @@ fn once(opts: &Opts, json: bool, openmetrics: bool) -> anyhow::Result<ExitCode> 
         .targets
         .iter()
         .any(|t| t.app.is_some() || t.probe.is_some());
-    let mut sampler = Sampler::new(proc, settings.targets, shared).with_cgroups(cgroups);
+    let mut sampler = Sampler::new(proc, settings.targets, shared)
+        .with_cgroups(cgroups)
+        .with_tcp_states(settings.tcp_states);
     if has_app {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -959,6 +969,7 @@ fn daemon(
         let (tx, rx) = mpsc::channel();
         let mut sampler = Sampler::new(proc, settings.targets.clone(), shared.clone())
             .with_cgroups(cgroups)
+            .with_tcp_states(settings.tcp_states)
             .with_app_runtime(tokio::runtime::Handle::current());
         sampler.set_rules(settings.rules.clone());
         sampler.set_history(settings.history.clone(), settings.interval);
@@ -1266,6 +1277,7 @@ impl<'a> Reloader<'a> {
                     interval: s.interval,
                     rules: s.rules.clone(),
                     history: s.history.clone(),
+                    tcp_states: s.tcp_states,
                 });
                 self.current = s;
                 true

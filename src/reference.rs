@@ -610,6 +610,18 @@ pub const CONFIG: &[Field] = &[
         "3h",
         "Sampled time before a target gets recommendations.",
     ),
+    f(
+        "network",
+        "section",
+        "",
+        "What is read of the targets' network namespaces (docs/network.md).",
+    ),
+    f(
+        "network.tcp_states",
+        "bool",
+        "true",
+        "Count the namespace's TCP sockets by state (`sidewatch_tcp_connections`); `false` (or `--no-tcp-states`) bounds the read of `net/tcp` to the listeners.",
+    ),
 ];
 
 fn cell(s: &str) -> String {

@@ -159,6 +159,16 @@ pub struct NetworkSample {
     pub accept_queue_ratio: Option<f64>,
 }
 
+impl NetworkSample {
+    /// The restart-proof total of one TCP counter, by its metric name (`listen_overflows`).
+    pub fn tcp_total(&self, name: &str) -> Option<u64> {
+        let i = crate::source::net::TCP_COUNTERS
+            .iter()
+            .position(|(_, _, n)| *n == name)?;
+        self.tcp[i]
+    }
+}
+
 /// Counter values in base units (seconds, bytes, counts).
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]

@@ -280,6 +280,7 @@ pub enum Control {
         interval: Duration,
         rules: crate::rules::RuleSet,
         history: crate::history::HistoryConfig,
+        tcp_states: bool,
     },
     Shutdown,
 }
@@ -307,7 +308,7 @@ pub struct Sampler {
     app_runtime: Option<tokio::runtime::Handle>,
     /// Reads the targets' network namespaces (same procfs root as `reader`).
     net: crate::source::net::NetReader,
-    /// Count TCP sockets by state (`--no-tcp-connections` turns it off; see docs/network.md).
+    /// Count TCP sockets by state (`network.tcp_states`, `--no-tcp-states`; docs/network.md).
     tcp_states: bool,
 }
 
@@ -590,7 +591,9 @@ impl Sampler {
                         interval: i,
                         rules,
                         history,
+                        tcp_states,
                     }) => {
+                        self.tcp_states = tcp_states;
                         self.set_targets(targets);
                         self.set_rules(rules);
                         self.set_history(history, i);

@@ -416,6 +416,16 @@ fn sparks(out: &mut String, h: &TargetView) {
         thousands,
         None,
     ));
+    // Only for a target whose listening sockets have a known backlog; the line is the backlog.
+    if s.get(Signal::AcceptQueue).iter().any(Option::is_some) {
+        out.push_str(&spark_figure(
+            s,
+            Signal::AcceptQueue,
+            "Accept queue",
+            pct,
+            Some(1.0),
+        ));
+    }
     out.push_str("</div>");
 }
 

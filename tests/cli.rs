@@ -52,6 +52,8 @@ fn help_explains_every_option_with_examples() {
         "--web.header-timeout",
         "--web.idle-timeout",
         "--web.max-connections",
+        "--no-tcp-states",
+        "SIDEWATCH_NO_TCP_STATES",
         "SIDEWATCH_PID_FILE",
         "SIDEWATCH_WEB_LISTEN_ADDRESS",
         "Examples:",

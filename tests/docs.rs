@@ -193,9 +193,10 @@ fn status_page_links_the_runbook(d: &Daemon) {
 /// the fields it accepts at that place, which must be exactly the reference table's.
 #[test]
 fn config_reference_lists_exactly_the_accepted_fields() {
-    let contexts: [(&str, &str); 15] = [
+    let contexts: [(&str, &str); 16] = [
         ("", "ZZ"),
         ("history", "history: {ZZ}"),
+        ("network", "network: {ZZ}"),
         ("targets[]", "targets: [{name: a, ZZ}]"),
         (
             "targets[].app",

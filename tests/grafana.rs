@@ -146,6 +146,7 @@ fn one_dashboard_with_variables_rows_and_a_stable_uid() {
             "Runtime",
             "Requests",
             "Probe",
+            "Network",
             "SLOs",
             "sidewatch"
         ]
@@ -278,6 +279,8 @@ fn units_for(expr: &str) -> &'static [&'static str] {
         || has("_ratio")
         || has("gc_pause_seconds_total") // seconds of pause per second
         || (has("periods_total") && has(" / "))
+        || (has("segments_retransmitted_total") && has(" / "))
+        || (has("listen_queue") && has(" / "))
     {
         &["percentunit"]
     } else if has("_bytes{") {
@@ -392,6 +395,9 @@ fn panel_of(s: Signal) -> &'static str {
         Signal::HttpRequestsPerSecond => "HTTP requests per second",
         Signal::HttpErrorRatio => "HTTP 5xx share",
         Signal::HttpLatencyP95Seconds => "HTTP P95 latency",
+        Signal::TcpRetransmitRatio => "TCP retransmitted share",
+        Signal::ListenOverflows => "Listen overflows in range",
+        Signal::AcceptQueueRatio => "Accept queue use",
     }
 }
 
@@ -444,7 +450,9 @@ fn assert_thresholds_follow(d: &Value, set: &RuleSet) {
         }
         // Counters are shown as whole events: `> 0` is a colour from 1 event on.
         let v = match (r.signal, r.op) {
-            (Signal::Restarts | Signal::OomKills, Op::Gt) => r.value + 1.0,
+            (Signal::Restarts | Signal::OomKills | Signal::ListenOverflows, Op::Gt) => {
+                r.value + 1.0
+            }
             _ => r.value,
         };
         want.get_mut(panel_of(r.signal))
@@ -584,5 +592,5 @@ fn needs_history_list_names_dashboard_queries() {
         );
         entries += 1;
     }
-    assert_eq!(entries, 6);
+    assert_eq!(entries, 7);
 }

@@ -8,7 +8,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -161,10 +161,14 @@ impl Drop for NetNs {
 
 /// Starts a Python program in `ns` and waits until it wrote its pid to the returned path.
 fn python_in(ns: &NetNs, dir: &Path, code: &str) -> (Proc, i32) {
+    python(ns.cmd("python3"), dir, code)
+}
+
+/// Runs `code` with `python3` (`cmd`) and waits until it wrote its pid to `$PIDFILE`.
+fn python(mut cmd: Command, dir: &Path, code: &str) -> (Proc, i32) {
     let pidfile = dir.join(format!("pid{}", code.len()));
     let p = spawn(
-        ns.cmd("python3")
-            .args(["-c", code])
+        cmd.args(["-c", code])
             .env("PIDFILE", &pidfile)
             .stdout(Stdio::null()),
     );
@@ -256,25 +260,102 @@ fn listen_overflows(pid: i32) -> u64 {
     lines[1].split_whitespace().nth(i).unwrap().parse().unwrap()
 }
 
+/// A sidewatch daemon in `ns` (a sidecar's view), reached with curl from inside the namespace
+/// (its loopback is not the test's).
+struct NsDaemon<'a> {
+    ns: &'a NetNs,
+    d: Daemon,
+    curl: PathBuf,
+}
+
+impl<'a> NsDaemon<'a> {
+    fn start(ns: &'a NetNs, config: &Path) -> NsDaemon<'a> {
+        let curl = require_tool("curl", "curl");
+        let mut cmd = ns.cmd(BIN);
+        cmd.args(["--interval", "200ms", "--config"]).arg(config);
+        NsDaemon {
+            ns,
+            d: Daemon::spawn_cmd(&mut cmd),
+            curl,
+        }
+    }
+
+    /// The body of a 2xx answer, else `None`.
+    fn try_get(&self, path: &str) -> Option<String> {
+        let curl = self.curl.to_str().unwrap();
+        let o = self
+            .ns
+            .cmd(curl)
+            .args(["-sf", "--max-time", "5"])
+            .arg(format!("http://{}{path}", self.d.addr))
+            .output()
+            .unwrap();
+        o.status
+            .success()
+            .then(|| String::from_utf8(o.stdout).unwrap())
+    }
+
+    fn get(&self, path: &str) -> String {
+        self.try_get(path)
+            .unwrap_or_else(|| panic!("curl {path} in the namespace failed"))
+    }
+
+    fn alerts(&self) -> Vec<serde_json::Value> {
+        let v: serde_json::Value = serde_json::from_str(&self.get("/api/v1/alerts")).unwrap();
+        v["data"]["alerts"].as_array().unwrap().clone()
+    }
+}
+
+/// The state (`pending`, `firing`) of alert `name` in an `/api/v1/alerts` list, if active.
+fn state_of(alerts: &[serde_json::Value], name: &str) -> Option<String> {
+    alerts
+        .iter()
+        .find(|a| a["labels"]["alertname"] == name)
+        .map(|a| a["state"].as_str().unwrap().to_string())
+}
+
 #[test]
 fn live_stalled_listener_fills_its_queue_and_overflows() {
     let ns = NetNs::new();
     let dir = tempfile::tempdir().unwrap();
     let (_server, pid) = python_in(&ns, dir.path(), STALLED);
-    // More connections than the backlog; the server never accepts.
-    let flood = "import socket\ncs=[]\nfor _ in range(12):\n    c=socket.socket(); c.setblocking(False); c.connect_ex(('127.0.0.1', 8080)); cs.append(c)\nimport time; time.sleep(3)";
-    let mut client = spawn(ns.cmd("python3").args(["-c", flood]));
-    stack::wait_for(Duration::from_secs(10), "overflows", || {
-        listen_overflows(pid) > 0
+    // The test's rules: the defaults' conditions with a `for` short enough to watch.
+    let config = dir.path().join("sidewatch.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "targets:\n  - {{name: server, pid: {pid}}}\nrules:\n  - {{alert: QueueFull, signal: accept_queue_ratio, op: '>', value: 90%, for: 2s, severity: warning}}\n  - {{alert: Overflows, signal: listen_overflows, op: '>', value: 0, for: 1m, severity: warning}}\n"
+        ),
+    )
+    .unwrap();
+    let d = NsDaemon::start(&ns, &config);
+    stack::wait_for(Duration::from_secs(20), "the first tick", || {
+        d.try_get("/readyz").is_some()
     });
-    // sidewatch in the namespace (a sidecar's view): it reads the backlog over sock_diag.
-    let o = ns
-        .cmd(BIN)
-        .args(["once", "--pid", &pid.to_string()])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let m = Metrics::parse(&String::from_utf8(o.stdout).unwrap());
+    assert_eq!(state_of(&d.alerts(), "QueueFull"), None);
+    // More connections than the backlog, one every 100 ms (a SYN to a full queue overflows,
+    // and again at each retransmission); the server never accepts.
+    let flood = "import socket, time\ncs=[]\nfor _ in range(150):\n    c=socket.socket(); c.setblocking(False); c.connect_ex(('127.0.0.1', 8080)); cs.append(c); time.sleep(0.1)";
+    let mut client = spawn(ns.cmd("python3").args(["-c", flood]));
+    let mut seen = Vec::new();
+    stack::wait_for(Duration::from_secs(15), "QueueFull firing", || {
+        let state = state_of(&d.alerts(), "QueueFull");
+        if let Some(s) = &state {
+            if seen.last() != Some(s) {
+                seen.push(s.clone());
+            }
+        }
+        state.as_deref() == Some("firing")
+    });
+    assert_eq!(
+        seen,
+        ["pending", "firing"],
+        "QueueFull went through {seen:?}"
+    );
+    stack::wait_for(Duration::from_secs(10), "Overflows firing", || {
+        state_of(&d.alerts(), "Overflows").as_deref() == Some("firing")
+    });
+    let m = Metrics::parse(&d.get("/metrics"));
     let port = [("port", "8080")];
     assert_eq!(m.get("sidewatch_tcp_listen_backlog", &port), Some(4.0));
     // The kernel admits one more than the backlog (sk_acceptq_is_full is `>`).
@@ -283,20 +364,284 @@ fn live_stalled_listener_fills_its_queue_and_overflows() {
     let ours = m.get("sidewatch_tcp_listen_overflows_total", &[]).unwrap();
     assert!(ours > 0.0 && ours <= listen_overflows(pid) as f64, "{ours}");
     assert_eq!(m.get("sidewatch_network_shared", &[]), Some(0.0));
-    client.wait_timeout(Duration::from_secs(10));
+    // In its own namespace the counters are the target's signals.
+    let v: serde_json::Value = serde_json::from_str(&d.get("/api/v1/signals")).unwrap();
+    let signals = &v["data"]["targets"][0]["signals"];
+    assert!(
+        signals["listen_overflows"].as_f64().unwrap() > 0.0,
+        "{signals}"
+    );
+    assert!(signals["tcp_retransmit_ratio"].is_f64(), "{signals}");
+    // The ratio's history: empty queue before the flood, full since; on the status page.
+    let v: serde_json::Value =
+        serde_json::from_str(&d.get("/api/v1/samples?target=server&limit=3600")).unwrap();
+    let ratios: Vec<f64> = v["data"]["samples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["accept_queue_ratio"].as_f64())
+        .collect();
+    assert_eq!(
+        ratios.first(),
+        Some(&(queue / 4.0)),
+        "newest first: {ratios:?}"
+    );
+    assert_eq!(ratios.last(), Some(&0.0), "{ratios:?}");
+    let page = d.get("/");
+    assert!(page.contains("<span>Accept queue</span>"), "{page}");
+    // Without state counts net/tcp is read only up to the last listener: the same queue as
+    // the kernel's net/tcp rx_queue, the same backlog.
+    let kernel_queue = |pid: i32| {
+        let tcp = std::fs::read_to_string(format!("/proc/{pid}/net/tcp")).unwrap();
+        let line = tcp
+            .lines()
+            .find(|l| l.contains(":1F90 00000000:0000 0A "))
+            .unwrap()
+            .to_string();
+        let queues = line.split_whitespace().nth(4).unwrap();
+        u64::from_str_radix(queues.split_once(':').unwrap().1, 16).unwrap() as f64
+    };
+    for extra in [&[][..], &["--no-tcp-states"][..]] {
+        let o = ns
+            .cmd(BIN)
+            .args(["once", "--pid", &pid.to_string()])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let m = Metrics::parse(&String::from_utf8(o.stdout).unwrap());
+        let what = format!("once {extra:?}");
+        assert_eq!(
+            m.get("sidewatch_tcp_listen_queue", &port),
+            Some(kernel_queue(pid)),
+            "{what}"
+        );
+        assert_eq!(
+            m.get("sidewatch_tcp_listen_backlog", &port),
+            Some(4.0),
+            "{what}"
+        );
+        assert_eq!(
+            m.has("sidewatch_tcp_connections"),
+            extra.is_empty(),
+            "{what}"
+        );
+    }
+    client.wait_timeout(Duration::from_secs(1));
 }
+
+const HOST_LISTENER: &str = r#"
+import os, socket, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(8)
+open(os.environ["PIDFILE"], "w").write(str(os.getpid()))
+time.sleep(60)
+"#;
 
 #[test]
 fn host_namespace_is_flagged_shared() {
-    let me = std::process::id().to_string();
-    let o = Command::new(BIN)
-        .args(["once", "--pid", &me])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let m = Metrics::parse(&String::from_utf8(o.stdout).unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let (_listener, pid) = python(Command::new("python3"), dir.path(), HOST_LISTENER);
     // This test runs in the host's namespace (kthreadd's): the figures are the host's.
     let host = std::fs::read_link("/proc/2/ns/net").unwrap();
     assert_eq!(std::fs::read_link("/proc/self/ns/net").unwrap(), host);
+    assert_eq!(
+        std::fs::read_link(format!("/proc/{pid}/ns/net")).unwrap(),
+        host
+    );
+    // Rules and SLOs that hold for any known value: only unknown signals stay quiet.
+    let config = dir.path().join("sidewatch.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "targets:\n  - {{name: app, pid: {pid}}}\nrules:\n  - {{alert: Up, signal: target_up, op: '>=', value: 1, severity: info}}\n  - {{alert: Overflows, signal: listen_overflows, op: '>=', value: 0, for: 1m, severity: info}}\n  - {{alert: Retransmits, signal: tcp_retransmit_ratio, op: '>=', value: 0, severity: info}}\n  - {{alert: Queue, signal: accept_queue_ratio, op: '>=', value: 0, severity: info}}\nslos:\n  - {{name: retransmits, signal: tcp_retransmit_ratio, op: '<', value: 100%, objective: 99%}}\n  - {{name: queue, signal: accept_queue_ratio, op: '<', value: 100%, objective: 99%}}\n"
+        ),
+    )
+    .unwrap();
+    let d = Daemon::start(&["--interval", "200ms", "--config", config.to_str().unwrap()]);
+    let samples = |m: &Metrics, slo: &str| m.get("sidewatch_slo_samples_total", &[("slo", slo)]);
+    // Ten ticks with the listener's own accept queue known (sidewatch shares its namespace).
+    d.wait_until(Duration::from_secs(20), |d| {
+        samples(&d.metrics(), "queue").is_some_and(|n| n >= 10.0)
+    });
+    let m = d.metrics();
     assert_eq!(m.get("sidewatch_network_shared", &[]), Some(1.0));
+    assert!(m.get("sidewatch_tcp_segments_sent_total", &[]).unwrap() > 0.0);
+    assert!(m.has("sidewatch_tcp_listen_overflows_total"));
+    // Host-wide counters are exported, but never a signal of the target.
+    assert_eq!(samples(&m, "retransmits").unwrap_or(0.0), 0.0);
+    let v: serde_json::Value = serde_json::from_str(&d.get("/api/v1/alerts").text()).unwrap();
+    let alerts = v["data"]["alerts"].as_array().unwrap();
+    assert_eq!(state_of(alerts, "Up").as_deref(), Some("firing"));
+    assert_eq!(state_of(alerts, "Queue").as_deref(), Some("firing"));
+    assert_eq!(state_of(alerts, "Overflows"), None, "{alerts:?}");
+    assert_eq!(state_of(alerts, "Retransmits"), None, "{alerts:?}");
+    // The tick's signal values: the host's counters unknown, the target's own queue known.
+    let v: serde_json::Value = serde_json::from_str(&d.get("/api/v1/signals").text()).unwrap();
+    let signals = &v["data"]["targets"][0]["signals"];
+    assert!(signals["listen_overflows"].is_null(), "{signals}");
+    assert!(signals["tcp_retransmit_ratio"].is_null(), "{signals}");
+    assert!(signals["accept_queue_ratio"].is_f64(), "{signals}");
+}
+
+/// The same counters as node_exporter on the same namespace: node_exporter runs inside it
+/// (`ip netns exec`, so its `/proc/net` is the namespace's) and is scraped from inside it.
+#[test]
+fn live_counters_match_node_exporter_in_the_namespace() {
+    let ns = NetNs::new();
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, pid) = python_in(&ns, dir.path(), SERVE);
+    // Traffic: requests to the server, and a flood of a stalled listener (overflows, resets).
+    let client = "import socket, urllib.request\nfor _ in range(200): urllib.request.urlopen(urllib.request.Request('http://127.0.0.1:8080/', data=b'x' * 100000, method='POST')).read()\nl=socket.socket(); l.bind(('127.0.0.1', 8081)); l.listen(1)\ncs=[socket.create_connection(('127.0.0.1', 8081), timeout=0.2) for _ in range(2)]\nfor _ in range(6):\n    c=socket.socket(); c.setblocking(False); c.connect_ex(('127.0.0.1', 8081)); cs.append(c)\nimport time; time.sleep(1.5)\ntry: socket.create_connection(('127.0.0.1', 8099))\nexcept OSError: pass";
+    let o = ns.cmd("python3").args(["-c", client]).output().unwrap();
+    assert!(o.status.success(), "{o:?}");
+    let node = require_tool("prometheus-node-exporter", "prometheus-node-exporter");
+    let curl = require_tool("curl", "curl");
+    let port = free_port();
+    let _ne = spawn(
+        ns.cmd(node.to_str().unwrap())
+            .args([
+                "--collector.disable-defaults",
+                "--collector.netstat",
+                "--collector.netdev",
+                "--collector.netdev.device-exclude=^$", // keep lo (excluded by default)
+            ])
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stderr(Stdio::null()),
+    );
+    let scrape_node = || {
+        let o = ns
+            .cmd(curl.to_str().unwrap())
+            .args(["-sf", "--max-time", "5"])
+            .arg(format!("http://127.0.0.1:{port}/metrics"))
+            .output()
+            .unwrap();
+        o.status
+            .success()
+            .then(|| Metrics::parse(&String::from_utf8(o.stdout).unwrap()))
+    };
+    stack::wait_for(Duration::from_secs(20), "node_exporter", || {
+        scrape_node().is_some()
+    });
+    let ours = || {
+        let o = ns
+            .cmd(BIN)
+            .args(["once", "--pid", &pid.to_string()])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        Metrics::parse(&String::from_utf8(o.stdout).unwrap())
+    };
+    // node_exporter's own scrape is TCP traffic of the namespace: read sidewatch before and after.
+    let (sw, ne, after) = (ours(), scrape_node().unwrap(), ours());
+    let pairs = [
+        (
+            "sidewatch_tcp_segments_sent_total",
+            "node_netstat_Tcp_OutSegs",
+        ),
+        (
+            "sidewatch_tcp_segments_retransmitted_total",
+            "node_netstat_Tcp_RetransSegs",
+        ),
+        (
+            "sidewatch_tcp_active_opens_total",
+            "node_netstat_Tcp_ActiveOpens",
+        ),
+        (
+            "sidewatch_tcp_passive_opens_total",
+            "node_netstat_Tcp_PassiveOpens",
+        ),
+        (
+            "sidewatch_tcp_resets_sent_total",
+            "node_netstat_Tcp_OutRsts",
+        ),
+        (
+            "sidewatch_tcp_listen_overflows_total",
+            "node_netstat_TcpExt_ListenOverflows",
+        ),
+        (
+            "sidewatch_tcp_listen_drops_total",
+            "node_netstat_TcpExt_ListenDrops",
+        ),
+    ];
+    let mut report = Vec::new();
+    for (our_name, node_name) in pairs {
+        let a = sw.get(our_name, &[]).unwrap();
+        let b = ne.get(node_name, &[]).unwrap();
+        let a1 = after.get(our_name, &[]).unwrap();
+        report.push(format!("{our_name} {a}..{a1} / {node_name} {b}"));
+        assert!(a <= b && b <= a1, "{}", report.join("\n"));
+        assert!((a - b).abs() <= 0.01 * b, "{}", report.join("\n"));
+    }
+    let a = sw
+        .get(
+            "sidewatch_network_receive_bytes_total",
+            &[("interface", "lo")],
+        )
+        .unwrap();
+    let b = ne
+        .get("node_network_receive_bytes_total", &[("device", "lo")])
+        .unwrap();
+    assert!(
+        (a - b).abs() <= 0.01 * b,
+        "lo receive bytes: ours {a}, node_exporter {b}"
+    );
+    // The traffic made each of them move (a comparison of zeros shows nothing).
+    for n in [
+        "node_netstat_Tcp_OutSegs",
+        "node_netstat_Tcp_PassiveOpens",
+        "node_netstat_Tcp_OutRsts",
+        "node_netstat_TcpExt_ListenOverflows",
+    ] {
+        assert!(ne.get(n, &[]).unwrap() > 0.0, "{n}: {}", report.join("\n"));
+    }
+    eprintln!("{}", report.join("\n"));
+}
+
+/// `sidewatch once` on the fixture tree with `extra` arguments and config `yaml`.
+fn once_fixture_with(dir: &Path, yaml: &str, extra: &[&str]) -> Output {
+    let config = dir.join("sidewatch.yml");
+    std::fs::write(&config, yaml).unwrap();
+    Command::new(BIN)
+        .args(["once", "--cgroupfs", "/nonexistent", "--procfs"])
+        .arg(fixture())
+        .arg("--config")
+        .arg(&config)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn tcp_states_can_be_turned_off_by_config_or_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let golden = std::fs::read_to_string(manifest().join("tests/golden/net.yml")).unwrap();
+    let off = format!("{golden}network:\n  tcp_states: false\n");
+    let on = format!("{golden}network:\n  tcp_states: true\n");
+    for (yaml, extra, counted) in [
+        (golden.as_str(), &[][..], true),
+        (on.as_str(), &[][..], true),
+        (off.as_str(), &[][..], false),
+        (golden.as_str(), &["--no-tcp-states"][..], false),
+        (on.as_str(), &["--no-tcp-states"][..], false),
+    ] {
+        let o = once_fixture_with(dir.path(), yaml, extra);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let m = Metrics::parse(&String::from_utf8(o.stdout).unwrap());
+        let what = format!("{extra:?} with\n{yaml}");
+        assert_eq!(m.has("sidewatch_tcp_connections"), counted, "{what}");
+        // The listeners are found either way.
+        let q = m.get(
+            "sidewatch_tcp_listen_queue",
+            &[("target", "server"), ("port", "8080")],
+        );
+        assert_eq!(q, Some(3.0), "{what}");
+    }
+    let typo = format!("{golden}network:\n  tcp_state: false\n");
+    let o = once_fixture_with(dir.path(), &typo, &[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert!(
+        err.contains("sidewatch.yml") && err.contains("tcp_state") && err.contains("tcp_states"),
+        "{err}"
+    );
 }

@@ -119,7 +119,7 @@ fn regeneration_check_fails_when_generator_and_file_differ() {
 #[test]
 fn promtool_accepts_the_generated_rules() {
     let out = check_rules_text(&rules_of(&[]));
-    assert!(out.contains("SUCCESS: 113 rules found"), "{out}");
+    assert!(out.contains("SUCCESS: 117 rules found"), "{out}");
     let out = check_rules_text(&rules_of(&[
         "--config",
         repo("alerts/examples/sidewatch.yml").to_str().unwrap(),
@@ -133,7 +133,7 @@ fn promtool_accepts_the_generated_rules() {
     let plain: Value = serde_yaml_ng::from_str(&rules_of(&[])).unwrap();
     assert_eq!(pr["spec"]["groups"], plain["groups"]);
     let spec = serde_yaml_ng::to_string(&pr["spec"]).unwrap();
-    assert!(check_rules_text(&spec).contains("SUCCESS: 113 rules found"));
+    assert!(check_rules_text(&spec).contains("SUCCESS: 117 rules found"));
 }
 
 #[test]
@@ -239,8 +239,8 @@ fn every_shipped_alert_is_tested_firing_pending_and_not_firing() {
             }
         }
     }
-    assert_eq!(generated.len(), 42, "{generated:?}");
-    assert_eq!(with_for.len(), 20, "{with_for:?}");
+    assert_eq!(generated.len(), 46, "{generated:?}");
+    assert_eq!(with_for.len(), 22, "{with_for:?}");
     let mut fired = BTreeSet::new();
     let mut quiet = BTreeSet::new();
     // (file, case, alertname, eval_time) -> keys expected firing.
@@ -332,7 +332,7 @@ fn every_runbook_link_has_a_section() {
             links += 1;
         }
     }
-    assert_eq!(links, 42);
+    assert_eq!(links, 46);
 }
 
 /// Feeds the same per-minute values to the daemon's rules engine and, as a `promtool test

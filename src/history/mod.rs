@@ -286,6 +286,7 @@ impl TargetHistory {
             restarts: ring::to_u32(Some(c.restarts_total)),
             runtime_tasks: ring::to_u32(rt(|f| f.tasks)),
             runtime_heap_kib: ring::to_kib(rt(|f| f.heap_bytes)),
+            accept_queue_ratio: ring::to_f32(s.network.as_ref().and_then(|n| n.accept_queue_ratio)),
         };
         self.last_limit = p.memory_limit_bytes();
         self.last_working_set = p.get(Signal::WorkingSet);

@@ -44,10 +44,12 @@ pub enum Signal {
     RuntimeTasks,
     /// Heap in use as the app's runtime reports it.
     RuntimeHeap,
+    /// The fullest accept queue of the target's listening sockets, a share of its backlog.
+    AcceptQueue,
 }
 
 /// How many signals the history keeps.
-pub const SIGNALS: usize = 7;
+pub const SIGNALS: usize = 8;
 
 impl Signal {
     pub const ALL: [Signal; SIGNALS] = [
@@ -58,6 +60,7 @@ impl Signal {
         Signal::OpenFds,
         Signal::RuntimeTasks,
         Signal::RuntimeHeap,
+        Signal::AcceptQueue,
     ];
 
     /// The JSON name, the same as the rule signal of the same quantity.
@@ -70,6 +73,7 @@ impl Signal {
             Signal::OpenFds => "open_fds",
             Signal::RuntimeTasks => "runtime_tasks",
             Signal::RuntimeHeap => "runtime_heap_bytes",
+            Signal::AcceptQueue => "accept_queue_ratio",
         }
     }
 
@@ -82,6 +86,7 @@ impl Signal {
             Signal::OpenFds => 4,
             Signal::RuntimeTasks => 5,
             Signal::RuntimeHeap => 6,
+            Signal::AcceptQueue => 7,
         }
     }
 }
@@ -106,6 +111,8 @@ pub struct Point {
     pub restarts: u32,
     pub runtime_tasks: u32,
     pub runtime_heap_kib: u32,
+    /// NaN when unknown (no listening socket, or its backlog unreadable).
+    pub accept_queue_ratio: f32,
 }
 
 impl Default for Point {
@@ -123,6 +130,7 @@ impl Default for Point {
             restarts: ABSENT,
             runtime_tasks: ABSENT,
             runtime_heap_kib: ABSENT,
+            accept_queue_ratio: f32::NAN,
         }
     }
 }
@@ -175,6 +183,7 @@ impl Point {
             Signal::OpenFds => count(self.open_fds),
             Signal::RuntimeTasks => count(self.runtime_tasks),
             Signal::RuntimeHeap => kib_bytes(self.runtime_heap_kib),
+            Signal::AcceptQueue => float(self.accept_queue_ratio),
         }
     }
 

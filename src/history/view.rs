@@ -179,6 +179,7 @@ fn point_json(p: &Point) -> Value {
         "open_fds": count(p.get(Signal::OpenFds)),
         "runtime_tasks": count(p.get(Signal::RuntimeTasks)),
         "runtime_heap_bytes": num(p.get(Signal::RuntimeHeap)),
+        "accept_queue_ratio": num(p.get(Signal::AcceptQueue)),
         "memory_limit_bytes": num(p.memory_limit_bytes()),
         "cpu_limit_cores": num(p.cpu_limit()),
         "oom_kills_total": count(ring::count(p.oom_kills)),

@@ -81,6 +81,9 @@ pub enum Signal {
     HttpRequestsPerSecond,
     HttpErrorRatio,
     HttpLatencyP95Seconds,
+    TcpRetransmitRatio,
+    ListenOverflows,
+    AcceptQueueRatio,
 }
 
 /// The window of `irate` in the PromQL of per-tick rates (`cpu_cores`, throttling, pressure):
@@ -93,7 +96,7 @@ pub const IRATE_WINDOW: &str = "2m";
 pub const HOST_CPUS_METRIC: &str = crate::catalog::HOST_CPUS.name;
 
 impl Signal {
-    pub const ALL: [Signal; 25] = [
+    pub const ALL: [Signal; 28] = [
         Signal::CpuUtilizationRatio,
         Signal::CpuCores,
         Signal::MemoryWorkingSetBytes,
@@ -119,6 +122,9 @@ impl Signal {
         Signal::HttpRequestsPerSecond,
         Signal::HttpErrorRatio,
         Signal::HttpLatencyP95Seconds,
+        Signal::TcpRetransmitRatio,
+        Signal::ListenOverflows,
+        Signal::AcceptQueueRatio,
     ];
 
     pub fn name(self) -> &'static str {
@@ -148,6 +154,9 @@ impl Signal {
             Signal::HttpRequestsPerSecond => "http_requests_per_second",
             Signal::HttpErrorRatio => "http_error_ratio",
             Signal::HttpLatencyP95Seconds => "http_latency_p95_seconds",
+            Signal::TcpRetransmitRatio => "tcp_retransmit_ratio",
+            Signal::ListenOverflows => "listen_overflows",
+            Signal::AcceptQueueRatio => "accept_queue_ratio",
         }
     }
 
@@ -179,6 +188,9 @@ impl Signal {
             Signal::HttpRequestsPerSecond => "HTTP requests per second",
             Signal::HttpErrorRatio => "HTTP 5xx share",
             Signal::HttpLatencyP95Seconds => "HTTP P95 latency",
+            Signal::TcpRetransmitRatio => "TCP retransmitted share of sent segments",
+            Signal::ListenOverflows => "listen queue overflows",
+            Signal::AcceptQueueRatio => "accept queue use (share of the backlog)",
         }
     }
 
@@ -197,7 +209,9 @@ impl Signal {
             | Signal::PressureIoRatio
             | Signal::RuntimeGcPauseRatio
             | Signal::ProbeSuccessRatio
-            | Signal::HttpErrorRatio => Unit::Ratio,
+            | Signal::HttpErrorRatio
+            | Signal::TcpRetransmitRatio
+            | Signal::AcceptQueueRatio => Unit::Ratio,
             Signal::ProbeDurationSeconds => Unit::Seconds,
             Signal::CpuCores => Unit::Cores,
             Signal::Threads
@@ -207,13 +221,17 @@ impl Signal {
             | Signal::TargetUp
             | Signal::RuntimeTasks
             | Signal::RuntimeGcPerSecond
-            | Signal::HttpRequestsPerSecond => Unit::Count,
+            | Signal::HttpRequestsPerSecond
+            | Signal::ListenOverflows => Unit::Count,
         }
     }
 
     /// Counter signals: the rule compares the counter's increase over its `for` window.
     pub fn is_increase(self) -> bool {
-        matches!(self, Signal::Restarts | Signal::OomKills)
+        matches!(
+            self,
+            Signal::Restarts | Signal::OomKills | Signal::ListenOverflows
+        )
     }
 
     /// The exported metric(s) the signal reads, for documentation and `/api/v1/rules`.
@@ -260,6 +278,15 @@ impl Signal {
             Signal::HttpRequestsPerSecond => "sidewatch_http_requests_per_second",
             Signal::HttpErrorRatio => "sidewatch_http_error_ratio",
             Signal::HttpLatencyP95Seconds => "sidewatch_http_latency_p95_seconds",
+            Signal::TcpRetransmitRatio => {
+                "sidewatch_tcp_segments_retransmitted_total / sidewatch_tcp_segments_sent_total (rates) where sidewatch_network_shared is not 1"
+            }
+            Signal::ListenOverflows => {
+                "increase of sidewatch_tcp_listen_overflows_total where sidewatch_network_shared is not 1"
+            }
+            Signal::AcceptQueueRatio => {
+                "sidewatch_tcp_listen_queue / sidewatch_tcp_listen_backlog (highest port)"
+            }
         }
     }
 
@@ -298,6 +325,13 @@ impl Signal {
                 "(({} unless ignoring (cgroup) {} == 1) or ignoring (cgroup) {processes})",
                 sel(metric, &[]),
                 sel("sidewatch_cgroup_shared", &[])
+            )
+        };
+        // Namespace-wide counters of the host's namespace describe the host, not the target.
+        let own_ns = |expr: &str| {
+            format!(
+                "({expr} unless {} == 1)",
+                sel("sidewatch_network_shared", &[])
             )
         };
         let cpu_cores = format!(
@@ -364,6 +398,21 @@ impl Signal {
             Signal::HttpRequestsPerSecond => sel("sidewatch_http_requests_per_second", &[]),
             Signal::HttpErrorRatio => sel("sidewatch_http_error_ratio", &[]),
             Signal::HttpLatencyP95Seconds => sel("sidewatch_http_latency_p95_seconds", &[]),
+            Signal::TcpRetransmitRatio => own_ns(&format!(
+                "(irate({}[{IRATE_WINDOW}]) / irate({}[{IRATE_WINDOW}]))",
+                sel("sidewatch_tcp_segments_retransmitted_total", &[]),
+                sel("sidewatch_tcp_segments_sent_total", &[])
+            )),
+            Signal::ListenOverflows => own_ns(&format!(
+                "increase({}[{w}])",
+                sel("sidewatch_tcp_listen_overflows_total", &[])
+            )),
+            // The target's own sockets: figures of a shared namespace still apply.
+            Signal::AcceptQueueRatio => format!(
+                "max without (port) ({} / {})",
+                sel("sidewatch_tcp_listen_queue", &[]),
+                sel("sidewatch_tcp_listen_backlog", &[])
+            ),
         }
     }
 }
@@ -430,6 +479,9 @@ impl SignalSource for TargetSignals<'_> {
         if let Some(v) = runtime_signal(s, signal) {
             return Some(v);
         }
+        if let Some(v) = network_signal(s, signal) {
+            return Some(v);
+        }
         if let Some(p) = &s.probe {
             match signal {
                 Signal::ProbeSuccessRatio => return p.success_ratio,
@@ -466,8 +518,25 @@ impl SignalSource for TargetSignals<'_> {
             | Signal::ProbeDurationSeconds
             | Signal::HttpRequestsPerSecond
             | Signal::HttpErrorRatio
-            | Signal::HttpLatencyP95Seconds => None,
+            | Signal::HttpLatencyP95Seconds
+            | Signal::TcpRetransmitRatio
+            | Signal::ListenOverflows
+            | Signal::AcceptQueueRatio => None,
         }
+    }
+}
+
+/// Network signals of a target (see [`crate::sample::NetworkSample`]). Counters of a namespace
+/// shared with the host describe the host: unknown for the target; its own listening sockets'
+/// accept queues apply in any namespace.
+fn network_signal(sample: &TargetSample, signal: Signal) -> Option<f64> {
+    let n = sample.network.as_ref()?;
+    match signal {
+        Signal::AcceptQueueRatio => n.accept_queue_ratio,
+        _ if n.shared => None,
+        Signal::TcpRetransmitRatio => n.tcp_retransmit_ratio,
+        Signal::ListenOverflows => n.tcp_total("listen_overflows").map(|v| v as f64),
+        _ => None,
     }
 }
 
@@ -563,6 +632,52 @@ mod tests {
         assert_eq!(src.value(Signal::TargetUp), Some(0.0));
         assert_eq!(src.value(Signal::MemoryRssBytes), None);
         assert_eq!(src.value(Signal::CpuUtilizationRatio), None);
+    }
+
+    #[test]
+    fn host_namespace_counters_stay_out_of_the_signals_socket_figures_stay() {
+        use crate::sample::NetworkSample;
+        let mut tcp = [None; 7];
+        tcp[5] = Some(42); // ListenOverflows, in TCP_COUNTERS order
+        let mut t = TargetSample {
+            up: true,
+            network: Some(NetworkSample {
+                live: true,
+                tcp,
+                tcp_retransmit_ratio: Some(0.02),
+                accept_queue_ratio: Some(0.75),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let value = |t: &TargetSample, s: Signal| {
+            TargetSignals {
+                sample: t,
+                cpu_cores: None,
+                online_cpus: None,
+                http: None,
+            }
+            .value(s)
+        };
+        assert_eq!(value(&t, Signal::ListenOverflows), Some(42.0));
+        assert_eq!(value(&t, Signal::TcpRetransmitRatio), Some(0.02));
+        assert_eq!(value(&t, Signal::AcceptQueueRatio), Some(0.75));
+        if let Some(n) = t.network.as_mut() {
+            n.shared = true;
+        }
+        assert_eq!(value(&t, Signal::ListenOverflows), None);
+        assert_eq!(value(&t, Signal::TcpRetransmitRatio), None);
+        assert_eq!(value(&t, Signal::AcceptQueueRatio), Some(0.75));
+        assert!(Signal::ListenOverflows.is_increase());
+        let m = ["target=~\"api\"".to_string()];
+        assert_eq!(
+            Signal::ListenOverflows.promql(&m, Duration::from_secs(300)),
+            "(increase(sidewatch_tcp_listen_overflows_total{target=~\"api\"}[5m]) unless sidewatch_network_shared{target=~\"api\"} == 1)"
+        );
+        assert_eq!(
+            Signal::AcceptQueueRatio.promql(&[], Duration::ZERO),
+            "max without (port) (sidewatch_tcp_listen_queue / sidewatch_tcp_listen_backlog)"
+        );
     }
 
     #[test]
