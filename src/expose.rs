@@ -17,7 +17,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::{Registry, Unit};
 
 use crate::sample::{Snapshot, TargetSample};
-use crate::state::Published;
+use crate::state::{Lazy, Published};
 
 mod app;
 mod cgroup;
@@ -572,16 +572,21 @@ pub fn gzip(body: &[u8]) -> Bytes {
 pub fn publish(snapshot: Arc<Snapshot>) -> Published {
     let om = render_openmetrics(Arc::clone(&snapshot));
     let text = openmetrics_to_text(&om);
-    let page = crate::status_page::render(&snapshot);
+    let for_page = Arc::clone(&snapshot);
+    let for_api = Arc::clone(&snapshot);
     Published {
-        status_page_gzip: gzip(page.as_bytes()),
-        status_page: Bytes::from(page),
+        // The page and the JSON views wait for a request: most ticks have none.
+        status_page: Lazy::new(move || {
+            let page = crate::status_page::render(&for_page);
+            let gzipped = gzip(page.as_bytes());
+            (Bytes::from(page), gzipped)
+        }),
         history: snapshot.history.clone(),
         text_gzip: gzip(text.as_bytes()),
         openmetrics_gzip: gzip(om.as_bytes()),
         text: Bytes::from(text),
         openmetrics: Bytes::from(om),
-        api: crate::rules::view::api_bodies(snapshot.rules.as_ref()),
+        api: Lazy::new(move || crate::rules::view::api_bodies(for_api.rules.as_ref())),
     }
 }
 

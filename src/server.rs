@@ -176,11 +176,8 @@ fn status_page(shared: &Shared, accept_encoding: Option<&str>) -> Response<Full<
         return not_ready();
     };
     let gzip = accepts_gzip(accept_encoding);
-    let body = if gzip {
-        p.status_page_gzip.clone()
-    } else {
-        p.status_page.clone()
-    };
+    let (plain, gzipped) = p.status_page.get();
+    let body = if gzip { gzipped } else { plain }.clone();
     let mut r = respond(StatusCode::OK, "text/html; charset=utf-8", body);
     let hs = r.headers_mut();
     hs.insert(
@@ -810,6 +807,7 @@ impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Guarded<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::Lazy;
 
     #[test]
     fn format_negotiation() {
@@ -873,10 +871,9 @@ mod tests {
             text_gzip: Bytes::from_static(b"tz"),
             openmetrics: Bytes::from_static(b"o"),
             openmetrics_gzip: Bytes::from_static(b"oz"),
-            api: vec![("/api/v1/alerts", Bytes::from_static(b"{}"))],
+            api: Lazy::ready(vec![("/api/v1/alerts", Bytes::from_static(b"{}"))]),
             history: None,
-            status_page: Bytes::from_static(b"<!doctype html>"),
-            status_page_gzip: Bytes::new(),
+            status_page: Lazy::ready((Bytes::from_static(b"<!doctype html>"), Bytes::new())),
         });
         let r = handle(&req(Method::GET, "/metrics"), &s);
         assert_eq!(r.status(), StatusCode::OK);
@@ -979,10 +976,12 @@ mod tests {
             text_gzip: Bytes::new(),
             openmetrics: Bytes::new(),
             openmetrics_gzip: Bytes::new(),
-            api: vec![("/api/v1/alerts", Bytes::from_static(b"{}"))],
+            api: Lazy::ready(vec![("/api/v1/alerts", Bytes::from_static(b"{}"))]),
             history: Some(views),
-            status_page: Bytes::from_static(b"<!doctype html><p>page</p>"),
-            status_page_gzip: crate::expose::gzip(b"<!doctype html><p>page</p>"),
+            status_page: Lazy::ready((
+                Bytes::from_static(b"<!doctype html><p>page</p>"),
+                crate::expose::gzip(b"<!doctype html><p>page</p>"),
+            )),
         });
         for path in [
             "/api/v1/targets",
