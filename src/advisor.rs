@@ -12,6 +12,9 @@
 //! - Nothing until [`AdvisorInput::min_history_seconds`] of samples (3 h by default).
 //!
 //! Values are rounded up to whole millicores and MiB, as the `resources:` snippet writes them.
+//! Runtime tuning advice (GOMEMLIMIT, GOMAXPROCS, GOGC, JVM and Node.js heaps) is [`tuning`].
+
+pub mod tuning;
 
 use serde::Serialize;
 
@@ -231,6 +234,11 @@ pub struct Recommendation {
     pub advice: Vec<Advice>,
     /// The advice rules' inputs.
     pub last_24h: DayFigures,
+    /// The runtime's settings and where each came from; `None` when the runtime is unknown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runtime_settings: Option<tuning::RuntimeSettings>,
+    /// Runtime tuning advice that applies now (see [`tuning`]).
+    pub tuning: Vec<tuning::Tuning>,
 }
 
 fn size(b: f64) -> String {
@@ -481,6 +489,8 @@ pub fn recommend(input: &AdvisorInput) -> Recommendation {
         yaml,
         advice: Vec::new(),
         last_24h: input.day.clone(),
+        runtime_settings: None,
+        tuning: Vec::new(),
     };
     r.advice = advise(input, &r);
     r

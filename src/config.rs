@@ -6,7 +6,6 @@
 //! exactly where the typo is.
 
 use std::collections::BTreeSet;
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -18,55 +17,16 @@ use crate::target::{Selector, TargetSpec};
 pub mod app;
 pub mod labels;
 pub mod probe;
+pub mod profiles;
+pub mod yaml;
+
+pub use yaml::{ConfigError, parse_duration, parse_regex, parse_yaml};
 
 /// Default listen address: all interfaces, port 9858 (not used by node_exporter 9100,
 /// process-exporter 9256, cAdvisor 8080, Prometheus 9090 or Alertmanager 9093).
 pub const DEFAULT_LISTEN_ADDRESS: &str = ":9858";
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
 pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
-
-/// A configuration error, precise enough to fix without reading the source.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    pub file: Option<PathBuf>,
-    pub field: String,
-    pub line: Option<usize>,
-    pub column: Option<usize>,
-    pub reason: String,
-}
-
-impl ConfigError {
-    pub fn new(file: Option<&Path>, field: impl Into<String>, reason: impl Into<String>) -> Self {
-        ConfigError {
-            file: file.map(Path::to_path_buf),
-            field: field.into(),
-            line: None,
-            column: None,
-            reason: reason.into(),
-        }
-    }
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.file {
-            Some(file) => write!(f, "config file {}", file.display())?,
-            None => write!(f, "command line")?,
-        }
-        if let Some(line) = self.line {
-            write!(f, ", line {line}")?;
-            if let Some(col) = self.column {
-                write!(f, " column {col}")?;
-            }
-        }
-        if !self.field.is_empty() {
-            write!(f, ", field `{}`", self.field)?;
-        }
-        write!(f, ": {}", self.reason)
-    }
-}
-
-impl std::error::Error for ConfigError {}
 
 // ---------------------------------------------------------------------------------------------
 // The YAML file as written.
@@ -76,7 +36,7 @@ impl std::error::Error for ConfigError {}
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     /// How often to sample, e.g. `5s`.
-    #[serde(default, deserialize_with = "de_opt_duration")]
+    #[serde(default, deserialize_with = "yaml::de_opt_duration")]
     pub interval: Option<Duration>,
     /// Listen address, e.g. `:9858` or `127.0.0.1:9858`.
     pub listen_address: Option<String>,
@@ -105,7 +65,7 @@ pub struct HistoryFile {
     #[serde(default)]
     pub trend_windows: Option<Vec<DurationText>>,
     /// Sampled time before a target gets recommendations, e.g. `3h`.
-    #[serde(default, deserialize_with = "de_opt_duration")]
+    #[serde(default, deserialize_with = "yaml::de_opt_duration")]
     pub min_history: Option<Duration>,
 }
 
@@ -131,7 +91,7 @@ pub struct TargetFile {
     pub pid_file: Option<PathBuf>,
     pub comm: Option<String>,
     pub exe: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_regex")]
+    #[serde(default, deserialize_with = "yaml::de_opt_regex")]
     pub cmdline: Option<Regex>,
     #[serde(default)]
     pub children: bool,
@@ -151,32 +111,13 @@ pub struct TargetFile {
     /// An HTTP probe of the application.
     #[serde(default)]
     pub probe: Option<probe::ProbeFile>,
+    /// pprof captures on triggers.
+    #[serde(default)]
+    pub profiles: Option<profiles::ProfilesFile>,
 }
 
 fn yes() -> bool {
     true
-}
-
-fn de_opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-    let s: Option<String> = Option::deserialize(d)?;
-    s.map(|s| parse_duration(&s).map_err(serde::de::Error::custom))
-        .transpose()
-}
-
-fn de_opt_regex<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Regex>, D::Error> {
-    let s: Option<String> = Option::deserialize(d)?;
-    s.map(|s| parse_regex(&s).map_err(serde::de::Error::custom))
-        .transpose()
-}
-
-/// `5s`, `250ms`, `1m30s`: humantime syntax.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s.trim())
-        .map_err(|e| format!("invalid duration {s:?} ({e}); examples: 5s, 250ms, 1m"))
-}
-
-pub fn parse_regex(s: &str) -> Result<Regex, String> {
-    Regex::new(s).map_err(|e| format!("invalid regular expression {s:?}: {e}"))
 }
 
 /// Parses YAML text; `file` is only used in error messages.
@@ -185,50 +126,6 @@ pub fn parse_file(text: &str, file: Option<&Path>) -> Result<FileConfig, ConfigE
         return Ok(FileConfig::default());
     }
     parse_yaml(text, file)
-}
-
-/// Deserializes YAML text into `T`, with errors that name the file, line, field and reason.
-/// Shared by the main config and the web config.
-pub fn parse_yaml<T: serde::de::DeserializeOwned>(
-    text: &str,
-    file: Option<&Path>,
-) -> Result<T, ConfigError> {
-    let de = serde_yaml_ng::Deserializer::from_str(text);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let field = e.path().to_string();
-        let inner = e.into_inner();
-        let loc = inner.location();
-        let mut reason = inner.to_string();
-        // serde_yaml_ng appends " at line L column C"; we report the location separately.
-        if let Some(i) = reason.find(" at line ") {
-            reason.truncate(i);
-        }
-        // ... and prefixes the path of the enclosing node ("targets[0]: "); we report the field.
-        if let Some((prefix, rest)) = reason.split_once(": ") {
-            if !prefix.contains(' ') && field.starts_with(prefix) {
-                reason = rest.to_string();
-            }
-        }
-        // An entry validated as a whole (a rule) names its faulty field as ".value: reason".
-        let mut field = field;
-        if let Some((sub, rest)) = reason
-            .strip_prefix('.')
-            .and_then(|r| r.split_once(": "))
-            .map(|(s, r)| (s.to_string(), r.to_string()))
-        {
-            if !sub.contains(' ') {
-                field = format!("{field}.{sub}");
-                reason = rest;
-            }
-        }
-        ConfigError {
-            file: file.map(Path::to_path_buf),
-            field: if field == "." { String::new() } else { field },
-            line: loc.as_ref().map(|l| l.line()),
-            column: loc.as_ref().map(|l| l.column()),
-            reason,
-        }
-    })
 }
 
 pub fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
@@ -267,6 +164,7 @@ impl Clone for TargetFile {
             cgroup_labels: self.cgroup_labels,
             app: self.app.clone(),
             probe: self.probe.clone(),
+            profiles: self.profiles.clone(),
         }
     }
 }
@@ -594,6 +492,12 @@ fn validate_target(
         .map(|p| probe::validate(p, interval))
         .transpose()
         .map_err(|(field, reason)| err(&format!("probe.{field}"), reason))?;
+    let profiles = t
+        .profiles
+        .as_ref()
+        .map(profiles::validate)
+        .transpose()
+        .map_err(|(field, reason)| err(&format!("profiles.{field}"), reason))?;
     Ok(TargetSpec {
         name: t.name.clone(),
         selector,
@@ -604,6 +508,7 @@ fn validate_target(
         cgroup_labels: t.cgroup_labels,
         app,
         probe,
+        profiles,
     })
 }
 

@@ -346,6 +346,16 @@ enum Command {
         /// SidewatchExporterDown and SidewatchExporterAbsent).
         #[arg(long, value_name = "JOB", default_value = sidewatch::promgen::DEFAULT_JOB)]
         job: String,
+        /// The labels that identify a workload on the scraped series: the fleet recording rules
+        /// combine the recommendations of its Pods by these (comma-separated).
+        #[arg(
+            long,
+            value_name = "LABELS",
+            value_delimiter = ',',
+            default_value = "namespace,workload",
+            value_parser = sidewatch::promgen::fleet::label_name
+        )]
+        workload_labels: Vec<String>,
     },
     /// Validate a config file and exit: 0 when valid, 1 with the file, field and reason when not.
     /// Example: sidewatch check-config /etc/sidewatch.yml
@@ -479,6 +489,7 @@ fn flag_target(o: &Opts, default_name: Option<&str>) -> Result<Option<TargetFile
             url,
             ..Default::default()
         }),
+        profiles: None,
     }))
 }
 
@@ -530,7 +541,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Some(Command::Rules { format, job }) => {
+        Some(Command::Rules {
+            format,
+            job,
+            workload_labels,
+        }) => {
             // Only the rules matter here: a ${VAR} of a target label need not be set.
             let lenient = |k: &str| Some(env_lookup(k).unwrap_or_default());
             let settings =
@@ -548,7 +563,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let out = sidewatch::promgen::render(
                 set,
-                &sidewatch::promgen::Options { format, job },
+                &sidewatch::promgen::Options {
+                    format,
+                    job,
+                    workload_labels,
+                },
                 &source,
             )?;
             print!("{out}");
@@ -779,6 +798,7 @@ fn wrapped_target(
         cgroup_labels: false,
         app,
         probe,
+        profiles: None,
     }
 }
 

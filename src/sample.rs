@@ -1,10 +1,9 @@
-//! What one tick produced: per-target figures (gauges for this tick, counters so far) and the
-//! exporter's own figures. Built by the sampler, rendered by `expose`, printed by `once --json`.
+//! What one tick produced for each target: gauges for this tick, counters so far. Built by the sampler, rendered by `expose`, printed by `once --json`.
 //! `None` means "could not be read": it stays absent all the way to the output.
 
 use serde::Serialize;
 
-use crate::source::proc::SelfFigures;
+use crate::source::net::InterfaceCounters;
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct TargetSample {
@@ -50,9 +49,19 @@ pub struct TargetSample {
     /// The HTTP probe's figures; `None` when the target has no `probe:`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub probe: Option<crate::source::probe::ProbeSample>,
+    /// The main process's runtime settings from its environment and arguments at exec, read
+    /// once per process identity; `None` while the target is down.
+    #[serde(skip)]
+    pub exec: Option<std::sync::Arc<crate::source::settings::ExecSettings>>,
     /// `app.http`: the app's HTTP histogram when configured (else the known ones are detected).
     #[serde(skip)]
     pub app_http: Option<crate::source::app::HttpSpec>,
+    /// Profile captures and the stored index; `None` without `profiles:`.
+    #[serde(skip)]
+    pub profiles: Option<crate::profiles::sample::ProfilesSample>,
+    /// The target's network namespace; `None` until it was first read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network: Option<NetworkSample>,
 }
 
 impl TargetSample {
@@ -120,6 +129,31 @@ pub struct CgroupSample {
     pub pressure_io_stalled_seconds: Option<f64>,
 }
 
+/// The target's network namespace in one tick (see [`crate::source::net`]). Counters are
+/// restart-proof totals across namespaces (a Pod restarted into a new one continues them);
+/// gauges are this tick's and absent while the target is down.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct NetworkSample {
+    /// Read this tick (the target is up and its `net/` files were readable).
+    pub live: bool,
+    /// The namespace is the host's (or sidewatch's own in host mode): its counters describe the
+    /// whole host, not the target, and stay out of its signals.
+    pub shared: bool,
+    /// Per interface (see [`InterfaceCounters`]).
+    pub interfaces: Vec<(String, InterfaceCounters)>,
+    /// In [`crate::source::net::TCP_COUNTERS`] order.
+    pub tcp: [Option<u64>; 7],
+    /// Sockets per state (`TCP_STATES` order); `None` when not counted.
+    pub connections: Option<[u64; 12]>,
+    /// The target's listening sockets by port: (port, accept queue, backlog), summed over the
+    /// sockets on one port (IPv4 and IPv6).
+    pub listeners: Vec<(u16, u64, Option<u64>)>,
+    /// Retransmitted / sent segments over the last tick (same namespace both ticks).
+    pub tcp_retransmit_ratio: Option<f64>,
+    /// Highest accept queue / backlog of the target's listening sockets.
+    pub accept_queue_ratio: Option<f64>,
+}
+
 /// Counter values in base units (seconds, bytes, counts).
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct TargetCounterValues {
@@ -133,78 +167,4 @@ pub struct TargetCounterValues {
     pub major_page_faults_total: Option<u64>,
     pub cpu_wait_seconds_total: Option<f64>,
     pub restarts_total: u64,
-}
-
-/// A cumulative histogram: upper bounds with cumulative counts, plus sum and count.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct HistogramValues {
-    pub buckets: Vec<(f64, u64)>,
-    pub sum: f64,
-    pub count: u64,
-}
-
-impl HistogramValues {
-    pub fn new(bounds: &[f64]) -> Self {
-        HistogramValues {
-            buckets: bounds.iter().map(|b| (*b, 0)).collect(),
-            sum: 0.0,
-            count: 0,
-        }
-    }
-
-    pub fn observe(&mut self, v: f64) {
-        for (bound, n) in &mut self.buckets {
-            if v <= *bound {
-                *n += 1;
-            }
-        }
-        self.sum += v;
-        self.count += 1;
-    }
-}
-
-/// Everything one tick publishes.
-#[derive(Debug, Clone, Serialize)]
-pub struct Snapshot {
-    /// When the tick started, seconds since the Unix epoch.
-    pub timestamp_seconds: f64,
-    pub targets: Vec<TargetSample>,
-    /// (source, count) for every source, zeros included, in a stable order.
-    pub read_errors: Vec<(&'static str, u64)>,
-    pub ticks_total: u64,
-    /// CPUs online on the host as the procfs reader counted them at start: the denominator of
-    /// `cpu_utilization_ratio` for a target without a cgroup of its own, exported so Prometheus
-    /// rules can divide by the same number.
-    pub host_cpus: Option<u32>,
-    pub tick_duration_seconds: HistogramValues,
-    pub scrapes_total: u64,
-    pub config_last_reload_successful: bool,
-    pub config_last_reload_success_timestamp_seconds: f64,
-    #[serde(skip)]
-    pub exporter: Option<SelfFigures>,
-    pub version: &'static str,
-    pub revision: &'static str,
-    /// Alert states and SLO figures of this tick; absent when no rules engine runs (`once`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rules: Option<crate::rules::RulesSnapshot>,
-    /// History views of this tick (trends, recommendations, sparklines, JSON); absent when no
-    /// history is kept (`once`).
-    #[serde(skip)]
-    pub history: Option<std::sync::Arc<crate::history::HistoryViews>>,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn histogram_is_cumulative() {
-        let mut h = HistogramValues::new(&[0.1, 1.0]);
-        h.observe(0.05);
-        h.observe(0.5);
-        h.observe(5.0);
-        assert_eq!(h.buckets, vec![(0.1, 1), (1.0, 2)]);
-        assert_eq!(h.count, 3);
-        assert!((h.sum - 5.55).abs() < 1e-9);
-    }
 }

@@ -17,14 +17,18 @@ use std::time::{Duration, Instant};
 mod account;
 mod app;
 mod cgroup;
+mod net;
 mod notice;
 
 use crate::expose;
-use crate::sample::{HistogramValues, Snapshot, TargetCounterValues, TargetSample};
+use crate::histogram::HistogramValues;
+use crate::sample::{TargetCounterValues, TargetSample};
+use crate::snapshot::Snapshot;
 use crate::source::cgroup::CgroupReader;
 use crate::source::proc::{
     Identity, ProcReader, ProcessReading, ReadFailure, ReadOptions, Source, StatFigures, read_self,
 };
+use crate::source::settings::ExecSettings;
 use crate::state::{Shared, TargetCounters};
 use crate::target::{Discovery, Member, TargetSpec};
 
@@ -38,6 +42,19 @@ pub const REVISION: &str = match option_env!("SIDEWATCH_REVISION") {
 const TICK_BUCKETS: [f64; 11] = [
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.4, 1.6,
 ];
+
+/// Applies a changed `profiles:` to a kept target: counters and trigger state stay.
+fn reconfigure_profiles(p: &mut Option<crate::profiles::Profiler>, spec: &TargetSpec) {
+    match (p.as_mut(), &spec.profiles) {
+        (Some(old), Some(new)) if old.spec() != new => old.reconfigure(new.clone()),
+        (Some(_), Some(_)) => {}
+        (_, new) => {
+            *p = new
+                .clone()
+                .map(|n| crate::profiles::Profiler::new(&spec.name, n))
+        }
+    }
+}
 
 /// Per-target state kept across ticks.
 #[derive(Debug)]
@@ -55,6 +72,12 @@ struct Tracker {
     runtime: crate::runtime::RuntimeCounters,
     /// Probes the application when the target has `probe:`.
     probe: Option<crate::source::probe::Prober>,
+    /// The target's network namespace.
+    net: net::NetTracker,
+    /// The main process's settings at exec, kept for its identity.
+    exec: Option<(Identity, Arc<ExecSettings>)>,
+    /// Captures pprof profiles on triggers when the target has `profiles:`.
+    profiles: Option<crate::profiles::Profiler>,
 }
 
 impl Tracker {
@@ -64,10 +87,29 @@ impl Tracker {
             app: spec.app.clone().map(crate::source::app::AppPoller::new),
             runtime: crate::runtime::RuntimeCounters::default(),
             probe: spec.probe.clone().map(crate::source::probe::Prober::new),
+            profiles: spec
+                .profiles
+                .clone()
+                .map(|p| crate::profiles::Profiler::new(&spec.name, p)),
+            net: net::NetTracker::default(),
             spec,
             counters: Arc::new(TargetCounters::default()),
             processes: account::Processes::default(),
             primary: None,
+            exec: None,
+        }
+    }
+
+    /// The settings of the main process `id`, read once per identity: `environ` and `cmdline`
+    /// are fixed at exec.
+    fn exec_settings(&mut self, reader: &ProcReader, id: Identity) -> Arc<ExecSettings> {
+        match &self.exec {
+            Some((known, e)) if *known == id => e.clone(),
+            _ => {
+                let e = Arc::new(crate::source::settings::read(reader.root(), id.pid));
+                self.exec = Some((id, e.clone()));
+                e
+            }
         }
     }
 
@@ -128,6 +170,7 @@ impl Tracker {
             s.primary_pid = Some(id.pid);
             s.primary_comm = Some(m.stat.comm.clone());
             s.start_time_seconds = reader.start_time_seconds(id);
+            s.exec = Some(self.exec_settings(reader, id));
         }
         s.up = s.processes > 0;
         s.counters = self.counter_values(reader);
@@ -262,6 +305,10 @@ pub struct Sampler {
     notices: notice::Notices,
     /// Where app-metrics fetches run (see [`Sampler::with_app_runtime`]).
     app_runtime: Option<tokio::runtime::Handle>,
+    /// Reads the targets' network namespaces (same procfs root as `reader`).
+    net: crate::source::net::NetReader,
+    /// Count TCP sockets by state (`--no-tcp-connections` turns it off; see docs/network.md).
+    tcp_states: bool,
 }
 
 impl Sampler {
@@ -272,6 +319,7 @@ impl Sampler {
             ProcReader::new("/proc")
         };
         Sampler {
+            net: crate::source::net::NetReader::new(reader.root().to_path_buf()),
             reader,
             live,
             discovery: Discovery::default(),
@@ -285,7 +333,15 @@ impl Sampler {
             history: None,
             notices: notice::Notices::default(),
             app_runtime: None,
+            tcp_states: true,
         }
+    }
+
+    /// Whether to count TCP sockets by state (`sidewatch_tcp_connections`): the one network
+    /// figure whose cost grows with the namespace's socket count beyond the listeners.
+    pub fn with_tcp_states(mut self, on: bool) -> Self {
+        self.tcp_states = on;
+        self
     }
 
     /// Runs the targets' app-metrics fetches on `rt`, one per tick and target, taken at the
@@ -348,6 +404,7 @@ impl Sampler {
         let without_app = |s: &TargetSpec| TargetSpec {
             app: None,
             probe: None,
+            profiles: None,
             ..s.clone()
         };
         self.trackers = targets
@@ -366,6 +423,7 @@ impl Sampler {
                         if t.spec.probe != spec.probe {
                             t.probe = spec.probe.clone().map(crate::source::probe::Prober::new);
                         }
+                        reconfigure_profiles(&mut t.profiles, &spec);
                         t.spec = spec;
                         t
                     }
@@ -387,8 +445,13 @@ impl Sampler {
         let specs = self.trackers.iter().map(|t| &t.spec);
         let members = self.discovery.discover(&self.reader, specs, &mut failures);
         let mut targets = Vec::with_capacity(self.trackers.len());
+        let namespaces = net::Namespaces::read(&self.net);
         for (tracker, members) in self.trackers.iter_mut().zip(&members) {
             let mut s = tracker.update(&self.reader, members, &mut failures);
+            s.network =
+                tracker
+                    .net
+                    .update(&self.net, namespaces, self.tcp_states, &s, &mut failures);
             if let Some(cg) = self.cgroups.as_mut() {
                 s.cgroup_labels = tracker.spec.cgroup_labels;
                 s.cgroups = tracker
@@ -421,6 +484,12 @@ impl Sampler {
             .history
             .as_mut()
             .map(|h| h.update(timestamp_seconds, &targets));
+        self.profile(
+            timestamp_seconds,
+            &mut targets,
+            rules.as_ref(),
+            history.as_deref(),
+        );
         let exporter = match read_self(&self.live) {
             Ok(f) => Some(f),
             Err(e) => {
@@ -454,6 +523,34 @@ impl Sampler {
             revision: REVISION,
             rules,
             history,
+        }
+    }
+
+    /// Judges every target's profile triggers on this tick's figures, alerts and leak verdicts;
+    /// captures start on the app runtime (none without one, e.g. `sidewatch once`).
+    fn profile(
+        &mut self,
+        now: f64,
+        targets: &mut [TargetSample],
+        rules: Option<&crate::rules::RulesSnapshot>,
+        history: Option<&crate::history::HistoryViews>,
+    ) {
+        for (tracker, s) in self.trackers.iter_mut().zip(targets.iter_mut()) {
+            let Some(p) = &mut tracker.profiles else {
+                continue;
+            };
+            let trends = history
+                .and_then(|h| h.target(&s.name))
+                .map(|(v, _)| &v.trends);
+            let inputs = crate::profiles::Inputs {
+                now,
+                sample: s,
+                alerts: rules.map_or(&[], |r| r.alerts.as_slice()),
+                leak: trends.and_then(|t| t.leak.as_ref()),
+                tasks_leak: trends.and_then(|t| t.tasks_leak.as_ref()),
+            };
+            let sample = p.tick(self.app_runtime.as_ref(), &inputs);
+            s.profiles = Some(sample);
         }
     }
 

@@ -201,6 +201,16 @@ fn api<B>(req: &Request<B>, path: &str, shared: &Shared) -> Response<Full<Bytes>
     let Some(p) = shared.published() else {
         return not_ready();
     };
+    if path == crate::profiles::view::PREFIX
+        || path.starts_with(&format!("{}/", crate::profiles::view::PREFIX))
+    {
+        if let Err(e) = check_query(req.uri().query(), path, &[]) {
+            return bad_request(&e);
+        }
+        let (status, content_type, body) =
+            crate::profiles::view::answer(path, p.profiles.as_deref());
+        return respond(status, content_type, body);
+    }
     if let Some(allowed) = crate::history::view::route_parameters(path) {
         let params = match check_query(req.uri().query(), path, allowed) {
             Ok(params) => params,
@@ -873,6 +883,7 @@ mod tests {
             openmetrics_gzip: Bytes::from_static(b"oz"),
             api: Lazy::ready(vec![("/api/v1/alerts", Bytes::from_static(b"{}"))]),
             history: None,
+            profiles: None,
             status_page: Lazy::ready((Bytes::from_static(b"<!doctype html>"), Bytes::new())),
         });
         let r = handle(&req(Method::GET, "/metrics"), &s);
@@ -978,6 +989,7 @@ mod tests {
             openmetrics_gzip: Bytes::new(),
             api: Lazy::ready(vec![("/api/v1/alerts", Bytes::from_static(b"{}"))]),
             history: Some(views),
+            profiles: None,
             status_page: Lazy::ready((
                 Bytes::from_static(b"<!doctype html><p>page</p>"),
                 crate::expose::gzip(b"<!doctype html><p>page</p>"),

@@ -139,6 +139,8 @@ pub struct Published {
     pub api: Lazy<Vec<(&'static str, Bytes)>>,
     /// The history views of the tick, for the history routes of `/api/v1/`.
     pub history: Option<Arc<crate::history::HistoryViews>>,
+    /// The stored profiles of the tick, for `/api/v1/profiles`.
+    pub profiles: Option<Arc<crate::profiles::view::ProfileIndex>>,
     /// The status page (`/`), plain and gzipped.
     pub status_page: Lazy<(Bytes, Bytes)>,
 }
@@ -274,6 +276,7 @@ mod tests {
             openmetrics_gzip: Bytes::new(),
             api: Lazy::ready(Vec::new()),
             history: None,
+            profiles: None,
             status_page: Lazy::ready(Default::default()),
         });
         assert!(s.is_ready());

@@ -13,7 +13,8 @@ use crate::history::ring::Signal;
 use crate::history::{Sparklines, TargetView};
 use crate::rules::slo::BURN_WINDOWS;
 use crate::rules::{RulesSnapshot, SloStatus};
-use crate::sample::{Snapshot, TargetSample};
+use crate::sample::TargetSample;
+use crate::snapshot::Snapshot;
 use crate::units::{go_g4, human_bytes, human_duration, prom_duration};
 
 /// Escapes text for HTML element content and quoted attribute values.
@@ -472,6 +473,44 @@ fn alerts(out: &mut String, name: &str, rs: Option<&RulesSnapshot>) {
     out.push_str("</ul>");
 }
 
+/// Most profiles a card lists (the newest); `/api/v1/profiles` has them all.
+const PROFILES_SHOWN: usize = 10;
+
+/// The target's stored profiles, newest first, each linked for download; the evidence is in
+/// the title.
+fn profiles(out: &mut String, t: &TargetSample) {
+    let Some(p) = &t.profiles else { return };
+    let _ = write!(
+        out,
+        "<h3>Profiles</h3><p class=\"lbl\">{} capture error{} · <a href=\"{}\">all profiles (JSON)</a></p>",
+        p.errors,
+        if p.errors == 1 { "" } else { "s" },
+        crate::profiles::view::PREFIX
+    );
+    if p.entries.is_empty() {
+        out.push_str("<p class=\"none\">None captured yet.</p>");
+        return;
+    }
+    out.push_str("<ul>");
+    for e in p.entries.iter().rev().take(PROFILES_SHOWN) {
+        let _ = write!(
+            out,
+            "<li><a href=\"{}\" title=\"{}\">{} · {}</a> {} · {} B{}</li>",
+            escape(&crate::profiles::view::url(e)),
+            escape(&e.evidence.join(" ")),
+            escape(&e.kind),
+            escape(&e.trigger),
+            rfc3339(e.time_seconds),
+            e.size_bytes,
+            e.base
+                .as_ref()
+                .map(|b| format!(" · base {}", escape(b)))
+                .unwrap_or_default()
+        );
+    }
+    out.push_str("</ul>");
+}
+
 /// What the page says instead of a figure whose window the samples do not cover yet.
 fn not_enough_data(covered_seconds: f64, window: &str) -> String {
     format!(
@@ -599,6 +638,50 @@ fn recommendation(out: &mut String, h: &TargetView) {
         }
         out.push_str("</ul>");
     }
+    runtime_tuning(out, r);
+}
+
+/// The runtime's settings with their origins, and the tuning advice with its snippet.
+fn runtime_tuning(out: &mut String, r: &crate::advisor::Recommendation) {
+    let Some(s) = &r.runtime_settings else {
+        return;
+    };
+    out.push_str("<h3>Runtime settings</h3><table class=\"settings\">");
+    let rows = [
+        ("GOMEMLIMIT", &s.gomemlimit_bytes),
+        ("GOGC", &s.gogc_percent),
+        ("GOMAXPROCS", &s.gomaxprocs),
+        ("JVM max heap", &s.jvm_max_heap_bytes),
+        ("MaxRAMPercentage", &s.jvm_max_ram_percentage),
+        ("--max-old-space-size", &s.node_max_old_space_bytes),
+    ];
+    for (name, v) in rows {
+        if let Some(v) = v {
+            let _ = write!(
+                out,
+                "<tr><td>{name}</td><td class=\"n\">{}</td><td class=\"sub\">{}</td></tr>",
+                escape(&v.raw),
+                escape(&v.from)
+            );
+        }
+    }
+    out.push_str("</table>");
+    if s.environ_readable == Some(false) {
+        out.push_str("<p class=\"none\">The environment is not readable (another user; CAP_SYS_PTRACE needed): settings only it could show are unknown.</p>");
+    }
+    if !r.tuning.is_empty() {
+        out.push_str("<ul class=\"tuning\">");
+        for t in &r.tuning {
+            let _ = write!(
+                out,
+                "<li data-rule=\"{}\">{}<pre>{}</pre></li>",
+                escape(t.rule),
+                escape(&t.text),
+                escape(t.snippet.trim_end())
+            );
+        }
+        out.push_str("</ul>");
+    }
 }
 
 fn card(
@@ -638,6 +721,7 @@ fn card(
         _ => out.push_str("<p class=\"none\">No samples yet: the target has not been found.</p>"),
     }
     alerts(out, &t.name, rs);
+    profiles(out, t);
     slos(out, &t.name, rs);
     if let Some(h) = h {
         recommendation(out, h);
@@ -662,10 +746,15 @@ pub fn render(s: &Snapshot) -> String {
     let updated = rfc3339(s.timestamp_seconds);
     let _ = write!(
         out,
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><meta http-equiv=\"refresh\" content=\"30\"><title>sidewatch · {up}/{n} up{title_firing}</title><style>{CSS}</style></head><body><header><h1>sidewatch</h1><span class=\"meta\">{up} of {n} target{} up · {firing} alert{} firing · updated <time datetime=\"{updated}\">{updated}</time> · v{}</span><span class=\"meta\"><a href=\"/metrics\">metrics</a> · <a href=\"/api/v1/targets\">targets</a> · <a href=\"/api/v1/alerts\">alerts</a> · <a href=\"/api/v1/recommendations\">recommendations</a></span></header><main>",
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><meta http-equiv=\"refresh\" content=\"30\"><title>sidewatch · {up}/{n} up{title_firing}</title><style>{CSS}</style></head><body><header><h1>sidewatch</h1><span class=\"meta\">{up} of {n} target{} up · {firing} alert{} firing · updated <time datetime=\"{updated}\">{updated}</time> · v{}</span><span class=\"meta\"><a href=\"/metrics\">metrics</a> · <a href=\"/api/v1/targets\">targets</a> · <a href=\"/api/v1/alerts\">alerts</a> · <a href=\"/api/v1/recommendations\">recommendations</a>{profiles_link}</span></header><main>",
         plural(n),
         plural(firing),
         escape(s.version),
+        profiles_link = if s.targets.iter().any(|t| t.profiles.is_some()) {
+            " · <a href=\"/api/v1/profiles\">profiles</a>"
+        } else {
+            ""
+        },
         title_firing = if firing > 0 {
             format!(", {firing} firing")
         } else {
@@ -724,7 +813,7 @@ mod tests {
             read_errors: Vec::new(),
             ticks_total: 0,
             host_cpus: Some(2),
-            tick_duration_seconds: crate::sample::HistogramValues::new(&[1.0]),
+            tick_duration_seconds: crate::histogram::HistogramValues::new(&[1.0]),
             scrapes_total: 0,
             config_last_reload_successful: true,
             config_last_reload_success_timestamp_seconds: 0.0,

@@ -68,6 +68,8 @@ pub struct TargetSpec {
     pub app: Option<crate::source::app::AppSpec>,
     /// An HTTP probe of the application.
     pub probe: Option<crate::source::probe::ProbeSpec>,
+    /// pprof captures on triggers.
+    pub profiles: Option<crate::profiles::ProfileSpec>,
 }
 
 impl TargetSpec {

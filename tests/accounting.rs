@@ -31,6 +31,7 @@ fn spec(selector: Selector, children: bool) -> TargetSpec {
         cgroup_labels: false,
         app: None,
         probe: None,
+        profiles: None,
     }
 }
 

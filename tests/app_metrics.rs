@@ -904,6 +904,7 @@ fn a_reload_changing_only_app_keeps_the_counters() {
         cgroup_labels: false,
         app: Some(app(url)),
         probe: None,
+        profiles: None,
     };
     let mut s = sidewatch::sampler::Sampler::new(
         sidewatch::source::proc::ProcReader::new(&root),

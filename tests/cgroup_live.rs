@@ -9,29 +9,11 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::cgroups::*;
 use common::*;
-
-/// `sh` puts itself into every cgroup, then execs the program: no code runs between fork and
-/// exec in the test process (no unsafe pre_exec).
-fn in_cgroups(cg: &TestCgroups, prelude: &str, program: &[&str]) -> Command {
-    let mut script = String::from("for f in \"$@\"; do echo $$ > \"$f\" || exit 97; done; ");
-    script.push_str(prelude);
-    script.push_str(" exec");
-    for a in program {
-        script.push_str(&format!(" '{}'", a.replace('\'', "'\\''")));
-    }
-    let mut c = Command::new("/bin/sh");
-    c.arg("-c")
-        .arg(script)
-        .arg("sh")
-        .args(cg.procs_files())
-        .stdin(Stdio::null());
-    c
-}
 
 fn read_u64(path: &Path) -> u64 {
     std::fs::read_to_string(path)
@@ -78,25 +60,6 @@ fn find_v1<'a>(hs: &'a [Mounted], controller: &str) -> &'a Mounted {
                 "no cgroup v1 {controller} controller mounted: this test needs a v1 or hybrid host"
             )
         })
-}
-
-/// Our own cgroup's child `name` in hierarchy `h`.
-fn dir_in(h: &Mounted, name: &str) -> std::path::PathBuf {
-    h.mount_point.join(h.own.trim_start_matches('/')).join(name)
-}
-
-/// Creates `name` below our own cgroup in each hierarchy (once where two are one mount).
-fn create_cgroups(hierarchies: &[&Mounted], name: &str) -> TestCgroups {
-    let mut cg = TestCgroups { dirs: Vec::new() };
-    for h in hierarchies {
-        let d = dir_in(h, name);
-        if cg.dirs.contains(&d) {
-            continue;
-        }
-        std::fs::create_dir(&d).unwrap_or_else(|e| panic!("mkdir {}: {e}", d.display()));
-        cg.dirs.push(d);
-    }
-    cg
 }
 
 #[test]

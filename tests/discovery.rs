@@ -30,6 +30,7 @@ fn spec(name: &str, selector: Selector, children: bool) -> TargetSpec {
         labels: vec![],
         app: None,
         probe: None,
+        profiles: None,
     }
 }
 

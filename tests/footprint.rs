@@ -11,9 +11,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::BodyExt as _;
+use sidewatch::histogram::HistogramValues;
 use sidewatch::history::{HistoryConfig, HistoryStore};
 use sidewatch::rules::{RuleSet, RulesEngine};
-use sidewatch::sample::{HistogramValues, Snapshot, TargetSample};
+use sidewatch::sample::TargetSample;
+use sidewatch::snapshot::Snapshot;
 use sidewatch::state::{Published, Shared};
 
 fn sample(name: &str, rss: u64) -> TargetSample {

@@ -9,9 +9,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use sidewatch::histogram::HistogramValues;
 use sidewatch::history::ring::{self, Point};
 use sidewatch::history::{HistoryConfig, HistoryStore, max_heap_bytes_per_target};
-use sidewatch::sample::{HistogramValues, Snapshot, TargetSample};
+use sidewatch::sample::TargetSample;
+use sidewatch::snapshot::Snapshot;
 
 const MIB: f64 = 1024.0 * 1024.0;
 const TARGETS: usize = 10;

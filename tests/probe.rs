@@ -868,6 +868,7 @@ fn a_reload_changing_only_the_probe_keeps_the_counters() {
             no_follow_redirects: false,
             tls: Default::default(),
         }),
+        profiles: None,
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

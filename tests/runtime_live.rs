@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::stack::{Prometheus, body, free_addr, wait_for};
-use common::{Daemon, Metrics, http, require_tool, run_with_stdin, spawn};
+use common::{Daemon, Metrics, http, promtool_clean, require_tool, spawn};
 
 fn scrape(addr: SocketAddr) -> Metrics {
     let r = http(addr, "GET", "/metrics", &[]);
@@ -66,17 +66,6 @@ fn between(what: &str, got: f64, a: f64, b: f64, slack: f64) {
     assert!(
         (lo..=hi).contains(&got),
         "{what}: sidewatch {got}, the app {a} before and {b} after (slack {slack})"
-    );
-}
-
-fn promtool_clean(body: &str) {
-    let promtool = require_tool("promtool", "prometheus");
-    let o = run_with_stdin(&promtool, &["check", "metrics"], body.as_bytes());
-    assert!(
-        o.status.success() && o.stdout.is_empty() && o.stderr.is_empty(),
-        "promtool check metrics: {} {}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
     );
 }
 
@@ -302,8 +291,10 @@ fn rules_on_runtime_signals_pass_promtool() {
 /// and carry the fixtures' values.
 #[test]
 fn a_body_with_every_runtime_family_passes_promtool() {
+    use sidewatch::histogram::HistogramValues;
     use sidewatch::runtime::{RuntimeCounters, detect};
-    use sidewatch::sample::{HistogramValues, Snapshot, TargetSample};
+    use sidewatch::sample::TargetSample;
+    use sidewatch::snapshot::Snapshot;
     use sidewatch::source::exposition::{Format, parse};
 
     let target = |name: &str, fixture: &str| {

@@ -19,7 +19,7 @@ pub const DEFAULT_MAX_BODY_BYTES: u64 = 4 * 1024 * 1024;
 #[serde(deny_unknown_fields)]
 pub struct AppFile {
     pub metrics_url: String,
-    #[serde(default, deserialize_with = "super::de_opt_duration")]
+    #[serde(default, deserialize_with = "crate::config::yaml::de_opt_duration")]
     pub timeout: Option<Duration>,
     pub bearer_token_file: Option<PathBuf>,
     #[serde(default)]
@@ -40,7 +40,7 @@ pub struct TlsFile {
     pub insecure_skip_verify: bool,
 }
 
-fn de_opt_size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+pub(super) fn de_opt_size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Size {

@@ -48,6 +48,7 @@ pub const RESERVED: &[(&str, Owner)] = &[
     ("source", Owner::Family("sidewatch_read_errors_total")),
     ("result", Owner::Family("sidewatch_probe_requests_total")),
     ("reason", Owner::Family("sidewatch_probe_requests_total")),
+    ("rule", Owner::Family("sidewatch_advice")),
     (
         "le",
         Owner::Family("sidewatch_tick_duration_seconds_bucket"),

@@ -24,9 +24,9 @@ pub const MAX_INTERVAL: Duration = Duration::from_secs(24 * 3600);
 #[serde(deny_unknown_fields)]
 pub struct ProbeFile {
     pub url: String,
-    #[serde(default, deserialize_with = "super::de_opt_duration")]
+    #[serde(default, deserialize_with = "crate::config::yaml::de_opt_duration")]
     pub interval: Option<Duration>,
-    #[serde(default, deserialize_with = "super::de_opt_duration")]
+    #[serde(default, deserialize_with = "crate::config::yaml::de_opt_duration")]
     pub timeout: Option<Duration>,
     pub method: Option<String>,
     #[serde(default)]

@@ -6,8 +6,8 @@ use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::metrics::MetricType::{self, Counter, Gauge};
 use prometheus_client::registry::Unit;
 
-use super::{Family, Num, per_bucket, target_labels, with};
-use crate::sample::Snapshot;
+use crate::encode::{Family, Num, per_bucket, target_labels, with};
+use crate::snapshot::Snapshot;
 
 pub(crate) fn encode(s: &Snapshot, enc: &mut DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
     let probed: Vec<_> = s

@@ -8,8 +8,8 @@ use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::metrics::MetricType::{Counter, Gauge, Info};
 use prometheus_client::registry::Unit;
 
-use super::{Family, Num, target_labels, with};
-use crate::sample::Snapshot;
+use crate::encode::{Family, Num, target_labels, with};
+use crate::snapshot::Snapshot;
 
 pub(crate) fn encode(s: &Snapshot, enc: &mut DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
     let mut info = Family::new(

@@ -512,7 +512,10 @@ impl TargetHistory {
             leak: trends.leak.clone(),
             time_to_limit_seconds: trends.time_to_limit_seconds,
         };
-        let recommendation = advisor::recommend(&input);
+        let mut recommendation = advisor::recommend(&input);
+        let (settings, tuning) = advisor::tuning::tune(&tuning_input(s, latest, &input.day));
+        recommendation.runtime_settings = settings.runtime.is_some().then_some(settings);
+        recommendation.tuning = tuning;
         TargetView {
             name: s.name.clone(),
             labels: s.labels.clone(),
@@ -535,6 +538,30 @@ impl TargetHistory {
             recommendation,
             sparklines: self.sparklines(now),
         }
+    }
+}
+
+/// What the runtime tuning rules read from this tick's sample and the last 24 hours.
+fn tuning_input<'a>(
+    s: &'a TargetSample,
+    latest: Option<Point>,
+    day: &advisor::DayFigures,
+) -> advisor::tuning::TuningInput<'a> {
+    let rt = s.runtime.as_ref();
+    // Throttled CFS periods over all periods since sidewatch watches the cgroup.
+    let throttled = s.cgroups.iter().filter(|c| c.live).find_map(|c| {
+        let periods = c.cpu_periods.filter(|p| *p > 0)?;
+        Some(c.cpu_throttled_periods? as f64 / periods as f64)
+    });
+    advisor::tuning::TuningInput {
+        figures: rt.and_then(|r| r.figures.as_ref()),
+        gc_per_second: rt.and_then(|r| r.gc_per_second),
+        exec: s.exec.as_deref(),
+        memory_limit_bytes: latest.and_then(|p| p.memory_limit_bytes()),
+        cpu_limit_cores: latest.and_then(|p| p.cpu_limit()),
+        throttled_periods_ratio: throttled,
+        // "Stays low" needs an hour of minutes at least.
+        working_set_peak_bytes: day.memory_peak_bytes.filter(|_| day.memory_minutes >= 60),
     }
 }
 

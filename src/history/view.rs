@@ -14,7 +14,7 @@ use super::ring::{self, Point, Signal};
 use super::stats::Summary;
 use super::trend::WindowTrend;
 use super::{HistoryViews, TargetView};
-use crate::expose::{Family, Labels, Num};
+use crate::encode::{Family, Labels, Num};
 
 /// The JSON routes of the history, with the query parameters each takes.
 pub const ROUTES: [(&str, &[&str]); 5] = [
@@ -125,8 +125,21 @@ pub(crate) fn encode(
         Some(Unit::Bytes),
         Gauge,
     );
+    let mut advice = Family::new(
+        "sidewatch_advice",
+        "1 for each advice that applies now, by rule: the guides' advice and the runtime tuning advice (text, inputs and a ready snippet at /api/v1/recommendations). Absent when it does not apply.",
+        None,
+        Gauge,
+    );
     for t in &h.targets {
         let l = labels(t);
+        let r = &t.recommendation;
+        let rules = r.advice.iter().map(|a| a.rule);
+        for rule in rules.chain(r.tuning.iter().map(|t| t.rule)) {
+            let mut l = l.clone();
+            l.push(("rule", Cow::Borrowed(rule)));
+            advice.push(l, Num::U(1));
+        }
         push_windows(&mut mem, &l, &t.trends.memory);
         push_windows(&mut threads, &l, &t.trends.threads);
         push_windows(&mut fds, &l, &t.trends.open_fds);
@@ -162,6 +175,7 @@ pub(crate) fn encode(
         &cpu_req,
         &mem_req,
         &mem_lim,
+        &advice,
     ] {
         f.encode(enc)?;
     }

@@ -2,104 +2,19 @@
 //! step of the alert state machine; for each (SLO, target) one sample counted good or bad.
 //! State survives a config reload for every rule and SLO whose definition did not change.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use bytes::Bytes;
-use serde::Serialize;
 
 use super::alert::{AlertState, CounterHistory, Phase, Transition};
 use super::signal::{SignalSource, TargetSignals};
 use super::slo::{self, SloState};
+use super::snapshot::{ActiveAlert, BucketUsed, BurnRate, RulesSnapshot, SloStatus, TargetHttp};
 use super::spec::{RuleSet, Severity, Slo, SloKind};
 use super::{template, view};
 use crate::request::{self, HttpHistogram, HttpRates, HttpReading, Series};
 use crate::sample::TargetSample;
 use crate::source::exposition::Exposition;
-
-/// A pending or firing alert, as the tick publishes it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ActiveAlert {
-    pub alertname: String,
-    pub severity: &'static str,
-    pub state: Phase,
-    pub target: String,
-    /// The target's constant labels, then the rule's labels (names not already used).
-    pub labels: Vec<(String, String)>,
-    /// Rendered annotations.
-    pub annotations: BTreeMap<String, String>,
-    /// When the condition started to hold (Unix seconds).
-    pub active_at: f64,
-    pub fired_at: Option<f64>,
-    /// The last value that held the condition.
-    pub value: f64,
-}
-
-/// One (SLO, target), as the tick publishes it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct SloStatus {
-    pub slo: String,
-    pub target: String,
-    /// The target's constant labels.
-    pub labels: Vec<(String, String)>,
-    pub objective: f64,
-    pub window_seconds: f64,
-    pub samples_total: u64,
-    pub good_samples_total: u64,
-    /// Good and total samples in the ring (the window).
-    pub window_good: u64,
-    pub window_total: u64,
-    pub error_budget_remaining: Option<f64>,
-    /// Time since the first sample, at most the window: the span the figures cover.
-    pub covered_seconds: f64,
-    /// Whether that span is long enough to show the budget ([`slo::Coverage::budget_meaningful`]).
-    pub error_budget_meaningful: bool,
-    /// For 5m, 1h, 6h.
-    pub burn_rates: Vec<BurnRate>,
-    /// `samples`, `events` or `latency`.
-    pub kind: &'static str,
-    /// Latency SLOs: the bucket counted as good.
-    pub bucket: Option<BucketUsed>,
-}
-
-/// The histogram bucket a latency SLO counts as good.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct BucketUsed {
-    pub histogram: String,
-    /// The bucket's `le`.
-    pub le: f64,
-    /// False when no bucket has the threshold as its bound and the largest below it is used.
-    pub exact: bool,
-}
-
-/// The burn rate over one window.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct BurnRate {
-    /// `5m`, `1h`, `6h`.
-    pub window: &'static str,
-    pub rate: Option<f64>,
-    /// Whether the covered span holds the whole window.
-    pub covered: bool,
-}
-
-/// A target's request signals this tick.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct TargetHttp {
-    pub target: String,
-    pub labels: Vec<(String, String)>,
-    pub rates: HttpRates,
-}
-
-/// What the rules engine publishes with a tick.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct RulesSnapshot {
-    pub alerts: Vec<ActiveAlert>,
-    pub slos: Vec<SloStatus>,
-    /// Request signals of targets whose app has a known HTTP histogram.
-    pub http: Vec<TargetHttp>,
-    /// `/api/v1/rules`, rendered when the rules were (re)configured.
-    #[serde(skip)]
-    pub rules_json: Bytes,
-}
 
 /// One (SLO, target): its counts, and for events and latency SLOs the app's counters at the
 /// previous reading and the bucket in use.

@@ -10,10 +10,12 @@ pub mod alert;
 pub mod engine;
 pub mod signal;
 pub mod slo;
+pub mod snapshot;
 pub mod spec;
 pub mod template;
 pub mod view;
 
-pub use engine::{ActiveAlert, BurnRate, RulesEngine, RulesSnapshot, SloStatus};
+pub use engine::RulesEngine;
 pub use signal::{Signal, SignalSource, TargetSignals};
+pub use snapshot::{ActiveAlert, BurnRate, RulesSnapshot, SloStatus};
 pub use spec::{Op, RuleSet, Severity, Slo, SloKind, ThresholdRule};

@@ -11,12 +11,21 @@ use serde::{Deserialize, Deserializer};
 
 use super::signal::Signal;
 use super::template;
-use crate::config::ConfigError;
+use crate::config::labels;
+use crate::config::yaml::{ConfigError, parse_yaml};
 use crate::request::Selector;
 use crate::units;
 
 /// The built-in rules and SLOs, as config text.
 pub const DEFAULTS_YAML: &str = include_str!("defaults.yml");
+
+/// The built-in defaults file: the two sections of a config file it fills.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Defaults {
+    rules: Vec<ThresholdRule>,
+    slos: Vec<Slo>,
+}
 
 /// Comparison of a signal with a threshold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,7 +104,7 @@ impl Severity {
 
 /// A value as written in YAML: a string (`500MiB`) or a number (`1000`, `0.8`).
 #[derive(Debug, Clone)]
-struct Written(String);
+pub struct Written(pub String);
 
 impl<'de> Deserialize<'de> for Written {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -344,7 +353,7 @@ impl TryFrom<RuleFile> for ThresholdRule {
         };
         check_targets(&r.targets)?;
         for (k, v) in &r.labels {
-            crate::config::labels::check_syntax(k).map_err(|e| at(&format!("labels.{k}"), e))?;
+            labels::check_syntax(k).map_err(|e| at(&format!("labels.{k}"), e))?;
             if RESERVED_RULE_LABELS.contains(&k.as_str()) {
                 return Err(at(
                     &format!("labels.{k}"),
@@ -706,12 +715,8 @@ impl RuleSet {
         file: Option<&Path>,
     ) -> Result<RuleSet, ConfigError> {
         let defaults = if rules.is_none() || slos.is_none() {
-            let mut d =
-                crate::config::parse_file(DEFAULTS_YAML, Some(Path::new("(built-in defaults)")))?;
-            Some((
-                d.rules.take().unwrap_or_default(),
-                d.slos.take().unwrap_or_default(),
-            ))
+            let d: Defaults = parse_yaml(DEFAULTS_YAML, Some(Path::new("(built-in defaults)")))?;
+            Some((d.rules, d.slos))
         } else {
             None
         };

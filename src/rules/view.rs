@@ -11,9 +11,9 @@ use prometheus_client::metrics::MetricType::{Counter, Gauge};
 use prometheus_client::registry::Unit;
 use serde_json::{Value, json};
 
-use super::engine::{BurnRate, RulesSnapshot};
+use super::snapshot::{BurnRate, RulesSnapshot};
 use super::spec::{RuleSet, SloKind};
-use crate::expose::{Family, Labels, Num};
+use crate::encode::{Family, Labels, Num};
 use crate::{promgen, units};
 
 /// Writes the rules families; nothing when the rules engine does not run (`once`).

@@ -134,6 +134,7 @@ mod tests {
             cgroup_labels: false,
             app: None,
             probe: None,
+            profiles: None,
         }
     }
 

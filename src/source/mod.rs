@@ -5,5 +5,7 @@ pub mod app;
 pub mod cgroup;
 pub mod exposition;
 pub mod http;
+pub mod net;
 pub mod probe;
 pub mod proc;
+pub mod settings;

@@ -12,7 +12,7 @@ use hyper::header::{HeaderName, HeaderValue};
 use hyper::{Method, Uri};
 
 use super::http::{Client, FetchError, Get, Response, TlsOptions};
-use crate::sample::HistogramValues;
+use crate::histogram::HistogramValues;
 
 /// Upper bounds of `sidewatch_probe_duration_seconds`: OpenTelemetry's advice for
 /// `http.client.request.duration` (semantic conventions, HTTP metrics).

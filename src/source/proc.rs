@@ -123,10 +123,12 @@ pub enum Source {
     CgroupPressure,
     /// The application's own metrics endpoint (fetch, status or parse failed, or late).
     AppMetrics,
+    /// `<procfs>/<pid>/net/*` of the target's network namespace, or the listen backlogs.
+    Network,
 }
 
 impl Source {
-    pub const ALL: [Source; 18] = [
+    pub const ALL: [Source; 19] = [
         Source::Stat,
         Source::Status,
         Source::Io,
@@ -145,6 +147,7 @@ impl Source {
         Source::CgroupIo,
         Source::CgroupPressure,
         Source::AppMetrics,
+        Source::Network,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -167,6 +170,7 @@ impl Source {
             Source::CgroupIo => "cgroup_io",
             Source::CgroupPressure => "cgroup_pressure",
             Source::AppMetrics => "app_metrics",
+            Source::Network => "network",
         }
     }
 }
@@ -847,7 +851,7 @@ fn kib(v: u64) -> u64 {
     v.saturating_mul(1024)
 }
 
-fn io_error(path: &Path, e: std::io::Error) -> ReadError {
+pub(crate) fn io_error(path: &Path, e: std::io::Error) -> ReadError {
     // ESRCH: the process exited between opening its directory and reading this file.
     if e.raw_os_error() == Some(nix::libc::ESRCH) {
         return ReadError::NotFound(path.into());

@@ -2,6 +2,7 @@
 //! own files, and a guard that kills what is in the test's cgroups and removes them.
 
 use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// One hierarchy the test uses: its mount point and our own cgroup in it.
@@ -101,4 +102,41 @@ impl Drop for TestCgroups {
             }
         }
     }
+}
+
+/// `sh` puts itself into every cgroup, then execs the program: no code runs between fork and
+/// exec in the test process (no unsafe pre_exec).
+pub fn in_cgroups(cg: &TestCgroups, prelude: &str, program: &[&str]) -> Command {
+    let mut script = String::from("for f in \"$@\"; do echo $$ > \"$f\" || exit 97; done; ");
+    script.push_str(prelude);
+    script.push_str(" exec");
+    for a in program {
+        script.push_str(&format!(" '{}'", a.replace('\'', "'\\''")));
+    }
+    let mut c = Command::new("/bin/sh");
+    c.arg("-c")
+        .arg(script)
+        .arg("sh")
+        .args(cg.procs_files())
+        .stdin(Stdio::null());
+    c
+}
+
+/// Our own cgroup's child `name` in hierarchy `h`.
+pub fn dir_in(h: &Mounted, name: &str) -> std::path::PathBuf {
+    h.mount_point.join(h.own.trim_start_matches('/')).join(name)
+}
+
+/// Creates `name` below our own cgroup in each hierarchy (once where two are one mount).
+pub fn create_cgroups(hierarchies: &[&Mounted], name: &str) -> TestCgroups {
+    let mut cg = TestCgroups { dirs: Vec::new() };
+    for h in hierarchies {
+        let d = dir_in(h, name);
+        if cg.dirs.contains(&d) {
+            continue;
+        }
+        std::fs::create_dir(&d).unwrap_or_else(|e| panic!("mkdir {}: {e}", d.display()));
+        cg.dirs.push(d);
+    }
+    cg
 }

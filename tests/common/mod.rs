@@ -435,3 +435,15 @@ pub fn mask_varying(body: &str) -> String {
         })
         .collect()
 }
+
+/// `promtool check metrics` accepts `body` without a word.
+pub fn promtool_clean(body: &str) {
+    let promtool = require_tool("promtool", "prometheus");
+    let o = run_with_stdin(&promtool, &["check", "metrics"], body.as_bytes());
+    assert!(
+        o.status.success() && o.stdout.is_empty() && o.stderr.is_empty(),
+        "promtool check metrics: {} {}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

@@ -10,7 +10,7 @@
 
 use std::path::Path;
 
-use super::{CgroupError, FirstError, ParseError, PressureFigures, read_text};
+use super::read::{CgroupError, FirstError, ParseError, read_text};
 
 /// The totals of one pressure file, microseconds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -79,4 +79,12 @@ pub fn read_pressure(dir: &Path, expected: bool, err: &mut FirstError) -> Pressu
         memory: one("memory.pressure"),
         io: one("io.pressure"),
     }
+}
+
+/// Pressure stall totals in microseconds: `some` (waiting) and `full` (stalled).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PressureFigures {
+    pub cpu: Option<Pressure>,
+    pub memory: Option<Pressure>,
+    pub io: Option<Pressure>,
 }

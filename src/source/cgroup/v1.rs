@@ -6,9 +6,9 @@
 
 use std::path::Path;
 
-use super::{
-    CpuFigures, FirstError, IoFigures, MemoryFigures, ParseError, key, parse_flat_keyed, parse_u64,
-    read_parsed, read_text,
+use super::figures::{CpuFigures, IoFigures, MemoryFigures};
+use super::read::{
+    FirstError, ParseError, key, parse_flat_keyed, parse_u64, read_parsed, read_text,
 };
 
 /// v1 reports "no limit" as the largest page-aligned `i64` (9223372036854771712 with 4 KiB pages,
@@ -161,11 +161,11 @@ pub fn read_cpu(dir: &Path, cpu: &mut CpuFigures, err: &mut FirstError) {
     }
     let quota = dir.join("cpu.cfs_quota_us");
     let period = dir.join("cpu.cfs_period_us");
-    let q = err.take(super::read_required(&quota));
-    let p = err.take(super::read_required(&period));
+    let q = err.take(super::read::read_required(&quota));
+    let p = err.take(super::read::read_required(&period));
     if let (Some(q), Some(p)) = (q, p) {
         cpu.limit_cores = err
-            .take(parse_quota(&q, &p).map_err(|e| super::CgroupError::parse(&quota, e)))
+            .take(parse_quota(&q, &p).map_err(|e| super::read::CgroupError::parse(&quota, e)))
             .flatten();
     }
 }
@@ -180,14 +180,14 @@ pub fn read_io(dir: &Path, err: &mut FirstError) -> IoFigures {
             Ok(Some(t)) => Ok((rec, t)),
             Ok(None) => {
                 let p = dir.join(base);
-                super::read_required(&p).map(|t| (p, t))
+                super::read::read_required(&p).map(|t| (p, t))
             }
             Err(e) => Err(e),
         }
     };
     if let Some((path, t)) = err.take(pick("blkio.throttle.io_service_bytes")) {
         if let Some((r, w)) =
-            err.take(parse_blkio(&t).map_err(|e| super::CgroupError::parse(&path, e)))
+            err.take(parse_blkio(&t).map_err(|e| super::read::CgroupError::parse(&path, e)))
         {
             io.read_bytes = Some(r);
             io.write_bytes = Some(w);
@@ -195,7 +195,7 @@ pub fn read_io(dir: &Path, err: &mut FirstError) -> IoFigures {
     }
     if let Some((path, t)) = err.take(pick("blkio.throttle.io_serviced")) {
         if let Some((r, w)) =
-            err.take(parse_blkio(&t).map_err(|e| super::CgroupError::parse(&path, e)))
+            err.take(parse_blkio(&t).map_err(|e| super::read::CgroupError::parse(&path, e)))
         {
             io.reads = Some(r);
             io.writes = Some(w);

@@ -6,9 +6,10 @@
 
 use std::path::Path;
 
-use super::{
-    CgroupError, CpuFigures, FirstError, IoFigures, MemoryFigures, ParseError, key,
-    parse_flat_keyed, parse_limit, parse_u64, read_parsed, read_text,
+use super::figures::{CpuFigures, IoFigures, MemoryFigures};
+use super::read::{
+    CgroupError, FirstError, ParseError, key, parse_flat_keyed, parse_limit, parse_u64,
+    read_parsed, read_text,
 };
 
 /// The `memory.stat` figures sidewatch uses, bytes.

@@ -14,7 +14,7 @@
 //! tests/fuzz.rs and checked against Python's `prometheus_client` parsers on bodies captured
 //! from real applications.
 
-use super::{Exposition, Family, MetricType, Sample};
+use super::model::{Exposition, Family, MetricType, Sample};
 
 /// Which text format a body is in, chosen from the response's `Content-Type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,490 @@
+//! The target's network namespace as its procfs shows it, read through the target's pid
+//! (`<procfs>/<pid>/net/…`), so the sidecar, wrapper and host shapes read the same files:
+//! interface counters (`net/dev`), TCP counters (`net/snmp`, `net/netstat`), TCP sockets by
+//! state and the accept queues of listening sockets (`net/tcp`, `net/tcp6`), and which of those
+//! listeners belong to the target (socket inodes in `fd/`). Pure parsers plus a thin file layer.
+//!
+//! `net/dev` is parsed by the `procfs` crate. `net/snmp` and `net/netstat` are not: the crate
+//! has no `netstat` parser, and its `Snmp` fails the whole file when any of ~90 fields is
+//! missing (they vary by kernel version); one parser of the shared "header line, value line"
+//! format serves both and keeps only the figures used. `net/tcp` is scanned by hand too: the
+//! crate decodes both addresses of every socket into a `Vec`, while a tick needs only the
+//! state, local port, receive queue and inode (see bench/net-tcp for the cost).
+//!
+//! The backlog of a listening socket is not in `net/tcp` (its `tx_queue` column is 0 for
+//! listeners); the kernel reports it through sock_diag netlink ([`listen_backlogs`]), which
+//! answers for the namespace of the asking socket: sidewatch reads it when it shares the
+//! target's namespace (sidecar, wrapper) and leaves it absent otherwise.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use procfs::FromBufRead as _;
+
+use super::proc::{ReadError, io_error};
+
+/// One interface's counters (`net/dev`), cAdvisor's meanings.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct InterfaceCounters {
+    pub receive_bytes: u64,
+    pub receive_packets: u64,
+    pub receive_errors: u64,
+    pub receive_dropped: u64,
+    pub transmit_bytes: u64,
+    pub transmit_packets: u64,
+    pub transmit_errors: u64,
+    pub transmit_dropped: u64,
+}
+
+impl InterfaceCounters {
+    pub const NAMES: [&'static str; 8] = [
+        "receive_bytes",
+        "receive_packets",
+        "receive_errors",
+        "receive_dropped",
+        "transmit_bytes",
+        "transmit_packets",
+        "transmit_errors",
+        "transmit_dropped",
+    ];
+
+    pub fn from_values(v: [u64; 8]) -> Self {
+        InterfaceCounters {
+            receive_bytes: v[0],
+            receive_packets: v[1],
+            receive_errors: v[2],
+            receive_dropped: v[3],
+            transmit_bytes: v[4],
+            transmit_packets: v[5],
+            transmit_errors: v[6],
+            transmit_dropped: v[7],
+        }
+    }
+
+    pub fn values(&self) -> [u64; 8] {
+        [
+            self.receive_bytes,
+            self.receive_packets,
+            self.receive_errors,
+            self.receive_dropped,
+            self.transmit_bytes,
+            self.transmit_packets,
+            self.transmit_errors,
+            self.transmit_dropped,
+        ]
+    }
+}
+
+/// The TCP counters kept: (file section, field, name of `sidewatch_tcp_<name>_total`).
+pub const TCP_COUNTERS: [(&str, &str, &str); 7] = [
+    ("Tcp", "OutSegs", "segments_sent"),
+    ("Tcp", "RetransSegs", "segments_retransmitted"),
+    ("Tcp", "ActiveOpens", "active_opens"),
+    ("Tcp", "PassiveOpens", "passive_opens"),
+    ("Tcp", "OutRsts", "resets_sent"),
+    ("TcpExt", "ListenOverflows", "listen_overflows"),
+    ("TcpExt", "ListenDrops", "listen_drops"),
+];
+
+/// TCP states in the kernel's numbering (`include/net/tcp_states.h`), 1-based.
+pub const TCP_STATES: [&str; 12] = [
+    "established",
+    "syn_sent",
+    "syn_recv",
+    "fin_wait1",
+    "fin_wait2",
+    "time_wait",
+    "close",
+    "close_wait",
+    "last_ack",
+    "listen",
+    "closing",
+    "new_syn_recv",
+];
+const LISTEN: usize = 0x0A;
+
+/// A listening socket: local port, sockets waiting in its accept queue, inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listener {
+    pub port: u16,
+    pub queue: u32,
+    pub inode: u64,
+}
+
+/// What `net/tcp` and `net/tcp6` hold: sockets per state (index = state − 1; `None` when not
+/// counted) and every listener.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TcpScan {
+    pub states: Option<[u64; 12]>,
+    pub listeners: Vec<Listener>,
+}
+
+/// A parse failure: which line, and why.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("line {line}: {reason}")]
+pub struct ParseError {
+    pub line: usize,
+    pub reason: String,
+}
+
+fn bad(line: usize, reason: impl Into<String>) -> ParseError {
+    ParseError {
+        line,
+        reason: reason.into(),
+    }
+}
+
+/// `net/dev`: interfaces by name.
+pub fn parse_dev(text: &str) -> Result<BTreeMap<String, InterfaceCounters>, ParseError> {
+    let parsed = procfs::net::InterfaceDeviceStatus::from_buf_read(text.as_bytes())
+        .map_err(|e| bad(0, e.to_string()))?;
+    Ok(parsed
+        .0
+        .into_iter()
+        .map(|(name, d)| {
+            let c = InterfaceCounters {
+                receive_bytes: d.recv_bytes,
+                receive_packets: d.recv_packets,
+                receive_errors: d.recv_errs,
+                receive_dropped: d.recv_drop,
+                transmit_bytes: d.sent_bytes,
+                transmit_packets: d.sent_packets,
+                transmit_errors: d.sent_errs,
+                transmit_dropped: d.sent_drop,
+            };
+            (name, c)
+        })
+        .collect())
+}
+
+/// `net/snmp` or `net/netstat`: every `Section: names…` line followed by `Section: values…`,
+/// as `"Section:Field" → value`. Negative values (`Tcp: MaxConn -1`) are left out.
+pub fn parse_tables(text: &str) -> Result<HashMap<String, u64>, ParseError> {
+    let mut out = HashMap::new();
+    let mut lines = text.lines().enumerate();
+    while let Some((i, header)) = lines.next() {
+        if header.trim().is_empty() {
+            continue;
+        }
+        let (section, names) = header
+            .split_once(':')
+            .ok_or_else(|| bad(i + 1, "no `Section:` prefix"))?;
+        let (_, values) = lines
+            .next()
+            .and_then(|(_, l)| l.split_once(':'))
+            .filter(|(s, _)| *s == section)
+            .ok_or_else(|| bad(i + 2, format!("no value line for section {section}")))?;
+        let names: Vec<&str> = names.split_whitespace().collect();
+        let values: Vec<&str> = values.split_whitespace().collect();
+        if names.len() != values.len() {
+            return Err(bad(
+                i + 2,
+                format!("{section}: {} names, {} values", names.len(), values.len()),
+            ));
+        }
+        for (n, v) in names.iter().zip(values) {
+            if let Ok(v) = v.parse::<u64>() {
+                out.insert(format!("{section}:{n}"), v);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The kept TCP counters of `snmp` and `netstat` tables, in [`TCP_COUNTERS`] order.
+pub fn tcp_counters(tables: &HashMap<String, u64>) -> [Option<u64>; 7] {
+    TCP_COUNTERS.map(|(section, field, _)| tables.get(&format!("{section}:{field}")).copied())
+}
+
+/// Adds one `net/tcp` or `net/tcp6` text to `scan`: state counts when `scan.states` is set,
+/// listeners always.
+pub fn scan_tcp(text: &str, scan: &mut TcpScan) -> Result<(), ParseError> {
+    for (i, line) in text.lines().enumerate().skip(1) {
+        let mut f = line.split_ascii_whitespace();
+        let (Some(_sl), Some(local), Some(_remote), Some(st), Some(queues)) =
+            (f.next(), f.next(), f.next(), f.next(), f.next())
+        else {
+            continue;
+        };
+        let state = usize::from_str_radix(st, 16).map_err(|_| bad(i + 1, "bad state"))?;
+        if let Some(states) = scan.states.as_mut() {
+            if let Some(n) = state.checked_sub(1).and_then(|s| states.get_mut(s)) {
+                *n += 1;
+            }
+        }
+        if state != LISTEN {
+            continue;
+        }
+        let port = local
+            .rsplit_once(':')
+            .and_then(|(_, p)| u16::from_str_radix(p, 16).ok())
+            .ok_or_else(|| bad(i + 1, "bad local address"))?;
+        let queue = queues
+            .split_once(':')
+            .and_then(|(_, rx)| u32::from_str_radix(rx, 16).ok())
+            .ok_or_else(|| bad(i + 1, "bad rx_queue"))?;
+        // tr:tm->when, retrnsmt, uid, timeout, then the inode.
+        let inode = f
+            .nth(4)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| bad(i + 1, "bad inode"))?;
+        scan.listeners.push(Listener { port, queue, inode });
+    }
+    Ok(())
+}
+
+/// `net:[4026531840]` (the text of `ns/net`) → 4026531840.
+pub fn parse_ns_link(text: &str) -> Option<u64> {
+    text.strip_prefix("net:[")?.strip_suffix(']')?.parse().ok()
+}
+
+/// The files of one procfs root.
+#[derive(Debug, Clone)]
+pub struct NetReader {
+    root: PathBuf,
+}
+
+/// One read of a namespace through a pid.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NetReading {
+    pub interfaces: BTreeMap<String, InterfaceCounters>,
+    pub tcp: [Option<u64>; 7],
+    pub sockets: TcpScan,
+}
+
+impl NetReader {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        NetReader { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn read(&self, rel: &Path) -> Result<String, ReadError> {
+        let path = self.root.join(rel);
+        std::fs::read_to_string(&path).map_err(|e| io_error(&path, e))
+    }
+
+    fn parsed<T>(
+        &self,
+        pid: i32,
+        file: &str,
+        parse: impl FnOnce(&str) -> Result<T, ParseError>,
+    ) -> Result<T, ReadError> {
+        let rel = PathBuf::from(format!("{pid}/net/{file}"));
+        let text = self.read(&rel)?;
+        parse(&text).map_err(|e| ReadError::Other {
+            path: self.root.join(rel),
+            reason: e.to_string(),
+        })
+    }
+
+    /// The inode of `pid`'s network namespace.
+    pub fn netns(&self, pid: i32) -> Result<u64, ReadError> {
+        self.netns_of(&pid.to_string())
+    }
+
+    /// The inode of the network namespace of `<root>/<dir>` (a pid or `self`).
+    pub fn netns_of(&self, dir: &str) -> Result<u64, ReadError> {
+        let path = self.root.join(dir).join("ns/net");
+        let link = std::fs::read_link(&path).map_err(|e| io_error(&path, e))?;
+        parse_ns_link(&link.to_string_lossy()).ok_or_else(|| ReadError::Other {
+            path,
+            reason: format!("not a network namespace link: {}", link.display()),
+        })
+    }
+
+    /// The namespace counters and sockets as `pid` sees them; `states`: count sockets by state.
+    pub fn read_namespace(&self, pid: i32, states: bool) -> Result<NetReading, ReadError> {
+        let interfaces = self.parsed(pid, "dev", parse_dev)?;
+        let mut tables = self.parsed(pid, "snmp", parse_tables)?;
+        tables.extend(self.parsed(pid, "netstat", parse_tables)?);
+        let mut sockets = TcpScan {
+            states: states.then_some([0; 12]),
+            listeners: Vec::new(),
+        };
+        self.parsed(pid, "tcp", |t| scan_tcp(t, &mut sockets))?;
+        // A kernel without IPv6 has no tcp6.
+        match self.parsed(pid, "tcp6", |t| scan_tcp(t, &mut sockets)) {
+            Err(e) if e.is_not_found() => {}
+            other => other?,
+        }
+        Ok(NetReading {
+            interfaces,
+            tcp: tcp_counters(&tables),
+            sockets,
+        })
+    }
+
+    /// Which of `wanted` socket inodes `pid` holds open (stops once all are found).
+    pub fn held_sockets(&self, pid: i32, wanted: &HashSet<u64>, found: &mut HashSet<u64>) {
+        let Ok(dir) = std::fs::read_dir(self.root.join(format!("{pid}/fd"))) else {
+            return;
+        };
+        for entry in dir.flatten() {
+            if found.len() == wanted.len() {
+                return;
+            }
+            let Ok(link) = std::fs::read_link(entry.path()) else {
+                continue;
+            };
+            let inode = link
+                .to_str()
+                .and_then(|l| l.strip_prefix("socket:["))
+                .and_then(|l| l.strip_suffix(']'))
+                .and_then(|l| l.parse::<u64>().ok());
+            if let Some(i) = inode.filter(|i| wanted.contains(i)) {
+                found.insert(i);
+            }
+        }
+    }
+}
+
+/// Backlogs of the listening TCP sockets (IPv4 and IPv6) of sidewatch's own network namespace,
+/// by socket inode, from sock_diag netlink (what `ss -lnt` shows as Send-Q).
+pub fn listen_backlogs() -> std::io::Result<HashMap<u64, u32>> {
+    let mut out = HashMap::new();
+    for family in [2u8 /* AF_INET */, 10 /* AF_INET6 */] {
+        diag::dump_listeners(family, &mut out)?;
+    }
+    Ok(out)
+}
+
+mod diag {
+    //! One `SOCK_DIAG_BY_FAMILY` dump request for listening TCP sockets, and the replies'
+    //! `inet_diag_msg` (linux/inet_diag.h): for a listener, `idiag_wqueue` is its backlog.
+    use std::collections::HashMap;
+    use std::io;
+
+    use nix::sys::socket::{
+        AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType, bind, recv, send,
+        socket,
+    };
+
+    const SOCK_DIAG_BY_FAMILY: u16 = 20;
+    const NLM_F_REQUEST: u16 = 0x1;
+    const NLM_F_DUMP: u16 = 0x300;
+    const NLMSG_ERROR: u16 = 2;
+    const NLMSG_DONE: u16 = 3;
+    const IPPROTO_TCP: u8 = 6;
+    const TCP_LISTEN_BIT: u32 = 1 << 10;
+    /// Replies larger than this would be cut; the kernel sends at most a page-sized batch.
+    const BUF: usize = 64 * 1024;
+
+    fn request(family: u8) -> Vec<u8> {
+        let mut m = Vec::with_capacity(72);
+        m.extend_from_slice(&72u32.to_ne_bytes()); // nlmsg_len
+        m.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+        m.extend_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
+        m.extend_from_slice(&1u32.to_ne_bytes()); // seq
+        m.extend_from_slice(&0u32.to_ne_bytes()); // pid
+        m.extend_from_slice(&[family, IPPROTO_TCP, 0, 0]);
+        m.extend_from_slice(&TCP_LISTEN_BIT.to_ne_bytes());
+        m.resize(72, 0); // inet_diag_sockid: any
+        m
+    }
+
+    fn u32_at(b: &[u8], at: usize) -> Option<u32> {
+        Some(u32::from_ne_bytes(b.get(at..at + 4)?.try_into().ok()?))
+    }
+
+    pub(super) fn dump_listeners(family: u8, out: &mut HashMap<u64, u32>) -> io::Result<()> {
+        let fd = socket(
+            AddressFamily::Netlink,
+            SockType::Raw,
+            SockFlag::SOCK_CLOEXEC,
+            SockProtocol::NetlinkSockDiag,
+        )?;
+        bind(
+            std::os::fd::AsRawFd::as_raw_fd(&fd),
+            &NetlinkAddr::new(0, 0),
+        )?;
+        send(
+            std::os::fd::AsRawFd::as_raw_fd(&fd),
+            &request(family),
+            MsgFlags::empty(),
+        )?;
+        let mut buf = vec![0u8; BUF];
+        loop {
+            let n = recv(
+                std::os::fd::AsRawFd::as_raw_fd(&fd),
+                &mut buf,
+                MsgFlags::empty(),
+            )?;
+            let mut at = 0;
+            while at + 16 <= n {
+                let len = u32_at(&buf, at).unwrap_or(0) as usize;
+                let kind = u16::from_ne_bytes([buf[at + 4], buf[at + 5]]);
+                match kind {
+                    NLMSG_DONE => return Ok(()),
+                    NLMSG_ERROR => return Err(io::Error::other("sock_diag answered an error")),
+                    _ => {}
+                }
+                // inet_diag_msg after the 16-byte header: wqueue at 60, inode at 68.
+                let msg = buf.get(at + 16..at + len).unwrap_or(&[]);
+                if let (Some(backlog), Some(inode)) = (u32_at(msg, 60), u32_at(msg, 68)) {
+                    out.insert(u64::from(inode), backlog);
+                }
+                if len < 16 {
+                    return Err(io::Error::other("sock_diag: malformed reply"));
+                }
+                at += (len + 3) & !3;
+            }
+            if n == 0 {
+                return Ok(());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_pair_names_with_values_and_skip_negatives() {
+        let t = parse_tables(
+            "Tcp: RtoMin MaxConn OutSegs\nTcp: 200 -1 42\nTcpExt: ListenOverflows\nTcpExt: 7\n",
+        )
+        .unwrap();
+        assert_eq!(t.get("Tcp:OutSegs"), Some(&42));
+        assert_eq!(t.get("Tcp:MaxConn"), None);
+        assert_eq!(t.get("TcpExt:ListenOverflows"), Some(&7));
+    }
+
+    #[test]
+    fn tables_name_the_line_of_a_mismatch() {
+        let e = parse_tables("Tcp: A B\nTcp: 1\n").unwrap_err();
+        assert_eq!(e.line, 2);
+        let e = parse_tables("Tcp: A B\nUdp: 1 2\n").unwrap_err();
+        assert_eq!(e.line, 2);
+    }
+
+    #[test]
+    fn tcp_scan_keeps_listeners_and_counts_states() {
+        let text = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   0: 00000000:1F90 00000000:0000 0A 00000000:00000003 00:00000000 00000000     0        0 1842900 4 0 100 0 0 10 0\n   1: 0100007F:1F90 0100007F:B5CA 01 00000000:000003E8 00:00000000 00000000     0        0 0 1 0 20 4 32 10 -1\n";
+        let mut s = TcpScan {
+            states: Some([0; 12]),
+            listeners: vec![],
+        };
+        scan_tcp(text, &mut s).unwrap();
+        assert_eq!(
+            s.listeners,
+            vec![Listener {
+                port: 8080,
+                queue: 3,
+                inode: 1842900
+            }]
+        );
+        let st = s.states.unwrap();
+        assert_eq!((st[0], st[9]), (1, 1));
+        assert!(scan_tcp("h\n 0: 0:1 0:0 ZZ 0:0\n", &mut s).is_err());
+    }
+
+    #[test]
+    fn ns_link() {
+        assert_eq!(parse_ns_link("net:[4026531840]"), Some(4026531840));
+        assert_eq!(parse_ns_link("mnt:[4026531840]"), None);
+    }
+}
