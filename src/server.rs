@@ -704,19 +704,6 @@ impl ConnClock {
         self.progress_ms.store(self.now_ms(), Ordering::Release);
     }
 
-    /// Time since a byte last moved either way (since the accept, if none has).
-    fn stale_ms(&self) -> u64 {
-        self.now_ms()
-            .saturating_sub(self.progress_ms.load(Ordering::Acquire))
-    }
-
-    /// Gives the slot up to a new connection: [`ConnClock::expired`] resolves at once.
-    fn evict(&self) {
-        self.evicted.store(true, Ordering::Release);
-        // A stored permit: the wake-up is not lost if the task is not waiting yet.
-        self.eviction.notify_one();
-    }
-
     #[cfg(test)]
     fn is_evicted(&self) -> bool {
         self.evicted.load(Ordering::Acquire)
@@ -748,6 +735,20 @@ impl ConnClock {
                 _ = self.eviction.notified() => {}
             }
         }
+    }
+}
+
+impl slots::Connection for ConnClock {
+    fn stale_ms(&self) -> u64 {
+        self.now_ms()
+            .saturating_sub(self.progress_ms.load(Ordering::Acquire))
+    }
+
+    /// [`ConnClock::expired`] resolves at once.
+    fn evict(&self) {
+        self.evicted.store(true, Ordering::Release);
+        // A stored permit: the wake-up is not lost if the task is not waiting yet.
+        self.eviction.notify_one();
     }
 }
 
@@ -1096,6 +1097,7 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread", start_paused = true)]
     async fn connection_clock_header_and_idle_deadlines() {
+        use slots::Connection as _;
         let limits = Limits {
             header_read_timeout: Duration::from_secs(2),
             idle_timeout: Duration::from_secs(60),

@@ -9,7 +9,13 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use super::ConnClock;
+/// What the table needs of a connection.
+pub trait Connection {
+    /// Time since a byte last moved either way (since the accept, if none has).
+    fn stale_ms(&self) -> u64;
+    /// Gives the slot up: the connection closes at once.
+    fn evict(&self);
+}
 
 /// Descriptors kept for everything but client connections: the listener, the sampler's
 /// procfs and cgroupfs reads, app-metrics and probe clients, logs.
@@ -17,28 +23,28 @@ pub const RESERVED_FDS: u64 = 64;
 
 /// The connection table; shared by the accept loop and every connection's [`Slot`].
 #[derive(Debug)]
-pub struct Slots {
+pub struct Slots<C> {
     cap: usize,
     next_id: AtomicU64,
-    live: Mutex<HashMap<u64, Arc<ConnClock>>>,
+    live: Mutex<HashMap<u64, Arc<C>>>,
     evictions: AtomicU64,
 }
 
 /// A connection's place in the table; dropping it frees the slot.
 #[derive(Debug)]
-pub struct Slot {
+pub struct Slot<C> {
     id: u64,
-    slots: Arc<Slots>,
+    slots: Arc<Slots<C>>,
 }
 
-impl Drop for Slot {
+impl<C> Drop for Slot<C> {
     fn drop(&mut self) {
         self.slots.table().remove(&self.id);
     }
 }
 
-impl Slots {
-    pub fn new(cap: usize) -> Arc<Slots> {
+impl<C: Connection> Slots<C> {
+    pub fn new(cap: usize) -> Arc<Self> {
         Arc::new(Slots {
             cap: cap.max(1),
             next_id: AtomicU64::new(0),
@@ -47,13 +53,8 @@ impl Slots {
         })
     }
 
-    fn table(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<ConnClock>>> {
-        // The table holds no invariant a panicking holder could break half-way.
-        self.live.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     /// Takes a slot for a new connection, closing the stalest open one when the table is full.
-    pub fn admit(self: &Arc<Self>, clock: Arc<ConnClock>) -> Slot {
+    pub fn admit(self: &Arc<Self>, conn: Arc<C>) -> Slot<C> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let mut live = self.table();
         while live.len() >= self.cap {
@@ -63,7 +64,7 @@ impl Slots {
                 self.evictions.fetch_add(1, Ordering::Relaxed);
             }
         }
-        live.insert(id, clock);
+        live.insert(id, conn);
         Slot {
             id,
             slots: self.clone(),
@@ -83,7 +84,14 @@ impl Slots {
     }
 }
 
-fn stalest(live: &HashMap<u64, Arc<ConnClock>>) -> Option<u64> {
+impl<C> Slots<C> {
+    fn table(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<C>>> {
+        // The table holds no invariant a panicking holder could break half-way.
+        self.live.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn stalest<C: Connection>(live: &HashMap<u64, Arc<C>>) -> Option<u64> {
     live.iter()
         .max_by_key(|(id, c)| (c.stale_ms(), std::cmp::Reverse(**id)))
         .map(|(id, _)| *id)
@@ -116,7 +124,7 @@ pub fn fit_to_fd_limit(wanted: usize) -> (usize, Option<u64>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::Limits;
+    use crate::server::{ConnClock, Limits};
     use std::time::Duration;
 
     #[tokio::test(flavor = "current_thread", start_paused = true)]
@@ -125,7 +133,8 @@ mod tests {
         let clocks: Vec<Arc<ConnClock>> = (0..4)
             .map(|_| Arc::new(ConnClock::new(&Limits::default())))
             .collect();
-        let held: Vec<Slot> = clocks[..3].iter().map(|c| slots.admit(c.clone())).collect();
+        let held: Vec<Slot<ConnClock>> =
+            clocks[..3].iter().map(|c| slots.admit(c.clone())).collect();
         tokio::time::advance(Duration::from_millis(300)).await;
         // The first and third move bytes; the second has been silent since its accept.
         clocks[0].bytes_read();
