@@ -91,32 +91,33 @@ pub fn negotiate_format(accept: Option<&str>) -> Format {
     let mut best_text: f32 = 0.0;
     for item in accept.split(',').take(32) {
         let mut parts = item.split(';');
-        let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        // Compared case-insensitively in place: a scrape allocates nothing here.
+        let media = parts.next().unwrap_or("").trim();
+        let om = media.eq_ignore_ascii_case("application/openmetrics-text");
         let mut q: f32 = 1.0;
         let mut version_ok = true;
         for p in parts {
             let Some((k, v)) = p.split_once('=') else {
                 continue;
             };
-            let (k, v) = (k.trim().to_ascii_lowercase(), v.trim().trim_matches('"'));
-            match k.as_str() {
-                "q" => {
-                    q = v
-                        .parse::<f32>()
-                        .ok()
-                        .filter(|q| (0.0..=1.0).contains(q))
-                        .unwrap_or(0.0)
-                }
-                "version" if media == "application/openmetrics-text" => {
-                    version_ok = matches!(v, "1.0.0" | "0.0.1")
-                }
-                _ => {}
+            let (k, v) = (k.trim(), v.trim().trim_matches('"'));
+            if k.eq_ignore_ascii_case("q") {
+                q = v
+                    .parse::<f32>()
+                    .ok()
+                    .filter(|q| (0.0..=1.0).contains(q))
+                    .unwrap_or(0.0)
+            } else if om && k.eq_ignore_ascii_case("version") {
+                version_ok = matches!(v, "1.0.0" | "0.0.1")
             }
         }
-        match media.as_str() {
-            "application/openmetrics-text" if version_ok => best_om = best_om.max(q),
-            "text/plain" | "text/*" | "*/*" => best_text = best_text.max(q),
-            _ => {}
+        if om && version_ok {
+            best_om = best_om.max(q);
+        } else if ["text/plain", "text/*", "*/*"]
+            .iter()
+            .any(|t| media.eq_ignore_ascii_case(t))
+        {
+            best_text = best_text.max(q);
         }
     }
     if best_om > 0.0 && best_om >= best_text {
@@ -365,8 +366,9 @@ pub async fn serve(
         // Required: hyper arms its header timer on every connection and panics without a timer
         // ("You must supply a timer"), so every HTTP test checks this line.
         .timer(TokioTimer::new())
-        // A backstop: the connection clock below enforces the header and idle timeouts.
-        .header_read_timeout(Some(limits.header_read_timeout.max(limits.idle_timeout)))
+        // None: the connection clock below enforces the header and idle timeouts; hyper's own
+        // timer would box a sleep for every request.
+        .header_read_timeout(None)
         .keep_alive(true)
         .max_buf_size(limits.max_head_bytes.max(8192));
     tokio::pin!(shutdown);
