@@ -56,6 +56,7 @@ pub struct DayFigures {
     pub window_seconds: f64,
     pub threads_minutes: usize,
     pub threads_minutes_over_objective: usize,
+    #[serde(serialize_with = "crate::sample::count_as_integer")]
     pub threads_peak: Option<f64>,
     pub memory_minutes: usize,
     pub memory_minutes_over_objective: usize,

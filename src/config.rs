@@ -182,6 +182,8 @@ pub struct Settings {
     pub rules: crate::rules::RuleSet,
     /// Trend windows and the history recommendations need.
     pub history: crate::history::HistoryConfig,
+    /// Defaults adapted to the interval, one sentence each (logged, and printed by check-config).
+    pub notes: Vec<String>,
 }
 
 /// Loads the file (if any), applies overrides, validates. `env` looks up `${VAR}` in labels.
@@ -236,6 +238,12 @@ pub fn build_settings(
         .or(file_cfg.cgroupfs.clone())
         .unwrap_or_else(|| PathBuf::from(crate::source::cgroup::DEFAULT_ROOT));
 
+    check_env_refs(
+        &file_cfg.targets,
+        overrides.target.as_ref(),
+        config_file,
+        env,
+    )?;
     let mut targets = Vec::new();
     let mut names = BTreeSet::new();
     for (i, t) in file_cfg.targets.iter().enumerate() {
@@ -268,7 +276,7 @@ pub fn build_settings(
         file_cfg.slos.as_deref(),
         config_file,
     )?;
-    let history = validate_history(file_cfg.history.as_ref(), interval, config_file)?;
+    let (history, notes) = validate_history(file_cfg.history.as_ref(), interval, config_file)?;
     Ok(Settings {
         interval,
         listen_address,
@@ -278,102 +286,147 @@ pub fn build_settings(
         config_file: config_file.map(Path::to_path_buf),
         rules,
         history,
+        notes,
     })
 }
 
-/// Validates the `history:` section against the interval in force.
+/// Validates the `history:` section against the interval in force. The second value: notes on
+/// defaults adapted to the interval (check-config prints them, the daemon logs them).
 fn validate_history(
     h: Option<&HistoryFile>,
     interval: Duration,
     file: Option<&Path>,
-) -> Result<crate::history::HistoryConfig, ConfigError> {
-    use crate::history::{MAX_MIN_HISTORY, MAX_TREND_WINDOW, MAX_TREND_WINDOWS};
+) -> Result<(crate::history::HistoryConfig, Vec<String>), ConfigError> {
+    use crate::history::{MAX_MIN_HISTORY, MAX_TREND_WINDOWS};
     let mut out = crate::history::HistoryConfig::default();
-    let Some(h) = h else { return Ok(out) };
-    let fmt = |d: Duration| humantime::format_duration(d).to_string();
-    if let Some(ws) = &h.trend_windows {
-        let field = |i: usize| format!("history.trend_windows[{i}]");
-        if ws.is_empty() || ws.len() > MAX_TREND_WINDOWS {
-            return Err(ConfigError::new(
-                file,
-                "history.trend_windows",
-                format!(
-                    "give 1 to {MAX_TREND_WINDOWS} windows, shortest first, e.g. [15m, 1h, 6h]; got {}",
-                    ws.len()
-                ),
-            ));
+    let mut notes = Vec::new();
+    match h.and_then(|h| h.trend_windows.as_ref()) {
+        Some(ws) => {
+            if ws.is_empty() || ws.len() > MAX_TREND_WINDOWS {
+                return Err(ConfigError::new(
+                    file,
+                    "history.trend_windows",
+                    format!(
+                        "give 1 to {MAX_TREND_WINDOWS} windows, shortest first, e.g. [15m, 1h, 6h]; got {}",
+                        ws.len()
+                    ),
+                ));
+            }
+            for (i, DurationText(w)) in ws.iter().enumerate() {
+                let prev = i.checked_sub(1).map(|p| ws[p].0);
+                if let Some(reason) = window_problem(*w, prev, interval) {
+                    let field = format!("history.trend_windows[{i}]");
+                    return Err(ConfigError::new(file, field, reason));
+                }
+            }
+            out.trend_windows = ws.iter().map(|d| d.0).collect();
         }
-        let segments = crate::history::trend::SEGMENTS as u32;
-        let raw_span =
-            interval.mul_f64(crate::history::ring::raw_capacity(interval.as_secs_f64()) as f64);
-        let minutes_needed = Duration::from_secs(60) * segments;
-        for (i, DurationText(w)) in ws.iter().enumerate() {
-            let w = *w;
-            if i > 0 && w <= ws[i - 1].0 {
-                return Err(ConfigError::new(
-                    file,
-                    field(i),
-                    format!(
-                        "{} is not longer than the window before it ({}); list windows shortest first, each once",
-                        fmt(w),
-                        fmt(ws[i - 1].0)
-                    ),
-                ));
-            }
-            if w > MAX_TREND_WINDOW {
-                return Err(ConfigError::new(
-                    file,
-                    field(i),
-                    format!(
-                        "{} is longer than {}, the span of the per-minute history",
-                        fmt(w),
-                        fmt(MAX_TREND_WINDOW)
-                    ),
-                ));
-            }
-            if w < interval * segments {
-                return Err(ConfigError::new(
-                    file,
-                    field(i),
-                    format!(
-                        "{} is shorter than {segments} intervals ({segments} × {} = {}): each of the {segments} segments of a window needs a tick",
-                        fmt(w),
-                        fmt(interval),
-                        fmt(interval * segments)
-                    ),
-                ));
-            }
-            if w > raw_span && w < minutes_needed {
-                return Err(ConfigError::new(
-                    file,
-                    field(i),
-                    format!(
-                        "{} can never be covered: at interval {} the raw ring holds {} of ticks, and per-minute data covers windows from {} on",
-                        fmt(w),
-                        fmt(interval),
-                        fmt(raw_span),
-                        fmt(minutes_needed)
-                    ),
-                ));
-            }
+        None => {
+            let (windows, note) = default_trend_windows(interval)
+                .map_err(|reason| ConfigError::new(file, "history.trend_windows", reason))?;
+            out.trend_windows = windows;
+            notes.extend(note);
         }
-        out.trend_windows = ws.iter().map(|d| d.0).collect();
     }
-    if let Some(m) = h.min_history {
+    if let Some(m) = h.and_then(|h| h.min_history) {
         if m.is_zero() || m > MAX_MIN_HISTORY {
             return Err(ConfigError::new(
                 file,
                 "history.min_history",
                 format!(
                     "{} is out of range: give more than 0s and at most {} (the days the history keeps)",
-                    fmt(m),
-                    fmt(MAX_MIN_HISTORY)
+                    fmt_duration(m),
+                    fmt_duration(MAX_MIN_HISTORY)
                 ),
             ));
         }
         out.min_history = m;
     }
-    Ok(out)
+    Ok((out, notes))
+}
+
+fn fmt_duration(d: Duration) -> String {
+    humantime::format_duration(d).to_string()
+}
+
+/// Why trend window `w` (after `prev`) cannot work at `interval`, if it cannot. The one check for
+/// windows written in the file and for the defaults.
+fn window_problem(w: Duration, prev: Option<Duration>, interval: Duration) -> Option<String> {
+    use crate::history::MAX_TREND_WINDOW;
+    let fmt = fmt_duration;
+    let segments = crate::history::trend::SEGMENTS as u32;
+    let raw_span =
+        interval.mul_f64(crate::history::ring::raw_capacity(interval.as_secs_f64()) as f64);
+    let minutes_needed = Duration::from_secs(60) * segments;
+    if let Some(prev) = prev.filter(|p| w <= *p) {
+        return Some(format!(
+            "{} is not longer than the window before it ({}); list windows shortest first, each once",
+            fmt(w),
+            fmt(prev)
+        ));
+    }
+    if w > MAX_TREND_WINDOW {
+        return Some(format!(
+            "{} is longer than {}, the span of the per-minute history",
+            fmt(w),
+            fmt(MAX_TREND_WINDOW)
+        ));
+    }
+    if w < interval * segments {
+        return Some(format!(
+            "{} is shorter than {segments} intervals ({segments} × {} = {}): each of the {segments} segments of a window needs a tick",
+            fmt(w),
+            fmt(interval),
+            fmt(interval * segments)
+        ));
+    }
+    if w > raw_span && w < minutes_needed {
+        return Some(format!(
+            "{} can never be covered: at interval {} the raw ring holds {} of ticks, and per-minute data covers windows from {} on",
+            fmt(w),
+            fmt(interval),
+            fmt(raw_span),
+            fmt(minutes_needed)
+        ));
+    }
+    None
+}
+
+/// The default trend windows that work at `interval`. Those that would be refused if written
+/// are left out, with a note saying which and why; when none is left, one window of 12
+/// intervals (the shortest that works) takes their place.
+fn default_trend_windows(interval: Duration) -> Result<(Vec<Duration>, Option<String>), String> {
+    use crate::history::DEFAULT_TREND_WINDOWS;
+    let mut kept: Vec<Duration> = Vec::new();
+    let mut dropped = Vec::new();
+    for w in DEFAULT_TREND_WINDOWS {
+        match window_problem(w, kept.last().copied(), interval) {
+            None => kept.push(w),
+            Some(reason) => dropped.push(reason),
+        }
+    }
+    if dropped.is_empty() {
+        return Ok((kept, None));
+    }
+    let mut replaced = String::new();
+    if kept.is_empty() {
+        let w = interval * crate::history::trend::SEGMENTS as u32;
+        if let Some(reason) = window_problem(w, None, interval) {
+            return Err(format!(
+                "no trend window works at interval {}: the defaults are refused ({}), and so is the shortest possible window: {reason}",
+                fmt_duration(interval),
+                dropped.join("; ")
+            ));
+        }
+        kept.push(w);
+        replaced = format!("; using {} instead", fmt_duration(w));
+    }
+    let note = format!(
+        "history.trend_windows: the default windows are adapted to interval {}: {}{replaced}",
+        fmt_duration(interval),
+        dropped.join("; ")
+    );
+    Ok((kept, Some(note)))
 }
 
 /// `:9858` (all interfaces), `0.0.0.0:9858`, `127.0.0.1:9858`, `[::1]:9858`, `localhost:9858`.
@@ -530,6 +583,87 @@ impl ConfigError {
         }
         self
     }
+}
+
+/// Every `${VAR}` of the targets' labels whose variable is not set, in one error (fixing one at a
+/// time and retrying would take as many runs as there are variables).
+fn check_env_refs(
+    file_targets: &[TargetFile],
+    flag_target: Option<&TargetFile>,
+    file: Option<&Path>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), ConfigError> {
+    let fields = file_targets
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (format!("targets[{i}].labels"), t))
+        .chain(flag_target.map(|t| ("--label".to_string(), t)));
+    let mut missing: Vec<(String, String)> = Vec::new();
+    for (field, t) in fields {
+        for (k, v) in &t.labels {
+            for c in ENV_REF.captures_iter(v) {
+                if env(&c[1]).is_none() {
+                    let at = if field == "--label" {
+                        format!("--label {k}")
+                    } else {
+                        format!("{field}.{k}")
+                    };
+                    missing.push((c[1].to_string(), at));
+                }
+            }
+        }
+    }
+    let Some((_, first_field)) = missing.first() else {
+        return Ok(());
+    };
+    let list: Vec<String> = missing
+        .iter()
+        .map(|(v, f)| format!("{v} (in {f})"))
+        .collect();
+    let (file, field) = match first_field.strip_prefix("--label ") {
+        Some(_) => (None, "--label".to_string()),
+        None => (file, first_field.clone()),
+    };
+    Err(ConfigError::new(
+        file,
+        field,
+        format!(
+            "{} environment variable(s) not set: {}",
+            missing.len(),
+            list.join(", ")
+        ),
+    ))
+}
+
+/// Rules and SLOs whose `targets:` name a target that does not exist (a typo would silently
+/// leave the target unwatched by that rule): an error naming the first.
+pub fn check_rule_targets(s: &Settings) -> Result<(), ConfigError> {
+    let known: BTreeSet<&str> = s.targets.iter().map(|t| t.name.as_str()).collect();
+    let rules = s.rules.rules.iter().map(|r| ("rules", r.targets.as_ref()));
+    let slos = s.rules.slos.iter().map(|r| ("slos", r.targets.as_ref()));
+    let mut index = std::collections::BTreeMap::<&str, usize>::new();
+    for (section, targets) in rules.chain(slos) {
+        let i = index.entry(section).or_default();
+        for (j, name) in targets.into_iter().flatten().enumerate() {
+            if !known.contains(name.as_str()) {
+                let names: Vec<String> = known.iter().map(|n| format!("{n:?}")).collect();
+                return Err(ConfigError::new(
+                    s.config_file.as_deref(),
+                    format!("{section}[{i}].targets[{j}]"),
+                    format!(
+                        "no target is named {name:?}; targets: {}",
+                        if names.is_empty() {
+                            "none".to_string()
+                        } else {
+                            names.join(", ")
+                        }
+                    ),
+                ));
+            }
+        }
+        *i += 1;
+    }
+    Ok(())
 }
 
 /// Replaces `${VAR}` with the variable's value; an unset variable is an error (a label silently

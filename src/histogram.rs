@@ -5,6 +5,7 @@ use serde::Serialize;
 
 /// A cumulative histogram: upper bounds with cumulative counts, plus sum and count.
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
 pub struct HistogramValues {
     pub buckets: Vec<(f64, u64)>,
     pub sum: f64,

@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
 use tokio::signal::unix::{SignalKind, signal};
 
 use sidewatch::config::{self, ConfigError, Overrides, Settings, TargetFile};
@@ -48,19 +50,75 @@ Signals: SIGTERM/SIGINT shut down gracefully; SIGHUP reloads --config and --web.
 /// A Prometheus exporter that runs beside one application: it reads procfs for the processes it
 /// watches, keeps counters that survive their restarts, and serves /metrics.
 #[derive(Debug, Parser)]
-#[command(name = "sidewatch", version, about, after_help = EXAMPLES, max_term_width = 100)]
+#[command(
+    name = "sidewatch",
+    version = VERSION_LINE,
+    about,
+    after_help = EXAMPLES,
+    max_term_width = 100,
+    // The options of serve mode belong to it: `sidewatch --pid 1 rules` is an error, not a
+    // target silently ignored.
+    args_conflicts_with_subcommands = true
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
     #[command(flatten)]
     opts: Opts,
+    #[command(flatten)]
+    web: WebArgs,
+    #[command(flatten)]
+    log: LogArgs,
+}
+
+impl Cli {
+    /// The logging options of the subcommand given (serve mode's without one).
+    fn log_args(&self) -> &LogArgs {
+        match &self.command {
+            Some(
+                Command::Run { log, .. }
+                | Command::Once { log, .. }
+                | Command::Rules { log, .. }
+                | Command::CheckConfig { log, .. },
+            ) => log,
+            Some(Command::Completions { .. } | Command::Man) | None => &self.log,
+        }
+    }
+}
+
+/// `--version`: the revision and build date come from build.rs.
+const VERSION_LINE: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (revision ",
+    env!("SIDEWATCH_REVISION"),
+    ", built ",
+    env!("SIDEWATCH_BUILD_DATE"),
+    ")"
+);
+
+/// The config file of `check-config` and `rules`, taken the same way by both: as an argument
+/// or with `--config` (the daemon's flag, and its environment variable).
+#[derive(Debug, Clone, Args)]
+struct ConfigFileArg {
+    /// The YAML config file.
+    #[arg(value_name = "FILE")]
+    file: Option<PathBuf>,
+    /// The YAML config file (the same as FILE). Example: --config /etc/sidewatch/sidewatch.yml
+    #[arg(long = "config", env = "SIDEWATCH_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+impl ConfigFileArg {
+    fn path(&self) -> Option<&std::path::Path> {
+        self.file.as_deref().or(self.config.as_deref())
+    }
 }
 
 #[derive(Debug, Clone, Args)]
 struct Opts {
     /// YAML config file with one or more named targets (see README, "Configuration").
     /// Example: --config /etc/sidewatch/sidewatch.yml
-    #[arg(long, env = "SIDEWATCH_CONFIG", value_name = "FILE", global = true)]
+    #[arg(long, env = "SIDEWATCH_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
 
     /// Watch the process with this pid. Example: --pid 1234
@@ -68,7 +126,6 @@ struct Opts {
         long,
         env = "SIDEWATCH_PID",
         value_name = "N",
-        global = true,
         help_heading = "Target (from flags)"
     )]
     pid: Option<i32>,
@@ -80,7 +137,6 @@ struct Opts {
         long,
         env = "SIDEWATCH_PID_FILE",
         value_name = "FILE",
-        global = true,
         help_heading = "Target (from flags)"
     )]
     pid_file: Option<PathBuf>,
@@ -91,7 +147,6 @@ struct Opts {
         long,
         env = "SIDEWATCH_COMM",
         value_name = "NAME",
-        global = true,
         help_heading = "Target (from flags)"
     )]
     comm: Option<String>,
@@ -102,7 +157,6 @@ struct Opts {
         long,
         env = "SIDEWATCH_EXE",
         value_name = "PATH",
-        global = true,
         help_heading = "Target (from flags)"
     )]
     exe: Option<String>,
@@ -113,28 +167,17 @@ struct Opts {
         long,
         env = "SIDEWATCH_CMDLINE",
         value_name = "REGEX",
-        global = true,
         help_heading = "Target (from flags)"
     )]
     cmdline: Option<String>,
 
     /// Also watch every descendant of the matched processes.
-    #[arg(
-        long,
-        env = "SIDEWATCH_CHILDREN",
-        global = true,
-        help_heading = "Target (from flags)"
-    )]
+    #[arg(long, env = "SIDEWATCH_CHILDREN", help_heading = "Target (from flags)")]
     children: bool,
 
     /// Also read smaps_rollup for proportional memory (PSS). Off by default: it takes the
     /// target's mmap lock.
-    #[arg(
-        long,
-        env = "SIDEWATCH_SMAPS",
-        global = true,
-        help_heading = "Target (from flags)"
-    )]
+    #[arg(long, env = "SIDEWATCH_SMAPS", help_heading = "Target (from flags)")]
     smaps: bool,
 
     /// Read context switches and CPU wait of the main thread only, instead of summing every
@@ -143,7 +186,6 @@ struct Opts {
     #[arg(
         long,
         env = "SIDEWATCH_NO_THREAD_TOTALS",
-        global = true,
         help_heading = "Target (from flags)"
     )]
     no_thread_totals: bool,
@@ -155,7 +197,6 @@ struct Opts {
         long,
         env = "SIDEWATCH_APP_METRICS",
         value_name = "URL",
-        global = true,
         help_heading = "Target (from flags)"
     )]
     app_metrics: Option<String>,
@@ -167,7 +208,6 @@ struct Opts {
         long,
         env = "SIDEWATCH_PROBE",
         value_name = "URL",
-        global = true,
         help_heading = "Target (from flags)"
     )]
     probe: Option<String>,
@@ -177,18 +217,17 @@ struct Opts {
     #[arg(
         long,
         env = "SIDEWATCH_CGROUP_LABELS",
-        global = true,
         help_heading = "Target (from flags)"
     )]
     cgroup_labels: bool,
 
     /// Name of the target given by flags: the `target` label of its series.
-    /// Default: the comm, the exe base name, the command in `run`, or "app".
+    /// Default: the comm (of --comm, or of the process --pid or --cmdline selects at start),
+    /// the exe base name, the command in `run`, or "app".
     #[arg(
         long,
         env = "SIDEWATCH_NAME",
         value_name = "NAME",
-        global = true,
         help_heading = "Target (from flags)"
     )]
     name: Option<String>,
@@ -201,49 +240,42 @@ struct Opts {
         env = "SIDEWATCH_LABELS",
         value_name = "KEY=VALUE",
         value_delimiter = ',',
-        global = true,
         help_heading = "Target (from flags)"
     )]
     labels: Vec<String>,
 
-    /// Address to serve /metrics on. ":PORT" listens on every interface.
-    /// Example: --web.listen-address 127.0.0.1:9858   [default: :9858]
-    #[arg(
-        long = "web.listen-address",
-        env = "SIDEWATCH_WEB_LISTEN_ADDRESS",
-        value_name = "ADDR",
-        global = true
-    )]
-    listen_address: Option<String>,
-
     /// Sampling interval (minimum 100ms). Example: --interval 1s   [default: 5s]
-    #[arg(long, env = "SIDEWATCH_INTERVAL", value_name = "DURATION", value_parser = config::parse_duration, global = true)]
+    #[arg(long, env = "SIDEWATCH_INTERVAL", value_name = "DURATION", value_parser = config::parse_duration)]
     interval: Option<Duration>,
 
     /// Root of the procfs to read, e.g. a host's /proc mounted into a container; sidewatch
     /// stops at start when it has no `stat` file or no pid directories.
     /// Example: --procfs /host/proc   [default: /proc]
-    #[arg(long, env = "SIDEWATCH_PROCFS", value_name = "DIR", global = true)]
+    #[arg(long, env = "SIDEWATCH_PROCFS", value_name = "DIR")]
     procfs: Option<PathBuf>,
 
     /// Root of the cgroup filesystem to read; its layout (v1, v2, hybrid) comes from the mount
     /// table. A missing root is a warning at start; the cgroup series are then absent.
     /// Example: --cgroupfs /host/sys/fs/cgroup   [default: /sys/fs/cgroup]
-    #[arg(long, env = "SIDEWATCH_CGROUPFS", value_name = "DIR", global = true)]
+    #[arg(long, env = "SIDEWATCH_CGROUPFS", value_name = "DIR")]
     cgroupfs: Option<PathBuf>,
 
-    /// Log level of sidewatch's own events (other crates log warnings and errors only). Logs go
-    /// to stderr.
+    /// The comm of the flag target's process at start (see `name_flag_target`).
+    #[arg(skip)]
+    default_name: Option<String>,
+}
+
+/// The web server's options: `sidewatch` (serve) and `sidewatch run`.
+#[derive(Debug, Clone, Args)]
+struct WebArgs {
+    /// Address to serve /metrics on. ":PORT" listens on every interface.
+    /// Example: --web.listen-address 127.0.0.1:9858   [default: :9858]
     #[arg(
-        long = "log.level",
-        env = "SIDEWATCH_LOG_LEVEL",
-        value_name = "LEVEL",
-        value_enum,
-        ignore_case = true,
-        default_value_t = LogLevel::Info,
-        global = true
+        long = "web.listen-address",
+        env = "SIDEWATCH_WEB_LISTEN_ADDRESS",
+        value_name = "ADDR"
     )]
-    log_level: LogLevel,
+    listen_address: Option<String>,
 
     /// Web configuration file in the Prometheus exporter-toolkit format (TLS, basic auth,
     /// response headers, rate limit): the file node_exporter takes works unchanged. Re-read on
@@ -253,7 +285,6 @@ struct Opts {
         long = "web.config.file",
         env = "SIDEWATCH_WEB_CONFIG_FILE",
         value_name = "FILE",
-        global = true,
         help_heading = "Web server"
     )]
     web_config_file: Option<PathBuf>,
@@ -262,7 +293,6 @@ struct Opts {
     #[arg(
         long = "metrics-only",
         env = "SIDEWATCH_METRICS_ONLY",
-        global = true,
         help_heading = "Web server"
     )]
     metrics_only: bool,
@@ -276,7 +306,6 @@ struct Opts {
         value_name = "DURATION",
         value_parser = config::parse_duration,
         default_value = "5s",
-        global = true,
         help_heading = "Web server"
     )]
     header_timeout: Duration,
@@ -288,7 +317,6 @@ struct Opts {
         value_name = "DURATION",
         value_parser = config::parse_duration,
         default_value = "2m",
-        global = true,
         help_heading = "Web server"
     )]
     idle_timeout: Duration,
@@ -301,10 +329,35 @@ struct Opts {
         value_name = "N",
         default_value_t = 256,
         value_parser = clap::value_parser!(u32).range(1..=65536),
-        global = true,
         help_heading = "Web server"
     )]
     max_connections: u32,
+}
+
+/// Logging: serve mode and every subcommand that logs (not `completions` and `man`).
+#[derive(Debug, Clone, Args)]
+struct LogArgs {
+    /// Log level of sidewatch's own events (other crates log warnings and errors only). Logs go
+    /// to stderr.
+    #[arg(
+        long = "log.level",
+        env = "SIDEWATCH_LOG_LEVEL",
+        value_name = "LEVEL",
+        value_enum,
+        ignore_case = true,
+        default_value_t = LogLevel::Info
+    )]
+    log_level: LogLevel,
+
+    /// Log line format: `logfmt` (key=value pairs, as the Prometheus exporters log) or `json`
+    /// (one object a line). Default: human-readable text.
+    #[arg(
+        long = "log.format",
+        env = "SIDEWATCH_LOG_FORMAT",
+        value_name = "FORMAT",
+        value_enum
+    )]
+    log_format: Option<LogFormat>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -313,6 +366,12 @@ enum Command {
     /// SIGUSR2 to it, and exit with its exit status (128+N when killed by signal N).
     /// Example: sidewatch run -- ./server --port 8080
     Run {
+        #[command(flatten)]
+        log: LogArgs,
+        #[command(flatten)]
+        opts: Opts,
+        #[command(flatten)]
+        web: WebArgs,
         /// The command and its arguments, after `--`.
         #[arg(
             required = true,
@@ -327,6 +386,10 @@ enum Command {
     /// target was not found), 0 otherwise.
     /// Example: sidewatch once --pid $$
     Once {
+        #[command(flatten)]
+        log: LogArgs,
+        #[command(flatten)]
+        opts: Opts,
         /// Print JSON instead of the text exposition.
         #[arg(long)]
         json: bool,
@@ -335,9 +398,13 @@ enum Command {
         openmetrics: bool,
     },
     /// Print the Prometheus alerting and recording rules generated from the rules and SLOs of
-    /// --config (or the built-in defaults), for Prometheus's rule_files or a PrometheusRule.
-    /// Example: sidewatch rules --config /etc/sidewatch.yml > sidewatch.rules.yml
+    /// the config file (or the built-in defaults), for Prometheus's rule_files or a PrometheusRule.
+    /// Example: sidewatch rules /etc/sidewatch.yml > sidewatch.rules.yml
     Rules {
+        #[command(flatten)]
+        log: LogArgs,
+        #[command(flatten)]
+        config: ConfigFileArg,
         /// `rules`: a Prometheus rule file; `prometheusrule`: a prometheus-operator
         /// PrometheusRule resource (monitoring.coreos.com/v1).
         #[arg(long, value_enum, default_value = "rules")]
@@ -360,9 +427,24 @@ enum Command {
     /// Validate a config file and exit: 0 when valid, 1 with the file, field and reason when not.
     /// Example: sidewatch check-config /etc/sidewatch.yml
     CheckConfig {
-        /// The YAML file to check.
-        file: PathBuf,
+        #[command(flatten)]
+        log: LogArgs,
+        #[command(flatten)]
+        config: ConfigFileArg,
     },
+    /// Print a shell completion script. Example: sidewatch completions bash > /etc/bash_completion.d/sidewatch
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff). Example: sidewatch man | man -l -
+    Man,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Logfmt,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -388,6 +470,15 @@ impl From<LogLevel> for tracing_subscriber::filter::LevelFilter {
     }
 }
 
+impl From<RulesFormat> for sidewatch::promgen::Format {
+    fn from(f: RulesFormat) -> Self {
+        match f {
+            RulesFormat::Rules => Self::Rules,
+            RulesFormat::PrometheusRule => Self::PrometheusRule,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum RulesFormat {
     Rules,
@@ -397,42 +488,109 @@ enum RulesFormat {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.opts.log_level.into());
+    init_logging(cli.log_args());
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("sidewatch: error: {e:#}");
-            ExitCode::from(1)
+            // As shells do: 127 for a command not found, 126 for one that cannot be executed.
+            match e.downcast_ref::<NotStarted>() {
+                Some(n) => ExitCode::from(n.exit_code()),
+                None => ExitCode::from(1),
+            }
         }
     }
 }
 
-fn init_logging(level: tracing_subscriber::filter::LevelFilter) {
+fn init_logging(log: &LogArgs) {
     use tracing_subscriber::filter::{LevelFilter, Targets};
     use tracing_subscriber::prelude::*;
     // sidewatch's own events at LEVEL, other crates' at warn. A static target filter rather
     // than EnvFilter: EnvFilter compiles regular expressions to parse its directives, which
     // costs a few hundred KiB of resident memory for the life of the daemon.
     let filter = Targets::new()
-        .with_target("sidewatch", level)
+        .with_target("sidewatch", LevelFilter::from(log.log_level))
         .with_default(LevelFilter::WARN);
-    tracing_subscriber::fmt()
-        // The target filter below decides; the formatter's own default would stop at info.
-        .with_max_level(LevelFilter::TRACE)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .finish()
-        .with(filter)
-        .init();
+    let registry = tracing_subscriber::registry().with(filter);
+    match log.log_format {
+        None => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::io::stderr)
+                    .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                    .with_target(false),
+            )
+            .init(),
+        Some(LogFormat::Logfmt) => registry
+            .with(
+                tracing_logfmt::builder()
+                    .with_target(false)
+                    .layer()
+                    .with_writer(std::io::stderr),
+            )
+            .init(),
+        Some(LogFormat::Json) => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_writer(std::io::stderr)
+                    .with_target(false),
+            )
+            .init(),
+    }
+}
+
+/// `sidewatch run`'s command could not be started.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot start {command:?}")]
+struct NotStarted {
+    command: String,
+    source: std::io::Error,
+}
+
+impl NotStarted {
+    fn exit_code(&self) -> u8 {
+        match self.source.kind() {
+            std::io::ErrorKind::NotFound => 127,
+            _ => 126,
+        }
+    }
 }
 
 fn env_lookup(k: &str) -> Option<String> {
     std::env::var(k).ok()
 }
 
+/// Names the flag target after its process's comm when neither --name nor --comm does, for
+/// `--pid` and `--cmdline`. Looked up once at start: a reload or a restart of the process keeps
+/// the name (a target's series must not change label).
+fn name_flag_target(opts: &mut Opts) {
+    if opts.name.is_some() || opts.comm.is_some() {
+        return;
+    }
+    let selector = match (opts.pid, opts.cmdline.as_deref()) {
+        (Some(pid), _) => Selector::Pid(pid),
+        (None, Some(re)) => match config::parse_regex(re) {
+            Ok(re) => Selector::Match {
+                comm: None,
+                exe: opts.exe.clone(),
+                cmdline: Some(re),
+            },
+            // flag_target reports the bad expression.
+            Err(_) => return,
+        },
+        (None, None) => return,
+    };
+    let procfs = opts
+        .procfs
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("/proc"));
+    opts.default_name = sidewatch::target::first_comm(&ProcReader::new(procfs), selector);
+}
+
 /// The target defined by flags, if any flag selects processes.
-fn flag_target(o: &Opts, default_name: Option<&str>) -> Result<Option<TargetFile>, ConfigError> {
+fn flag_target(o: &Opts) -> Result<Option<TargetFile>, ConfigError> {
     if o.pid.is_none()
         && o.pid_file.is_none()
         && o.comm.is_none()
@@ -450,7 +608,7 @@ fn flag_target(o: &Opts, default_name: Option<&str>) -> Result<Option<TargetFile
     let name = o
         .name
         .clone()
-        .or_else(|| default_name.map(str::to_string))
+        .or_else(|| o.default_name.clone())
         .or_else(|| o.comm.clone())
         .or_else(|| {
             o.exe
@@ -493,139 +651,194 @@ fn flag_target(o: &Opts, default_name: Option<&str>) -> Result<Option<TargetFile
     }))
 }
 
-fn overrides(o: &Opts, default_name: Option<&str>) -> Result<Overrides, ConfigError> {
+fn overrides(o: &Opts, listen_address: Option<&str>) -> Result<Overrides, ConfigError> {
     Ok(Overrides {
         interval: o.interval,
-        listen_address: o.listen_address.clone(),
+        listen_address: listen_address.map(str::to_string),
         procfs: o.procfs.clone(),
         cgroupfs: o.cgroupfs.clone(),
-        target: flag_target(o, default_name)?,
+        target: flag_target(o)?,
     })
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let opts = cli.opts;
     match cli.command {
-        Some(Command::CheckConfig { file }) => {
-            let s = config::build_settings(Some(&file), &Overrides::default(), &env_lookup)?;
-            println!(
-                "{}: valid; {} target(s): {}; {} rule(s){}, {} SLO(s){}",
-                file.display(),
-                s.targets.len(),
-                s.targets
-                    .iter()
-                    .map(|t| t.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                s.rules.rules.len(),
-                if s.rules.default_rules {
-                    " (built-in)"
-                } else {
-                    ""
-                },
-                s.rules.slos.len(),
-                if s.rules.default_slos {
-                    " (built-in)"
-                } else {
-                    ""
-                },
-            );
-            for slo in &s.rules.slos {
-                if let sidewatch::rules::SloKind::Latency { threshold, .. } = slo.kind {
-                    println!(
-                        "latency SLO {}: the bucket at the threshold, or the largest below it; with default buckets: {}",
-                        slo.name,
-                        sidewatch::request::threshold_buckets(threshold)
-                    );
-                }
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        Some(Command::CheckConfig { config, .. }) => check_config(&config),
         Some(Command::Rules {
+            config,
             format,
             job,
             workload_labels,
+            ..
+        }) => rules(
+            &config,
+            sidewatch::promgen::Options {
+                format: format.into(),
+                job,
+                workload_labels,
+            },
+        ),
+        Some(Command::Once {
+            mut opts,
+            json,
+            openmetrics,
+            ..
         }) => {
-            // Only the rules matter here: a ${VAR} of a target label need not be set.
-            let lenient = |k: &str| Some(env_lookup(k).unwrap_or_default());
-            let settings =
-                config::build_settings(opts.config.as_deref(), &overrides(&opts, None)?, &lenient)?;
-            let set = &settings.rules;
-            let source = match (&settings.config_file, set.default_rules && set.default_slos) {
-                (Some(f), false) => f
-                    .file_name()
-                    .map_or_else(|| f.display().to_string(), |n| n.to_string_lossy().into()),
-                _ => "the built-in defaults".into(),
-            };
-            let format = match format {
-                RulesFormat::Rules => sidewatch::promgen::Format::Rules,
-                RulesFormat::PrometheusRule => sidewatch::promgen::Format::PrometheusRule,
-            };
-            let out = sidewatch::promgen::render(
-                set,
-                &sidewatch::promgen::Options {
-                    format,
-                    job,
-                    workload_labels,
-                },
-                &source,
-            )?;
-            print!("{out}");
-            Ok(ExitCode::SUCCESS)
+            name_flag_target(&mut opts);
+            once(&opts, json, openmetrics)
         }
-        Some(Command::Once { json, openmetrics }) => {
-            let settings = load(&opts, None)?;
-            flag_app(&opts, settings.interval, false)?;
-            flag_probe(&opts, settings.interval, false)?;
-            if settings.targets.is_empty() {
-                anyhow::bail!(NOTHING_TO_WATCH);
-            }
-            let (proc, cgroups) = readers(&settings)?;
-            let shared = Shared::new(settings.interval);
-            let has_app = settings
-                .targets
-                .iter()
-                .any(|t| t.app.is_some() || t.probe.is_some());
-            let mut sampler = Sampler::new(proc, settings.targets, shared).with_cgroups(cgroups);
-            if has_app {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .context("cannot start the async runtime")?;
-                sampler.fetch_apps_blocking(&rt);
-            }
-            let snap = sampler.tick();
-            let up = snap.targets.iter().any(|t| t.up);
-            if json {
-                println!("{}", serde_json::to_string_pretty(&snap)?);
-            } else {
-                let om = expose::render_openmetrics(Arc::new(snap));
-                if openmetrics {
-                    print!("{om}");
-                } else {
-                    print!("{}", expose::openmetrics_to_text(&om));
-                }
-            }
-            if !up {
-                let why: Vec<String> = sampler
-                    .missing_targets()
-                    .map(|(name, why)| format!("{name} ({why})"))
-                    .collect();
-                eprintln!("sidewatch: error: no target is up: {}", why.join(", "));
-                return Ok(ExitCode::from(1));
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Some(Command::Run { command }) => {
+        Some(Command::Run {
+            mut opts,
+            web,
+            command,
+            ..
+        }) => {
             let base = command
                 .first()
                 .and_then(|c| c.rsplit('/').next())
                 .unwrap_or("app")
                 .to_string();
-            daemon(opts, Some((command, base)))
+            name_flag_target(&mut opts);
+            daemon(opts, web, Some((command, base)))
         }
-        None => daemon(opts, None),
+        Some(Command::Completions { shell }) => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "sidewatch", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Man) => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            clap_mangen::Man::new(cmd)
+                .render(&mut std::io::stdout())
+                .context("cannot write the manual page")?;
+            Ok(ExitCode::SUCCESS)
+        }
+        None => {
+            let mut opts = cli.opts;
+            name_flag_target(&mut opts);
+            daemon(opts, cli.web, None)
+        }
     }
+}
+
+/// `sidewatch check-config`.
+fn check_config(arg: &ConfigFileArg) -> anyhow::Result<ExitCode> {
+    let Some(file) = arg.path() else {
+        <Cli as clap::CommandFactory>::command()
+            .error(
+                clap::error::ErrorKind::MissingRequiredArgument,
+                "check-config needs the config file: sidewatch check-config FILE (or --config FILE)",
+            )
+            .exit();
+    };
+    let s = config::build_settings(Some(file), &Overrides::default(), &env_lookup)?;
+    if s.targets.is_empty() {
+        return Err(ConfigError::new(
+            Some(file),
+            "targets",
+            "no targets: give at least one, with a name and one of pid, pid_file, comm, exe or cmdline",
+        )
+        .into());
+    }
+    config::check_rule_targets(&s)?;
+    println!(
+        "{}: valid; {} target(s): {}; {} rule(s){}, {} SLO(s){}",
+        file.display(),
+        s.targets.len(),
+        s.targets
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        s.rules.rules.len(),
+        if s.rules.default_rules {
+            " (built-in)"
+        } else {
+            ""
+        },
+        s.rules.slos.len(),
+        if s.rules.default_slos {
+            " (built-in)"
+        } else {
+            ""
+        },
+    );
+    for slo in &s.rules.slos {
+        if let sidewatch::rules::SloKind::Latency { threshold, .. } = slo.kind {
+            println!(
+                "latency SLO {}: the bucket at the threshold, or the largest below it; with default buckets: {}",
+                slo.name,
+                sidewatch::request::threshold_buckets(threshold)
+            );
+        }
+    }
+    for note in &s.notes {
+        println!("note: {note}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `sidewatch rules`.
+fn rules(arg: &ConfigFileArg, options: sidewatch::promgen::Options) -> anyhow::Result<ExitCode> {
+    // Only the rules matter here: a ${VAR} of a target label need not be set.
+    let lenient = |k: &str| Some(env_lookup(k).unwrap_or_default());
+    let settings = config::build_settings(arg.path(), &Overrides::default(), &lenient)?;
+    let set = &settings.rules;
+    let source = match (&settings.config_file, set.default_rules && set.default_slos) {
+        (Some(f), false) => f
+            .file_name()
+            .map_or_else(|| f.display().to_string(), |n| n.to_string_lossy().into()),
+        _ => "the built-in defaults".into(),
+    };
+    let out = sidewatch::promgen::render(set, &options, &source)?;
+    print!("{out}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `sidewatch once`.
+fn once(opts: &Opts, json: bool, openmetrics: bool) -> anyhow::Result<ExitCode> {
+    let settings = load(opts, None)?;
+    flag_app(opts, settings.interval, false)?;
+    flag_probe(opts, settings.interval, false)?;
+    if settings.targets.is_empty() {
+        anyhow::bail!(NOTHING_TO_WATCH);
+    }
+    config::check_rule_targets(&settings)?;
+    let (proc, cgroups) = readers(&settings)?;
+    let shared = Shared::new(settings.interval);
+    let has_app = settings
+        .targets
+        .iter()
+        .any(|t| t.app.is_some() || t.probe.is_some());
+    let mut sampler = Sampler::new(proc, settings.targets, shared).with_cgroups(cgroups);
+    if has_app {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")?;
+        sampler.fetch_apps_blocking(&rt);
+    }
+    let snap = sampler.tick();
+    let up = snap.targets.iter().any(|t| t.up);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&snap)?);
+    } else {
+        let om = expose::render_openmetrics(Arc::new(snap));
+        if openmetrics {
+            print!("{om}");
+        } else {
+            print!("{}", expose::openmetrics_to_text(&om));
+        }
+    }
+    if !up {
+        let why: Vec<String> = sampler
+            .missing_targets()
+            .map(|(name, why)| format!("{name} ({why})"))
+            .collect();
+        eprintln!("sidewatch: error: no target is up: {}", why.join(", "));
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 const NOTHING_TO_WATCH: &str = "nothing to watch: give a target with --pid, --pid-file, --comm, --exe or --cmdline, a --config file with targets, or use `sidewatch run -- CMD` (see --help)";
@@ -662,29 +875,34 @@ fn cgroupfs_problem(root: &std::path::Path, reader: &CgroupReader) -> Option<Str
     }
 }
 
-fn load(opts: &Opts, default_name: Option<&str>) -> Result<Settings, ConfigError> {
-    let ov = overrides(opts, default_name)?;
+/// The settings from --config and the flags; `listen_address`: `--web.listen-address`.
+fn load(opts: &Opts, listen_address: Option<&str>) -> Result<Settings, ConfigError> {
+    let ov = overrides(opts, listen_address)?;
     config::build_settings(opts.config.as_deref(), &ov, &env_lookup)
 }
 
 /// Serve mode and wrap mode.
-fn daemon(opts: Opts, wrap: Option<(Vec<String>, String)>) -> anyhow::Result<ExitCode> {
+fn daemon(
+    opts: Opts,
+    web_args: WebArgs,
+    wrap: Option<(Vec<String>, String)>,
+) -> anyhow::Result<ExitCode> {
     let wrap_name = wrap
         .as_ref()
         .map(|(_, n)| opts.name.clone().unwrap_or_else(|| n.clone()));
-    let mut settings = load(&opts, None)?;
+    let mut settings = load(&opts, web_args.listen_address.as_deref())?;
     flag_app(&opts, settings.interval, wrap.is_some())?;
     flag_probe(&opts, settings.interval, wrap.is_some())?;
     if settings.targets.is_empty() && wrap.is_none() {
         anyhow::bail!(NOTHING_TO_WATCH);
     }
-    if opts.header_timeout < Duration::from_millis(100) {
+    if web_args.header_timeout < Duration::from_millis(100) {
         anyhow::bail!("--web.header-timeout must be at least 100ms");
     }
-    if opts.idle_timeout < Duration::from_secs(1) {
+    if web_args.idle_timeout < Duration::from_secs(1) {
         anyhow::bail!("--web.idle-timeout must be at least 1s");
     }
-    let web_file = opts.web_config_file.clone();
+    let web_file = web_args.web_config_file.clone();
     let web = match &web_file {
         Some(path) => {
             webconfig::load(path).map_err(|e| anyhow::anyhow!("--web.config.file: {e}"))?
@@ -703,21 +921,21 @@ fn daemon(opts: Opts, wrap: Option<(Vec<String>, String)>) -> anyhow::Result<Exi
         let listener = server::bind(&settings.listen_address).await?;
         let mut child = None;
         if let Some((command, _)) = &wrap {
-            let c = tokio::process::Command::new(&command[0])
-                .args(&command[1..])
-                .spawn()
-                .with_context(|| format!("cannot start {:?}", command[0]))?;
-            let pid = c.id().map(|p| p as i32).context("the command exited immediately")?;
             let name = wrap_name.clone().unwrap_or_else(|| "app".into());
             if settings.targets.iter().any(|t| t.name == name) {
                 anyhow::bail!("target name {name:?} of the wrapped command is already used; pick another with --name");
             }
             let app = flag_app(&opts, settings.interval, true)?;
             let probe = flag_probe(&opts, settings.interval, true)?;
+            let c = Wrapped::spawn(command)?;
             settings
                 .targets
-                .push(wrapped_target(&name, pid, app, probe));
+                .push(wrapped_target(&name, c.pid.as_raw(), app, probe));
             child = Some(c);
+        }
+        config::check_rule_targets(&settings)?;
+        for note in &settings.notes {
+            tracing::info!("{note}");
         }
         if let Ok(addr) = listener.local_addr() {
             // Tests read this line to find the port when started with port 0.
@@ -749,12 +967,12 @@ fn daemon(opts: Opts, wrap: Option<(Vec<String>, String)>) -> anyhow::Result<Exi
             shared.clone(),
             server::Options {
                 limits: server::Limits {
-                    header_read_timeout: opts.header_timeout,
-                    idle_timeout: opts.idle_timeout,
-                    max_connections: opts.max_connections as usize,
+                    header_read_timeout: web_args.header_timeout,
+                    idle_timeout: web_args.idle_timeout,
+                    max_connections: web_args.max_connections as usize,
                     ..server::Limits::default()
                 },
-                metrics_only: opts.metrics_only,
+                metrics_only: web_args.metrics_only,
             },
             web.clone(),
             async move {
@@ -765,9 +983,9 @@ fn daemon(opts: Opts, wrap: Option<(Vec<String>, String)>) -> anyhow::Result<Exi
 
         let reloader = Reloader::new(
             &opts,
+            web_args.listen_address.clone(),
             settings.clone(),
-            wrap_name.as_deref(),
-            child.as_ref().and_then(|c| c.id()).map(|p| p as i32),
+            wrap_name.as_deref().zip(child.as_ref().map(|c| c.pid.as_raw())),
             &tx,
             shared.clone(),
             web_file.map(|f| (f, web.clone())),
@@ -836,7 +1054,7 @@ fn for_wrapped_command(
     if wrap {
         return Ok(true);
     }
-    if flag_target(opts, None)?.is_none() {
+    if flag_target(opts)?.is_none() {
         return Err(ConfigError::new(
             None,
             flag,
@@ -870,7 +1088,7 @@ fn flag_app(opts: &Opts, interval: Duration, wrap: bool) -> Result<Option<AppSpe
 /// watched file changes.
 async fn signals_loop(
     mut reloader: Reloader<'_>,
-    mut child: Option<tokio::process::Child>,
+    mut child: Option<Wrapped>,
 ) -> anyhow::Result<ExitCode> {
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
@@ -878,10 +1096,7 @@ async fn signals_loop(
     let mut quit = signal(SignalKind::quit())?;
     let mut usr1 = signal(SignalKind::user_defined1())?;
     let mut usr2 = signal(SignalKind::user_defined2())?;
-    let child_pid = child
-        .as_ref()
-        .and_then(|c| c.id())
-        .map(|p| nix::unistd::Pid::from_raw(p as i32));
+    let child_pid = child.as_ref().map(|c| c.pid);
     let forward = |sig: nix::sys::signal::Signal| {
         if let Some(pid) = child_pid {
             if let Err(e) = nix::sys::signal::kill(pid, sig) {
@@ -903,10 +1118,7 @@ async fn signals_loop(
             }
         };
         tokio::select! {
-            status = wait_child => {
-                let status = status.context("waiting for the command")?;
-                return Ok(exit_code_of(status));
-            }
+            status = wait_child => return Ok(exit_code_of(status?)),
             _ = term.recv() => {
                 if child.is_some() { forward(Signal::SIGTERM); } else { tracing::info!("SIGTERM: shutting down"); return Ok(ExitCode::SUCCESS); }
             }
@@ -960,9 +1172,10 @@ fn fingerprints(paths: &[PathBuf]) -> Vec<Fingerprint> {
 /// `sidewatch_config_last_reload_successful`.
 struct Reloader<'a> {
     opts: &'a Opts,
+    listen_address: Option<String>,
     current: Settings,
-    wrap_name: Option<&'a str>,
-    child_pid: Option<i32>,
+    /// The wrapped command's target name and pid, in `sidewatch run`.
+    wrapped: Option<(&'a str, i32)>,
     tx: &'a mpsc::Sender<Control>,
     shared: Arc<Shared>,
     web: Option<(PathBuf, server::WebHandle)>,
@@ -974,9 +1187,9 @@ struct Reloader<'a> {
 impl<'a> Reloader<'a> {
     fn new(
         opts: &'a Opts,
+        listen_address: Option<String>,
         current: Settings,
-        wrap_name: Option<&'a str>,
-        child_pid: Option<i32>,
+        wrapped: Option<(&'a str, i32)>,
         tx: &'a mpsc::Sender<Control>,
         shared: Arc<Shared>,
         web: Option<(PathBuf, server::WebHandle)>,
@@ -989,9 +1202,9 @@ impl<'a> Reloader<'a> {
             config_seen: fingerprints(opts.config.as_slice()),
             web_seen: fingerprints(&web_files),
             opts,
+            listen_address,
             current,
-            wrap_name,
-            child_pid,
+            wrapped,
             tx,
             shared,
             web,
@@ -1022,7 +1235,7 @@ impl<'a> Reloader<'a> {
     }
 
     fn reload_config(&mut self) -> bool {
-        match load(self.opts, None) {
+        match load(self.opts, self.listen_address.as_deref()) {
             Ok(mut s) => {
                 if s.listen_address != self.current.listen_address
                     || s.procfs != self.current.procfs
@@ -1031,10 +1244,14 @@ impl<'a> Reloader<'a> {
                         "listen_address and procfs changes take effect only after a restart"
                     );
                 }
-                if let (Some(name), Some(pid)) = (self.wrap_name, self.child_pid) {
+                if let Some((name, pid)) = self.wrapped {
                     let app = flag_app(self.opts, s.interval, true).ok().flatten();
                     let probe = flag_probe(self.opts, s.interval, true).ok().flatten();
                     s.targets.push(wrapped_target(name, pid, app, probe));
+                }
+                if let Err(e) = config::check_rule_targets(&s) {
+                    tracing::error!("reload failed, keeping the previous configuration: {e}");
+                    return false;
                 }
                 tracing::info!(targets = s.targets.len(), "configuration reloaded");
                 let _ = self.tx.send(Control::Reload {
@@ -1082,13 +1299,74 @@ impl<'a> Reloader<'a> {
     }
 }
 
-fn exit_code_of(status: std::process::ExitStatus) -> ExitCode {
-    use std::os::unix::process::ExitStatusExt as _;
-    if let Some(code) = status.code() {
-        return ExitCode::from(u8::try_from(code).unwrap_or(1));
+/// The exit code of `sidewatch run` for the command's exit status (128+N when killed by signal
+/// N, as shells report it), logged.
+fn exit_code_of(status: WaitStatus) -> ExitCode {
+    let code = match status {
+        WaitStatus::Exited(_, code) => {
+            tracing::info!(status = code, "the command exited");
+            code
+        }
+        WaitStatus::Signaled(_, sig, _) => {
+            let code = 128 + sig as i32;
+            tracing::info!(signal = %sig, status = code, "the command was killed by a signal");
+            code
+        }
+        other => {
+            tracing::warn!(status = ?other, "the command ended in an unexpected state");
+            1
+        }
+    };
+    ExitCode::from(u8::try_from(code).unwrap_or(255))
+}
+
+/// The wrapped command of `sidewatch run`. Its exit status is collected with `waitpid(-1)`,
+/// which also reaps every orphan the kernel hands to sidewatch: as a container's PID 1 that is
+/// every process whose parent died, and without reaping them (as tini does) they would stay
+/// zombies until the pid space runs out.
+struct Wrapped {
+    pid: Pid,
+    sigchld: tokio::signal::unix::Signal,
+}
+
+impl Wrapped {
+    fn spawn(command: &[String]) -> anyhow::Result<Wrapped> {
+        // Registered before the command starts, so its SIGCHLD cannot be missed.
+        let sigchld = signal(SignalKind::child())?;
+        let child = std::process::Command::new(&command[0])
+            .args(&command[1..])
+            .spawn()
+            .map_err(|source| NotStarted {
+                command: command[0].clone(),
+                source,
+            })?;
+        // std's Child is dropped without a wait: `wait` below reaps it.
+        let pid = Pid::from_raw(i32::try_from(child.id()).context("pid out of range")?);
+        Ok(Wrapped { pid, sigchld })
     }
-    match status.signal() {
-        Some(sig) => ExitCode::from(u8::try_from(128 + sig).unwrap_or(255)),
-        None => ExitCode::from(1),
+
+    /// Waits until the command exits, reaping every other child on the way.
+    async fn wait(&mut self) -> anyhow::Result<WaitStatus> {
+        loop {
+            if let Some(status) = self.reap()? {
+                return Ok(status);
+            }
+            self.sigchld.recv().await;
+        }
+    }
+
+    /// Reaps every child that has exited; the command's status if it was one of them.
+    fn reap(&self) -> anyhow::Result<Option<WaitStatus>> {
+        use nix::errno::Errno;
+        let mut main = None;
+        loop {
+            match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => return Ok(main),
+                Ok(status) if status.pid() == Some(self.pid) => main = Some(status),
+                Ok(status) => tracing::debug!(pid = ?status.pid(), "reaped an orphaned process"),
+                Err(Errno::EINTR) => {}
+                Err(e) => return Err(e).context("waiting for the command"),
+            }
+        }
     }
 }

@@ -354,6 +354,7 @@ pub struct HttpReading {
 
 /// Request signals between two readings `seconds` apart.
 #[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct HttpRates {
     pub requests_per_second: Option<f64>,
     /// 5xx / all; `None` without requests.

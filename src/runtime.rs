@@ -63,6 +63,7 @@ impl Runtime {
 /// One exposition's runtime figures, in base units. `None`: the app does not expose it.
 /// `gc_collections` and `gc_pause_seconds` are the app's own counters (they restart with it).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RuntimeFigures {
     pub runtime: Option<Runtime>,
     pub version: Option<String>,
@@ -274,6 +275,7 @@ impl RuntimeCounters {
 /// A target's runtime in one tick: the figures read now (`None` when the app's metrics were
 /// not read or show no known runtime) and the restart-proof GC totals (kept while unread).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RuntimeSample {
     pub figures: Option<RuntimeFigures>,
     pub gc_collections_total: Option<f64>,

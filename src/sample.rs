@@ -6,9 +6,11 @@ use serde::Serialize;
 use crate::source::net::InterfaceCounters;
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
 pub struct TargetSample {
     pub name: String,
     /// Constant labels, sorted by name.
+    #[serde(serialize_with = "pairs_as_object")]
     pub labels: Vec<(String, String)>,
     pub up: bool,
     /// Live processes (zombies excluded).
@@ -78,6 +80,7 @@ impl TargetSample {
 /// (or, for limits, unlimited); counters are cumulative in base units and restart-proof like the
 /// process counters. These field names are rule signals: keep them stable.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
 pub struct CgroupSample {
     /// The cgroup path as `/proc/<pid>/cgroup` shows it (memory hierarchy on v1/hybrid hosts).
     pub path: String,
@@ -133,6 +136,7 @@ pub struct CgroupSample {
 /// restart-proof totals across namespaces (a Pod restarted into a new one continues them);
 /// gauges are this tick's and absent while the target is down.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
 pub struct NetworkSample {
     /// Read this tick (the target is up and its `net/` files were readable).
     pub live: bool,
@@ -140,6 +144,7 @@ pub struct NetworkSample {
     /// whole host, not the target, and stay out of its signals.
     pub shared: bool,
     /// Per interface (see [`InterfaceCounters`]).
+    #[serde(serialize_with = "pairs_as_object")]
     pub interfaces: Vec<(String, InterfaceCounters)>,
     /// In [`crate::source::net::TCP_COUNTERS`] order.
     pub tcp: [Option<u64>; 7],
@@ -156,6 +161,7 @@ pub struct NetworkSample {
 
 /// Counter values in base units (seconds, bytes, counts).
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
 pub struct TargetCounterValues {
     pub cpu_user_seconds_total: Option<f64>,
     pub cpu_system_seconds_total: Option<f64>,
@@ -167,4 +173,24 @@ pub struct TargetCounterValues {
     pub major_page_faults_total: Option<u64>,
     pub cpu_wait_seconds_total: Option<f64>,
     pub restarts_total: u64,
+}
+
+/// Name-value pairs (labels, read errors by source) as a JSON object, as every `/api/v1/` route
+/// writes them.
+pub fn pairs_as_object<K, V, S>(pairs: &[(K, V)], ser: S) -> Result<S::Ok, S::Error>
+where
+    K: Serialize,
+    V: Serialize,
+    S: serde::Serializer,
+{
+    ser.collect_map(pairs.iter().map(|(k, v)| (k, v)))
+}
+
+/// A count kept as a float (a peak of threads) as a JSON integer: counts are integers in every
+/// `/api/v1/` route. `None` (and a value that is not finite) is null.
+pub fn count_as_integer<S: serde::Serializer>(v: &Option<f64>, ser: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(v) if v.is_finite() && *v >= 0.0 => ser.serialize_u64(v.round() as u64),
+        _ => ser.serialize_none(),
+    }
 }

@@ -446,12 +446,17 @@ impl Sampler {
         let members = self.discovery.discover(&self.reader, specs, &mut failures);
         let mut targets = Vec::with_capacity(self.trackers.len());
         let namespaces = net::Namespaces::read(&self.net);
+        let mut net_read = HashMap::new();
         for (tracker, members) in self.trackers.iter_mut().zip(&members) {
             let mut s = tracker.update(&self.reader, members, &mut failures);
-            s.network =
-                tracker
-                    .net
-                    .update(&self.net, namespaces, self.tcp_states, &s, &mut failures);
+            s.network = tracker.net.update(
+                &self.net,
+                namespaces,
+                self.tcp_states,
+                &s,
+                &mut net_read,
+                &mut failures,
+            );
             if let Some(cg) = self.cgroups.as_mut() {
                 s.cgroup_labels = tracker.spec.cgroup_labels;
                 s.cgroups = tracker

@@ -200,7 +200,11 @@ fn status_page(shared: &Shared, accept_encoding: Option<&str>) -> Response<Full<
 /// history's published views (its query parameters validated; a bad one is a 400).
 fn api<B>(req: &Request<B>, path: &str, shared: &Shared) -> Response<Full<Bytes>> {
     let Some(p) = shared.published() else {
-        return not_ready();
+        return api_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "not ready: the first sample has not been taken yet",
+        );
     };
     if path == crate::profiles::view::PREFIX
         || path.starts_with(&format!("{}/", crate::profiles::view::PREFIX))
@@ -210,6 +214,19 @@ fn api<B>(req: &Request<B>, path: &str, shared: &Shared) -> Response<Full<Bytes>
         }
         let (status, content_type, body) =
             crate::profiles::view::answer(path, p.profiles.as_deref());
+        if status.is_client_error() || status.is_server_error() {
+            // The one error shape of the API, whatever route answered.
+            let error_type = match status {
+                StatusCode::BAD_REQUEST => "bad_data",
+                StatusCode::NOT_FOUND => "not_found",
+                _ => "internal",
+            };
+            return api_error(
+                status,
+                error_type,
+                String::from_utf8_lossy(&body).trim_end(),
+            );
+        }
         return respond(status, content_type, body);
     }
     if let Some(allowed) = crate::history::view::route_parameters(path) {
@@ -218,28 +235,20 @@ fn api<B>(req: &Request<B>, path: &str, shared: &Shared) -> Response<Full<Bytes>
             Err(e) => return bad_request(&e),
         };
         let Some(views) = p.history.as_deref() else {
-            return respond(
-                StatusCode::NOT_FOUND,
-                "text/plain; charset=utf-8",
-                "not found: no history is kept\n",
-            );
+            return api_error(StatusCode::NOT_FOUND, "not_found", "no history is kept");
         };
         return match crate::history::view::select(views, path, &params) {
             Some(Ok(body)) => respond(StatusCode::OK, "application/json", body),
             Some(Err(e)) => bad_request(&e),
-            None => respond(
-                StatusCode::NOT_FOUND,
-                "text/plain; charset=utf-8",
-                "not found\n",
-            ),
+            None => api_error(StatusCode::NOT_FOUND, "not_found", "not found"),
         };
     }
     match p.api(path) {
         Some(body) => respond(StatusCode::OK, "application/json", body.clone()),
-        None => respond(
+        None => api_error(
             StatusCode::NOT_FOUND,
-            "text/plain; charset=utf-8",
-            "not found; try /api/v1/targets, /api/v1/samples, /api/v1/stats, /api/v1/trends, /api/v1/recommendations, /api/v1/alerts, /api/v1/slos or /api/v1/rules\n",
+            "not_found",
+            "not found; try /api/v1/targets, /api/v1/samples, /api/v1/stats, /api/v1/trends, /api/v1/recommendations, /api/v1/alerts, /api/v1/slos or /api/v1/rules",
         ),
     }
 }
@@ -565,16 +574,18 @@ pub fn route<B>(req: &Request<B>, shared: &Shared, metrics_only: bool) -> Respon
 
 /// A 400 with a JSON body in the shape of the Prometheus HTTP API's errors.
 pub fn bad_request(message: &str) -> Response<Full<Bytes>> {
+    api_error(StatusCode::BAD_REQUEST, "bad_data", message)
+}
+
+/// Every `/api/v1/` error has one shape, Prometheus's: `{"status":"error","errorType","error"}`
+/// (`bad_data` 400, `not_found` 404, `unavailable` 503).
+fn api_error(status: StatusCode, error_type: &str, message: &str) -> Response<Full<Bytes>> {
     let body = serde_json::json!({
         "status": "error",
-        "errorType": "bad_data",
+        "errorType": error_type,
         "error": message,
     });
-    respond(
-        StatusCode::BAD_REQUEST,
-        "application/json",
-        format!("{body}\n"),
-    )
+    respond(status, "application/json", format!("{body}\n"))
 }
 
 /// Longest query string accepted.
@@ -1064,6 +1075,55 @@ mod tests {
         assert_eq!(r.headers()[header::CONTENT_ENCODING], "gzip");
         assert_eq!(get("/?x=1").status(), StatusCode::BAD_REQUEST);
         assert_eq!(get("/api/v1/nothing").status(), StatusCode::NOT_FOUND);
+    }
+
+    /// Every `/api/v1/` error, whatever its cause, is Prometheus's error envelope.
+    #[test]
+    fn api_errors_share_one_json_shape() {
+        let s = Shared::new(std::time::Duration::from_secs(1));
+        let check = |path: &str, s: &Shared, status: StatusCode, error_type: &str| {
+            let r = handle(&req(Method::GET, path), s);
+            assert_eq!(r.status(), status, "{path}");
+            assert_eq!(
+                r.headers()[header::CONTENT_TYPE],
+                "application/json",
+                "{path}"
+            );
+            let v: serde_json::Value = serde_json::from_slice(&futures_body(r)).unwrap();
+            assert_eq!(v["status"], "error", "{path}");
+            assert_eq!(v["errorType"], error_type, "{path}");
+            assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()), "{path}");
+        };
+        check(
+            "/api/v1/alerts",
+            &s,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+        );
+        check(
+            "/api/v1/stats",
+            &s,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+        );
+        s.publish(crate::state::Published {
+            text: Bytes::new(),
+            text_gzip: Bytes::new(),
+            openmetrics: Bytes::new(),
+            openmetrics_gzip: Bytes::new(),
+            api: Lazy::ready(vec![("/api/v1/alerts", Bytes::from_static(b"{}"))]),
+            history: None,
+            status_page: Lazy::ready(Default::default()),
+            profiles: None,
+        });
+        check("/api/v1/nope", &s, StatusCode::NOT_FOUND, "not_found");
+        check("/api/v1/stats", &s, StatusCode::NOT_FOUND, "not_found");
+        check(
+            "/api/v1/stats?tgt=x",
+            &s,
+            StatusCode::BAD_REQUEST,
+            "bad_data",
+        );
     }
 
     fn futures_body(r: Response<Full<Bytes>>) -> Bytes {

@@ -9,11 +9,13 @@ use crate::source::proc::SelfFigures;
 
 /// Everything one tick publishes.
 #[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Snapshot {
     /// When the tick started, seconds since the Unix epoch.
     pub timestamp_seconds: f64,
     pub targets: Vec<TargetSample>,
     /// (source, count) for every source, zeros included, in a stable order.
+    #[serde(serialize_with = "crate::sample::pairs_as_object")]
     pub read_errors: Vec<(&'static str, u64)>,
     pub ticks_total: u64,
     /// CPUs online on the host as the procfs reader counted them at start: the denominator of

@@ -249,6 +249,25 @@ fn read_cmdline(reader: &ProcReader, pid: i32, failures: &mut Vec<ReadFailure>) 
     }
 }
 
+/// The comm of the first process (lowest pid) that `selector` selects now: the default name of
+/// a target given by `--pid` or `--cmdline`, as `--comm` names its target.
+pub fn first_comm(reader: &ProcReader, selector: Selector) -> Option<String> {
+    let spec = TargetSpec {
+        name: String::new(),
+        selector,
+        children: false,
+        smaps: false,
+        thread_totals: false,
+        labels: Vec::new(),
+        cgroup_labels: false,
+        app: None,
+        probe: None,
+        profiles: None,
+    };
+    let members = Discovery::default().discover(reader, [&spec], &mut Vec::new());
+    Some(members.first()?.first()?.stat.comm.clone())
+}
+
 /// `exe: /usr/bin/nginx` matches the full path; `exe: nginx` matches the base name.
 pub fn exe_matches(want: &str, got: Option<&str>) -> bool {
     let Some(got) = got else { return false };

@@ -332,26 +332,26 @@ fn json_carries_the_rule_signals() {
     assert_eq!(c["path"], "/system.slice/app.service");
     assert_eq!(c["version"], "v2");
     assert_eq!(c["live"], true);
-    assert_eq!(c["memory_working_set_bytes"], 20992000);
-    assert_eq!(c["memory_utilization_ratio"], 20992000.0 / 67108864.0);
-    assert_eq!(c["oom_kills"], 1);
-    assert_eq!(c["memory_limit_hits"], 117);
-    assert_eq!(c["cpu_limit_cores"], 0.2);
-    assert_eq!(c["pids_limit"], 64);
-    assert_eq!(c["cpu_throttled_periods"], 20);
+    assert_eq!(c["memoryWorkingSetBytes"], 20992000);
+    assert_eq!(c["memoryUtilizationRatio"], 20992000.0 / 67108864.0);
+    assert_eq!(c["oomKills"], 1);
+    assert_eq!(c["memoryLimitHits"], 117);
+    assert_eq!(c["cpuLimitCores"], 0.2);
+    assert_eq!(c["pidsLimit"], 64);
+    assert_eq!(c["cpuThrottledPeriods"], 20);
     // Rates need two ticks: null, not 0.
     for k in [
-        "cpu_utilization_ratio",
-        "cpu_throttled_ratio",
-        "pressure_cpu_ratio",
-        "pressure_memory_ratio",
-        "pressure_io_ratio",
+        "cpuUtilizationRatio",
+        "cpuThrottledRatio",
+        "pressureCpuRatio",
+        "pressureMemoryRatio",
+        "pressureIoRatio",
     ] {
         assert!(c[k].is_null(), "{k}: {}", c[k]);
     }
     let b = &v["targets"][1]["cgroups"][0];
-    assert!(b["memory_limit_bytes"].is_null());
-    assert!(b["cpu_limit_cores"].is_null());
+    assert!(b["memoryLimitBytes"].is_null());
+    assert!(b["cpuLimitCores"].is_null());
 }
 
 #[test]

@@ -133,7 +133,7 @@ fn bad_flags_are_clear_errors() {
     let o = run(&["--pid", "1", "--interval", "soon"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("invalid duration"), "{}", stderr(&o));
-    let o = run(&["--cmdline", "a(b", "once"]);
+    let o = run(&["once", "--cmdline", "a(b"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("--cmdline"), "{}", stderr(&o));
     let o = run(&[]);
@@ -264,18 +264,42 @@ fn strict_openmetrics_parser_accepts_the_openmetrics_format() {
 
 #[test]
 fn once_json_reports_the_fixture_values() {
-    let out = once_fixture(&["--pid", "6291", "--name", "sleeper", "--json"]);
+    let out = once_fixture(&[
+        "--pid", "6291", "--name", "sleeper", "--label", "team=a", "--json",
+    ]);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let t = &v["targets"][0];
     assert_eq!(t["name"], "sleeper");
+    assert_eq!(t["labels"], serde_json::json!({"team": "a"}));
     assert_eq!(t["up"], true);
     assert_eq!(t["processes"], 1);
-    assert_eq!(t["primary_pid"], 6291);
-    assert_eq!(t["primary_comm"], "sleep");
+    assert_eq!(t["primaryPid"], 6291);
+    assert_eq!(t["primaryComm"], "sleep");
     assert_eq!(t["threads"], 1);
-    assert_eq!(t["open_fds"], 5);
-    assert_eq!(t["counters"]["restarts_total"], 0);
-    assert!(t["resident_memory_bytes"].as_u64().unwrap() > 0);
+    assert_eq!(t["openFds"], 5);
+    assert_eq!(t["counters"]["restartsTotal"], 0);
+    assert!(t["residentMemoryBytes"].as_u64().unwrap() > 0);
+    // Read errors by source, an object like labels (the fixture has no smaps_rollup reads).
+    assert_eq!(v["readErrors"]["smaps_rollup"], 0);
+    assert!(v["timestampSeconds"].as_f64().unwrap() > 0.0);
+    // One JSON style: no snake_case key anywhere but the read-error sources (data, not names).
+    fn keys(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, v) in m {
+                    out.push(k.clone());
+                    keys(v, out);
+                }
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|v| keys(v, out)),
+            _ => {}
+        }
+    }
+    let mut all = Vec::new();
+    let mut top = v.clone();
+    top.as_object_mut().unwrap().remove("readErrors");
+    keys(&top, &mut all);
+    assert!(all.iter().all(|k| !k.contains('_')), "{all:?}");
 }
 
 #[test]
@@ -525,16 +549,10 @@ fn a_procfs_root_that_is_not_a_procfs_is_fatal_at_start() {
         ),
     ];
     for (root, why) in &cases {
-        for mode in [&["once"][..], &[]] {
+        // `once` serves nothing: only serve mode takes a listen address.
+        for mode in [&["once"][..], &["--web.listen-address", "127.0.0.1:0"]] {
             let mut args = mode.to_vec();
-            args.extend([
-                "--procfs",
-                root,
-                "--pid",
-                "1",
-                "--web.listen-address",
-                "127.0.0.1:0",
-            ]);
+            args.extend(["--procfs", root, "--pid", "1"]);
             let mut p = spawn(
                 Command::new(BIN)
                     .args(&args)
@@ -656,4 +674,465 @@ fn unknown_log_levels_are_refused() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     let o = run(&["once", "--pid", &me, "--log.level", "WARN"]);
     assert!(o.status.success(), "{}", stderr(&o));
+}
+
+// ---------------------------------------------------------------------------------------------
+// CLI conventions (issue 16): each test asserts the exit code and the first line of output.
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or("")
+}
+
+fn write_config(dir: &Path, text: &str) -> String {
+    let f = dir.join("sidewatch.yml");
+    std::fs::write(&f, text).unwrap();
+    f.to_str().unwrap().to_string()
+}
+
+#[test]
+fn each_subcommand_takes_only_its_own_options() {
+    let o = run(&["rules", "--web.listen-address", ":1"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        first_line(&stderr(&o)),
+        "error: unexpected argument '--web.listen-address' found"
+    );
+    let o = run(&["--pid", "1", "rules"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        first_line(&stderr(&o)),
+        "error: the subcommand 'rules' cannot be used with '--pid <N>'"
+    );
+    let o = run(&["once", "--web.max-connections", "3", "--pid", "1"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        first_line(&stderr(&o)),
+        "error: unexpected argument '--web.max-connections' found"
+    );
+    // `completions` and `man` log nothing, so they take no logging options.
+    let o = run(&["completions", "bash", "--log.level", "debug"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        first_line(&stderr(&o)),
+        "error: unexpected argument '--log.level' found"
+    );
+    for sub in ["rules", "check-config"] {
+        let h = stdout(&run(&[sub, "--help"]));
+        for foreign in [
+            "--pid",
+            "--web.listen-address",
+            "--interval",
+            "--metrics-only",
+        ] {
+            assert!(!h.contains(foreign), "{sub} --help shows {foreign}:\n{h}");
+        }
+        assert!(h.contains("[FILE]") && h.contains("--config <FILE>"), "{h}");
+    }
+}
+
+#[test]
+fn check_config_and_rules_take_the_config_file_the_same_way() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write_config(
+        dir.path(),
+        "targets:\n  - {name: web, comm: nginx}\nrules:\n  - {alert: WebThreads, signal: threads, op: '>', value: 5}\nslos: []\n",
+    );
+    let mut bodies = Vec::new();
+    for args in [["rules", f.as_str()], ["rules", "--config"]] {
+        let mut a = args.to_vec();
+        if args[1] == "--config" {
+            a.push(&f);
+        }
+        let o = run(&a);
+        assert_eq!(o.status.code(), Some(0), "{a:?}: {}", stderr(&o));
+        assert_eq!(
+            first_line(&stdout(&o)),
+            "# Prometheus rules for sidewatch, generated by `sidewatch rules` from sidewatch.yml."
+        );
+        bodies.push(stdout(&o));
+    }
+    assert_eq!(bodies[0], bodies[1]);
+    assert!(bodies[0].contains("alert: WebThreads"));
+    let want = format!("{f}: valid; 1 target(s): web; 1 rule(s), 0 SLO(s)");
+    for args in [
+        vec!["check-config", f.as_str()],
+        vec!["check-config", "--config", &f],
+    ] {
+        let o = run(&args);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        assert_eq!(first_line(&stdout(&o)), want);
+    }
+    let o = Command::new(BIN)
+        .args(["check-config"])
+        .env("SIDEWATCH_CONFIG", &f)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(first_line(&stdout(&o)), want);
+    let o = Command::new(BIN)
+        .arg("check-config")
+        .env_remove("SIDEWATCH_CONFIG")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        first_line(&stderr(&o)),
+        "error: check-config needs the config file: sidewatch check-config FILE (or --config FILE)"
+    );
+}
+
+#[test]
+fn run_exits_127_for_a_command_not_found_and_126_for_one_not_executable() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_exec = dir.path().join("script.sh");
+    std::fs::write(&not_exec, "#!/bin/sh\nexit 0\n").unwrap();
+    let not_exec = not_exec.to_str().unwrap();
+    for (cmd, code, why) in [
+        (
+            "/nonexistent/cmd",
+            127,
+            "No such file or directory (os error 2)",
+        ),
+        (
+            "no-such-command-sidewatch",
+            127,
+            "No such file or directory (os error 2)",
+        ),
+        (not_exec, 126, "Permission denied (os error 13)"),
+    ] {
+        let o = run(&[
+            "run",
+            "--log.level",
+            "error",
+            "--web.listen-address",
+            "127.0.0.1:0",
+            "--",
+            cmd,
+        ]);
+        assert_eq!(o.status.code(), Some(code), "{cmd}: {}", stderr(&o));
+        assert_eq!(
+            first_line(&stderr(&o)),
+            format!("sidewatch: error: cannot start {cmd:?}: {why}")
+        );
+    }
+}
+
+#[test]
+fn run_logs_the_commands_exit_status() {
+    for (script, code, line) in [
+        (
+            "exit 3",
+            3,
+            "level=info message=\"the command exited\" status=3",
+        ),
+        (
+            "kill -9 $$",
+            137,
+            "level=info message=\"the command was killed by a signal\" signal=SIGKILL status=137",
+        ),
+    ] {
+        let o = run(&[
+            "run",
+            "--log.format",
+            "logfmt",
+            "--web.listen-address",
+            "127.0.0.1:0",
+            "--",
+            "sh",
+            "-c",
+            script,
+        ]);
+        assert_eq!(o.status.code(), Some(code), "{}", stderr(&o));
+        let e = stderr(&o);
+        assert!(first_line(&e).starts_with("ts="), "{e}");
+        assert!(e.lines().any(|l| l.ends_with(line)), "no {line:?} in:\n{e}");
+    }
+}
+
+/// As a container's PID 1, `run` reaps the orphans the kernel reparents to it (as tini does),
+/// and still exits with the command's status.
+#[test]
+fn run_as_pid_1_reaps_orphans() {
+    let unshare = require_tool("unshare", "util-linux");
+    // Five orphans: each `( sleep 0.2 & )` subshell exits at once, so its sleep is reparented
+    // to PID 1. Once they have ended, the script counts zombies in its PID namespace.
+    let script = "for i in 1 2 3 4 5; do (sleep 0.2 &); done; sleep 1.5; \
+        echo zombies: $(grep -l '^State:.*Z' /proc/[0-9]*/status 2>/dev/null | wc -l); \
+        echo orphans seen: $(ls -d /proc/[0-9]* | wc -l); exit 7";
+    let o = Command::new(unshare)
+        .args(["--pid", "--fork", "--mount-proc", BIN])
+        .args([
+            "run",
+            "--web.listen-address",
+            "127.0.0.1:0",
+            "--",
+            "sh",
+            "-c",
+            script,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
+    assert_eq!(first_line(&stdout(&o)), "zombies: 0", "{}", stderr(&o));
+}
+
+#[test]
+fn version_names_the_revision_and_build_date() {
+    let o = run(&["--version"]);
+    assert_eq!(o.status.code(), Some(0));
+    let out = stdout(&o);
+    let line = first_line(&out);
+    // The truth is git's; outside a git checkout (a source tarball) the revision is "unknown".
+    let git = |args: &[&str]| {
+        let o = Command::new(require_tool("git", "git"))
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .unwrap();
+        o.status
+            .success()
+            .then(|| String::from_utf8(o.stdout).unwrap().trim().to_string())
+    };
+    let rev = git(&["rev-parse", "--short=12", "HEAD"]);
+    let prefix = format!(
+        "sidewatch {} (revision {}, built ",
+        env!("CARGO_PKG_VERSION"),
+        rev.as_deref().unwrap_or("unknown")
+    );
+    let date = line
+        .strip_prefix(&prefix)
+        .and_then(|r| r.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("{line:?} does not start with {prefix:?}"));
+    let built = humantime::parse_rfc3339(date).unwrap();
+    let committed: u64 = git(&["log", "-1", "--format=%ct"]).map_or(0, |t| t.parse().unwrap());
+    let committed = std::time::UNIX_EPOCH + Duration::from_secs(committed);
+    // The build script runs again whenever HEAD moves, so the build is no older than the commit.
+    assert!(
+        built >= committed && built <= std::time::SystemTime::now(),
+        "{line}"
+    );
+}
+
+#[test]
+fn log_format_logfmt_and_json() {
+    let me = std::process::id().to_string();
+    let o = run(&["once", "--log.format", "json", "--pid", &me, "--name", "t"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let e = stderr(&o);
+    let v: serde_json::Value = serde_json::from_str(first_line(&e)).unwrap();
+    assert_eq!(v["level"], "INFO", "{e}");
+    assert!(
+        v["message"].is_string() && v["timestamp"].is_string(),
+        "{e}"
+    );
+    let o = run(&[
+        "once",
+        "--log.format",
+        "logfmt",
+        "--pid",
+        &me,
+        "--name",
+        "t",
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    let e = stderr(&o);
+    assert!(first_line(&e).starts_with("ts="), "{e}");
+    assert!(first_line(&e).contains(" level=info "), "{e}");
+    let o = run(&["once", "--log.format", "xml", "--pid", &me]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        first_line(&stderr(&o)),
+        "error: invalid value 'xml' for '--log.format <FORMAT>'"
+    );
+}
+
+#[test]
+fn completions_and_man_page() {
+    let bash = require_tool("bash", "bash");
+    let dir = tempfile::tempdir().unwrap();
+    for (shell, first) in [
+        ("bash", "_sidewatch() {"),
+        ("zsh", "#compdef sidewatch"),
+        (
+            "fish",
+            "# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.",
+        ),
+    ] {
+        let o = run(&["completions", shell]);
+        assert_eq!(o.status.code(), Some(0), "{shell}");
+        let out = stdout(&o);
+        assert_eq!(first_line(&out), first, "{shell}");
+        assert!(
+            out.contains("check-config") && out.contains("web.listen-address"),
+            "{shell}"
+        );
+        if shell == "bash" {
+            let f = dir.path().join("sidewatch.bash");
+            std::fs::write(&f, &out).unwrap();
+            let syntax = Command::new(&bash).arg("-n").arg(&f).output().unwrap();
+            assert!(syntax.status.success(), "{}", stderr(&syntax));
+        }
+    }
+    let o = run(&["man"]);
+    assert_eq!(o.status.code(), Some(0));
+    let page = stdout(&o);
+    assert_eq!(first_line(&page), ".ie \\n(.g .ds Aq \\(aq");
+    assert!(page.contains(".TH sidewatch 1"), "{page}");
+    assert!(
+        page.contains("check\\-config") && page.contains("completions"),
+        "{page}"
+    );
+}
+
+#[test]
+fn flag_targets_are_named_after_their_comm() {
+    let sleeper = spawn(Command::new("sleep").arg("31.7"));
+    let pid = sleeper.pid().to_string();
+    // Until its exec, the child still has the test thread's name.
+    let cmdline = format!("/proc/{pid}/cmdline");
+    while !std::fs::read_to_string(&cmdline).unwrap().contains("31.7") {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+    let want = format!("sidewatch_target_up{{target=\"{}\"}} 1", comm.trim());
+    for args in [["--pid", pid.as_str()], ["--cmdline", "^sleep 31\\.7$"]] {
+        let o = run(&["once", args[0], args[1]]);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+        let out = stdout(&o);
+        assert!(first_line(&out).starts_with("# HELP "), "{out}");
+        assert!(
+            out.lines().any(|l| l == want),
+            "{args:?}: no {want:?} in\n{out}"
+        );
+    }
+}
+
+#[test]
+fn check_config_refuses_what_would_watch_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "interval: 5s\n",
+            "field `targets`: no targets: give at least one, with a name and one of pid, pid_file, comm, exe or cmdline",
+        ),
+        (
+            "targets:\n  - {name: web, comm: nginx}\nrules:\n  - {alert: A, signal: threads, op: '>', value: 1, targets: [web, wbe]}\n",
+            "field `rules[0].targets[1]`: no target is named \"wbe\"; targets: \"web\"",
+        ),
+        (
+            "targets:\n  - {name: web, comm: nginx}\nslos:\n  - {name: s, signal: threads, op: '<', value: 1, objective: 99%, targets: [db]}\n",
+            "field `slos[0].targets[0]`: no target is named \"db\"; targets: \"web\"",
+        ),
+        (
+            "targets:\n  - {name: web, comm: nginx, labels: {pod: '${SW_TEST_POD}', ns: '${SW_TEST_NS}-x'}}\n  - {name: db, comm: pg, labels: {zone: '${SW_TEST_ZONE}'}}\n",
+            "field `targets[0].labels.ns`: 3 environment variable(s) not set: SW_TEST_NS (in targets[0].labels.ns), SW_TEST_POD (in targets[0].labels.pod), SW_TEST_ZONE (in targets[1].labels.zone)",
+        ),
+        (
+            "hello\n",
+            "line 1 column 1: invalid type: string \"hello\", expected a mapping (key: value lines)",
+        ),
+        (
+            "targets:\n  - 5\n",
+            "line 2 column 5, field `targets[0]`: invalid type: integer `5`, expected a mapping (key: value lines)",
+        ),
+    ];
+    for (text, want) in cases {
+        let f = write_config(dir.path(), text);
+        let o = run(&["check-config", &f]);
+        assert_eq!(o.status.code(), Some(1), "{text}");
+        assert_eq!(
+            first_line(&stderr(&o)),
+            format!("sidewatch: error: config file {f}, {want}"),
+            "{text}"
+        );
+    }
+}
+
+/// A default that would be refused when written explicitly adapts to the interval and says so
+/// with the very reason the explicit value is refused with.
+#[test]
+fn trend_window_defaults_agree_with_their_validation() {
+    let dir = tempfile::tempdir().unwrap();
+    let reason = "15m is shorter than 12 intervals (12 × 1h = 12h): each of the 12 segments of a window needs a tick";
+    let f = write_config(
+        dir.path(),
+        "interval: 1h\nhistory: {trend_windows: [15m]}\ntargets:\n  - {name: web, comm: nginx}\n",
+    );
+    let o = run(&["check-config", &f]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        first_line(&stderr(&o)),
+        format!("sidewatch: error: config file {f}, field `history.trend_windows[0]`: {reason}")
+    );
+    let f = write_config(
+        dir.path(),
+        "interval: 1h\ntargets:\n  - {name: web, comm: nginx}\n",
+    );
+    let o = run(&["check-config", &f]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        first_line(&out).starts_with(&format!("{f}: valid; 1 target(s): web")),
+        "{out}"
+    );
+    let note = out
+        .lines()
+        .find(|l| l.starts_with("note: "))
+        .unwrap_or_default();
+    assert!(
+        note.starts_with(
+            "note: history.trend_windows: the default windows are adapted to interval 1h: "
+        ),
+        "{out}"
+    );
+    assert!(
+        note.contains(reason) && note.ends_with("; using 12h instead"),
+        "{note}"
+    );
+    // The adapted window is the one in force: the daemon's trends use it.
+    let me = std::process::id().to_string();
+    let d = Daemon::start(&["--config", &f, "--pid", &me, "--name", "me"]);
+    let body = d.get("/api/v1/trends?target=me").text();
+    assert!(body.contains("\"window\":\"12h\""), "{body}");
+    assert!(!body.contains("\"window\":\"15m\""), "{body}");
+}
+
+/// One JSON style (issue 16): counts are integers, labels an object; `/api/v1/samples` needs no
+/// `target` when there is one.
+#[test]
+fn api_samples_without_target_for_a_single_target() {
+    let sleeper = spawn(Command::new("sleep").arg("30"));
+    let pid = sleeper.pid().to_string();
+    let d = Daemon::start(&[
+        "--pid",
+        &pid,
+        "--name",
+        "one",
+        "--label",
+        "team=a",
+        "--interval",
+        "100ms",
+    ]);
+    let r = d.get("/api/v1/samples?limit=1");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v: serde_json::Value = serde_json::from_str(&r.text()).unwrap();
+    let data = &v["data"];
+    assert_eq!(data["target"], "one");
+    assert_eq!(data["labels"], serde_json::json!({"team": "a"}));
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let threads: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let s = &data["samples"][0];
+    assert_eq!(s["threads"], serde_json::json!(threads), "{s}");
+    assert!(
+        s["open_fds"].is_u64() && s["restarts_total"].is_u64(),
+        "{s}"
+    );
+    let t: serde_json::Value = serde_json::from_str(&d.get("/api/v1/targets").text()).unwrap();
+    assert!(t["data"][0]["current"]["threads"].is_u64(), "{t}");
 }

@@ -218,7 +218,14 @@ fn counters_survive_a_restart_under_the_same_pid_file() {
 #[test]
 fn http_negotiation_gzip_head_and_errors() {
     let s = sleeper(60);
-    let d = Daemon::start(&["--pid", &s.pid().to_string(), "--interval", "200ms"]);
+    let d = Daemon::start(&[
+        "--pid",
+        &s.pid().to_string(),
+        "--name",
+        "app",
+        "--interval",
+        "200ms",
+    ]);
     let plain = d.get("/metrics");
     assert_eq!(plain.status, 200);
     assert_eq!(
@@ -439,7 +446,8 @@ fn wrap_mode_exits_with_the_commands_status() {
         ])
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(1));
+    // As shells do (tests/cli.rs covers 126 too).
+    assert_eq!(o.status.code(), Some(127));
     assert!(String::from_utf8_lossy(&o.stderr).contains("cannot start \"/nonexistent/cmd\""));
 }
 

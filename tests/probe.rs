@@ -776,9 +776,9 @@ fn golden_probe_families() {
     assert_eq!(p["failures"]["connect"], 1);
     assert_eq!(p["failures"]["skipped"], 0);
     assert_eq!(p["up"], false);
-    assert_eq!(p["success_ratio"], 0.0);
-    assert_eq!(p["duration_seconds"]["count"], 1);
-    assert_eq!(p["duration_seconds"]["buckets"][13][0], 10.0);
+    assert_eq!(p["successRatio"], 0.0);
+    assert_eq!(p["durationSeconds"]["count"], 1);
+    assert_eq!(p["durationSeconds"]["buckets"][13][0], 10.0);
 }
 
 /// An `https` probe of a sidewatch serving TLS with a test CA: its certificate refused without

@@ -174,7 +174,7 @@ fn alert_captures_heap_and_goroutine_profiles_of_a_real_go_app() {
         assert!(evidence.contains("alert ProfileNow firing"), "{evidence}");
         let r = d.get(e["url"].as_str().unwrap());
         assert_eq!(r.status, 200, "{}", r.text());
-        assert_eq!(r.body.len() as u64, e["size_bytes"].as_u64().unwrap());
+        assert_eq!(r.body.len() as u64, e["sizeBytes"].as_u64().unwrap());
         let file = dir.path().join(format!("download-{kind}.pb.gz"));
         std::fs::write(&file, &r.body).unwrap();
         let raw = pprof_raw(&go, &file);
@@ -224,7 +224,7 @@ fn alert_captures_heap_and_goroutine_profiles_of_a_real_go_app() {
         })
         .count();
     assert_eq!(on_disk, 3);
-    let newest = l.iter().map(|e| e["time_seconds"].as_f64().unwrap());
+    let newest = l.iter().map(|e| e["timeSeconds"].as_f64().unwrap());
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

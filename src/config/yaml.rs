@@ -76,6 +76,11 @@ pub fn parse_regex(s: &str) -> Result<Regex, String> {
     Regex::new(s).map_err(|e| format!("invalid regular expression {s:?}: {e}"))
 }
 
+static RUST_TYPE: std::sync::LazyLock<Regex> = std::sync::LazyLock::new(|| {
+    // A literal pattern known to be valid: compiling it cannot fail.
+    Regex::new(r"\bstruct [A-Z][A-Za-z]*").expect("valid regex")
+});
+
 /// Deserializes YAML text into `T`, with errors that name the file, line, field and reason.
 /// Shared by the main config and the web config.
 pub fn parse_yaml<T: serde::de::DeserializeOwned>(
@@ -98,6 +103,10 @@ pub fn parse_yaml<T: serde::de::DeserializeOwned>(
                 reason = rest.to_string();
             }
         }
+        // serde names the Rust type it expected ("expected struct FileConfig"); say what to write.
+        let mut reason = RUST_TYPE
+            .replace_all(&reason, "a mapping (key: value lines)")
+            .into_owned();
         // An entry validated as a whole (a rule) names its faulty field as ".value: reason".
         let mut field = field;
         if let Some((sub, rest)) = reason

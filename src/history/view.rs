@@ -216,20 +216,29 @@ fn num(v: Option<f64>) -> Value {
     }
 }
 
+/// A count (threads, open fds, kills, restarts): an integer, or null. The ring keeps every
+/// figure as a float; a count is whole, and JSON readers compare it with integers.
+fn count(v: Option<f64>) -> Value {
+    match v {
+        Some(v) if v.is_finite() && v >= 0.0 => json!(v.round() as u64),
+        _ => Value::Null,
+    }
+}
+
 fn point_json(p: &Point) -> Value {
     json!({
         "timestamp": p.t,
         "cpu_cores": num(p.get(Signal::CpuCores)),
         "memory_working_set_bytes": num(p.get(Signal::WorkingSet)),
         "memory_rss_bytes": num(p.get(Signal::Rss)),
-        "threads": num(p.get(Signal::Threads)),
-        "open_fds": num(p.get(Signal::OpenFds)),
-        "runtime_tasks": num(p.get(Signal::RuntimeTasks)),
+        "threads": count(p.get(Signal::Threads)),
+        "open_fds": count(p.get(Signal::OpenFds)),
+        "runtime_tasks": count(p.get(Signal::RuntimeTasks)),
         "runtime_heap_bytes": num(p.get(Signal::RuntimeHeap)),
         "memory_limit_bytes": num(p.memory_limit_bytes()),
         "cpu_limit_cores": num(p.cpu_limit()),
-        "oom_kills_total": num(ring::count(p.oom_kills)),
-        "restarts_total": num(ring::count(p.restarts)),
+        "oom_kills_total": count(ring::count(p.oom_kills)),
+        "restarts_total": count(ring::count(p.restarts)),
     })
 }
 
@@ -469,11 +478,16 @@ fn select_inner(
         "/api/v1/trends" => Ok(part(|j| &j.trends)),
         "/api/v1/recommendations" => Ok(part(|j| &j.recommendations)),
         "/api/v1/samples" => {
-            let Some((t, _)) = chosen.first().filter(|_| target.is_some()) else {
-                return Err(
-                    "/api/v1/samples needs a target parameter, e.g. /api/v1/samples?target=app&limit=60"
-                        .into(),
-                );
+            // Without `target`, the one target there is (like the guides' `?limit=` routes);
+            // with several, which one is ambiguous.
+            let Some((t, _)) = chosen.first().filter(|_| chosen.len() == 1) else {
+                let names: Vec<String> =
+                    h.targets.iter().map(|t| format!("{:?}", t.name)).collect();
+                return Err(format!(
+                    "/api/v1/samples needs a target parameter when there is more than one target, e.g. /api/v1/samples?target={}&limit=60; targets: {}",
+                    h.targets.first().map_or("app", |t| t.name.as_str()),
+                    names.join(", ")
+                ));
             };
             let limit = match single(params, "limit")? {
                 None => DEFAULT_SAMPLES_LIMIT,
@@ -569,7 +583,7 @@ mod tests {
             .map(|x| x["timestamp"].as_f64().unwrap())
             .collect();
         assert_eq!(ts, vec![1_700_000_099.0, 1_700_000_098.0, 1_700_000_097.0]);
-        assert_eq!(s["samples"][0]["threads"], 4.0);
+        assert_eq!(s["samples"][0]["threads"], 4);
         assert_eq!(s["samples"][0]["memory_limit_bytes"], Value::Null);
         let r = data(
             &select(&h, "/api/v1/recommendations", &p("target", "db x"))

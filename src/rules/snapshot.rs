@@ -11,12 +11,14 @@ use crate::request::HttpRates;
 
 /// A pending or firing alert, as the tick publishes it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ActiveAlert {
     pub alertname: String,
     pub severity: &'static str,
     pub state: Phase,
     pub target: String,
     /// The target's constant labels, then the rule's labels (names not already used).
+    #[serde(serialize_with = "crate::sample::pairs_as_object")]
     pub labels: Vec<(String, String)>,
     /// Rendered annotations.
     pub annotations: BTreeMap<String, String>,
@@ -29,10 +31,12 @@ pub struct ActiveAlert {
 
 /// One (SLO, target), as the tick publishes it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct SloStatus {
     pub slo: String,
     pub target: String,
     /// The target's constant labels.
+    #[serde(serialize_with = "crate::sample::pairs_as_object")]
     pub labels: Vec<(String, String)>,
     pub objective: f64,
     pub window_seconds: f64,
@@ -56,6 +60,7 @@ pub struct SloStatus {
 
 /// The histogram bucket a latency SLO counts as good.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct BucketUsed {
     pub histogram: String,
     /// The bucket's `le`.
@@ -66,6 +71,7 @@ pub struct BucketUsed {
 
 /// The burn rate over one window.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct BurnRate {
     /// `5m`, `1h`, `6h`.
     pub window: &'static str,
@@ -76,14 +82,17 @@ pub struct BurnRate {
 
 /// A target's request signals this tick.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct TargetHttp {
     pub target: String,
+    #[serde(serialize_with = "crate::sample::pairs_as_object")]
     pub labels: Vec<(String, String)>,
     pub rates: HttpRates,
 }
 
 /// What the rules engine publishes with a tick.
 #[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RulesSnapshot {
     pub alerts: Vec<ActiveAlert>,
     pub slos: Vec<SloStatus>,

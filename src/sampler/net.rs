@@ -75,19 +75,28 @@ const OUT_SEGS: usize = 0;
 const RETRANS_SEGS: usize = 1;
 
 impl NetTracker {
-    /// Reads the target's namespace for this tick; `None` before it was ever read.
+    /// Reads the target's namespace for this tick; `None` before it was ever read. `read` holds
+    /// this tick's readings by namespace inode, so targets in one namespace share one reading.
+    /// In the host's namespace sockets are not counted by state: those counts would be the
+    /// whole host's, and generating `net/tcp` for a busy host costs tens of milliseconds.
     pub(crate) fn update(
         &mut self,
         reader: &NetReader,
         ns: Namespaces,
         states: bool,
         target: &TargetSample,
+        read: &mut HashMap<u64, NetReading>,
         failures: &mut Vec<ReadFailure>,
     ) -> Option<NetworkSample> {
         self.tick += 1;
         let read = target.primary_pid.map(|pid| {
             let inode = reader.netns(pid)?;
-            Ok::<_, ReadError>((inode, reader.read_namespace(pid, states)?))
+            if let Some(r) = read.get(&inode) {
+                return Ok((inode, r.clone()));
+            }
+            let r = reader.read_namespace(pid, states && !ns.is_shared(inode))?;
+            read.insert(inode, r.clone());
+            Ok::<_, ReadError>((inode, r))
         });
         let mut sample = match read {
             Some(Ok((inode, reading))) => self.account(reader, ns, inode, reading, target),

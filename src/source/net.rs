@@ -17,6 +17,7 @@
 //! target's namespace (sidecar, wrapper) and leaves it absent otherwise.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 use procfs::FromBufRead as _;
@@ -25,6 +26,7 @@ use super::proc::{ReadError, io_error};
 
 /// One interface's counters (`net/dev`), cAdvisor's meanings.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct InterfaceCounters {
     pub receive_bytes: u64,
     pub receive_packets: u64,
@@ -199,7 +201,15 @@ pub fn tcp_counters(tables: &HashMap<String, u64>) -> [Option<u64>; 7] {
 /// Adds one `net/tcp` or `net/tcp6` text to `scan`: state counts when `scan.states` is set,
 /// listeners always.
 pub fn scan_tcp(text: &str, scan: &mut TcpScan) -> Result<(), ParseError> {
+    scan_tcp_lines(text.as_bytes(), scan)
+}
+
+/// [`scan_tcp`] over a stream. Without state counts it stops at the first socket that is not
+/// listening: the kernel lists its listening hash before the established one, so the rest of a
+/// namespace's sockets (thousands on a busy host) are never generated nor read.
+pub fn scan_tcp_lines(text: impl BufRead, scan: &mut TcpScan) -> Result<(), ParseError> {
     for (i, line) in text.lines().enumerate().skip(1) {
+        let line = line.map_err(|e| bad(i + 1, e.to_string()))?;
         let mut f = line.split_ascii_whitespace();
         let (Some(_sl), Some(local), Some(_remote), Some(st), Some(queues)) =
             (f.next(), f.next(), f.next(), f.next(), f.next())
@@ -207,10 +217,14 @@ pub fn scan_tcp(text: &str, scan: &mut TcpScan) -> Result<(), ParseError> {
             continue;
         };
         let state = usize::from_str_radix(st, 16).map_err(|_| bad(i + 1, "bad state"))?;
-        if let Some(states) = scan.states.as_mut() {
-            if let Some(n) = state.checked_sub(1).and_then(|s| states.get_mut(s)) {
-                *n += 1;
+        match scan.states.as_mut() {
+            Some(states) => {
+                if let Some(n) = state.checked_sub(1).and_then(|s| states.get_mut(s)) {
+                    *n += 1;
+                }
             }
+            None if state != LISTEN => return Ok(()),
+            None => {}
         }
         if state != LISTEN {
             continue;
@@ -280,6 +294,16 @@ impl NetReader {
         })
     }
 
+    /// Streams `<pid>/net/<file>` (`tcp`, `tcp6`) into `scan`.
+    fn scan(&self, pid: i32, file: &str, scan: &mut TcpScan) -> Result<(), ReadError> {
+        let path = self.root.join(format!("{pid}/net/{file}"));
+        let f = std::fs::File::open(&path).map_err(|e| io_error(&path, e))?;
+        scan_tcp_lines(std::io::BufReader::new(f), scan).map_err(|e| ReadError::Other {
+            path,
+            reason: e.to_string(),
+        })
+    }
+
     /// The inode of `pid`'s network namespace.
     pub fn netns(&self, pid: i32) -> Result<u64, ReadError> {
         self.netns_of(&pid.to_string())
@@ -304,9 +328,9 @@ impl NetReader {
             states: states.then_some([0; 12]),
             listeners: Vec::new(),
         };
-        self.parsed(pid, "tcp", |t| scan_tcp(t, &mut sockets))?;
+        self.scan(pid, "tcp", &mut sockets)?;
         // A kernel without IPv6 has no tcp6.
-        match self.parsed(pid, "tcp6", |t| scan_tcp(t, &mut sockets)) {
+        match self.scan(pid, "tcp6", &mut sockets) {
             Err(e) if e.is_not_found() => {}
             other => other?,
         }
@@ -480,6 +504,29 @@ mod tests {
         let st = s.states.unwrap();
         assert_eq!((st[0], st[9]), (1, 1));
         assert!(scan_tcp("h\n 0: 0:1 0:0 ZZ 0:0\n", &mut s).is_err());
+    }
+
+    /// Without state counts the scan ends at the first socket that is not listening: the
+    /// malformed line after it is never read (with state counts it is, and fails).
+    #[test]
+    fn tcp_scan_without_states_stops_after_the_listeners() {
+        let text = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   0: 00000000:1F90 00000000:0000 0A 00000000:00000002 00:00000000 00000000     0        0 77 4 0 100 0 0 10 0\n   1: 0100007F:1F90 0100007F:B5CA 01 00000000:000003E8 00:00000000 00000000     0        0 0 1 0 20 4 32 10 -1\n   2: 0:1 0:0 ZZ 0:0\n";
+        let mut listeners_only = TcpScan::default();
+        scan_tcp(text, &mut listeners_only).unwrap();
+        assert_eq!(
+            listeners_only.listeners,
+            vec![Listener {
+                port: 8080,
+                queue: 2,
+                inode: 77
+            }]
+        );
+        assert_eq!(listeners_only.states, None);
+        let mut counted = TcpScan {
+            states: Some([0; 12]),
+            listeners: vec![],
+        };
+        assert!(scan_tcp(text, &mut counted).is_err());
     }
 
     #[test]

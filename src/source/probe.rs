@@ -170,10 +170,10 @@ impl serde::Serialize for ProbeTotals {
         let mut m = ser.serialize_map(None)?;
         m.serialize_entry("success", &self.success)?;
         m.serialize_entry("failures", &failures)?;
-        m.serialize_entry("duration_seconds", &self.duration)?;
+        m.serialize_entry("durationSeconds", &self.duration)?;
         if let Some((ok, took)) = self.last {
             m.serialize_entry("up", &ok)?;
-            m.serialize_entry("last_duration_seconds", &took.as_secs_f64())?;
+            m.serialize_entry("lastDurationSeconds", &took.as_secs_f64())?;
         }
         m.end()
     }
@@ -182,6 +182,7 @@ impl serde::Serialize for ProbeTotals {
 /// What a tick has of the probe: the totals, and the signals over the probes that ended since
 /// the previous tick.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ProbeSample {
     #[serde(flatten)]
     pub totals: ProbeTotals,

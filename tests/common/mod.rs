@@ -67,6 +67,8 @@ pub fn tls_daemon(dir: &Path) -> (certs::Pki, Daemon) {
     let d = Daemon::spawn_cmd(Command::new(BIN).args([
         "--pid",
         &pid,
+        "--name",
+        "app",
         "--web.config.file",
         web.to_str().unwrap(),
     ]));
