@@ -16,7 +16,7 @@ use prometheus_client::registry::Registry;
 use crate::catalog;
 use crate::encode::{Family, Num, per_bucket, plain, push_opt, target_labels, with};
 use crate::snapshot::Snapshot;
-use crate::state::Published;
+use crate::state::{Lazy, Published};
 
 mod app;
 mod cgroup;
@@ -261,10 +261,23 @@ thread_local! {
 /// ("fast"): on an exposition body it is about 3.5 times quicker than the default level 6 and
 /// ~15 % larger (6.7 kB of text: 1.68 kB against 1.47 kB), and it runs every tick.
 pub fn gzip(body: &[u8]) -> Bytes {
+    DEFLATE.with_borrow_mut(|z| gzip_with(z, body))
+}
+
+/// [`gzip`] with a deflate state of its own, freed on return: for bodies rendered on request
+/// (the status page), so the server thread keeps no second set of tables.
+pub fn gzip_once(body: &[u8]) -> Bytes {
+    gzip_with(
+        &mut flate2::Compress::new(flate2::Compression::fast(), false),
+        body,
+    )
+}
+
+fn gzip_with(z: &mut flate2::Compress, body: &[u8]) -> Bytes {
     let mut out = Vec::with_capacity(body.len() / 3 + 64);
     // No file name or time; XFL 4 = fastest algorithm; OS "unknown" (RFC 1952).
     out.extend_from_slice(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 4, 255]);
-    let deflated = DEFLATE.with_borrow_mut(|z| {
+    let deflated = (|| {
         z.reset();
         let start = z.total_in();
         loop {
@@ -286,7 +299,7 @@ pub fn gzip(body: &[u8]) -> Bytes {
                 }
             }
         }
-    });
+    })();
     if !deflated {
         let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         // Writing to a Vec cannot fail.
@@ -305,17 +318,22 @@ pub fn gzip(body: &[u8]) -> Bytes {
 pub fn publish(snapshot: Arc<Snapshot>) -> Published {
     let om = render_openmetrics(Arc::clone(&snapshot));
     let text = openmetrics_to_text(&om);
-    let page = crate::status_page::render(&snapshot);
+    let for_page = Arc::clone(&snapshot);
+    let for_api = Arc::clone(&snapshot);
     Published {
-        status_page_gzip: gzip(page.as_bytes()),
-        status_page: Bytes::from(page),
+        // The page and the JSON views wait for a request: most ticks have none.
+        status_page: Lazy::new(move || {
+            let page = crate::status_page::render(&for_page);
+            let gzipped = gzip_once(page.as_bytes());
+            (Bytes::from(page), gzipped)
+        }),
         history: snapshot.history.clone(),
         profiles: crate::profiles::view::index(&snapshot),
         text_gzip: gzip(text.as_bytes()),
         openmetrics_gzip: gzip(om.as_bytes()),
         text: Bytes::from(text),
         openmetrics: Bytes::from(om),
-        api: crate::rules::view::api_bodies(snapshot.rules.as_ref()),
+        api: Lazy::new(move || crate::rules::view::api_bodies(for_api.rules.as_ref())),
     }
 }
 
@@ -369,6 +387,8 @@ mod tests {
         assert_eq!(gunzip(&za), a);
         // Same input, same bytes, whatever came before.
         assert_eq!(gzip(&a), za);
+        // A one-off state gives the same bytes as the reused one.
+        assert_eq!(gzip_once(&a), za);
         assert!(
             za.len() < a.len() / 5,
             "compressed to {} of {}",

@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 pub mod advisor;
+pub mod bounded;
 pub mod catalog;
 pub mod config;
 pub mod encode;

@@ -7,8 +7,10 @@
 //! the exporter-toolkit), then routing (`--metrics-only`, query validation → 400 JSON, unknown
 //! path → 404, other methods → 405). Limits: a header read timeout from the first byte of a
 //! request head (TLS handshake included), a keep-alive idle timeout, a cap on the request head
-//! size, on a connection's lifetime, and on concurrent connections (beyond it, new connections
-//! wait in the kernel backlog).
+//! size, on a connection's lifetime, and on concurrent connections (beyond it, a new connection
+//! takes the slot of the stalest open one: see [`slots`]).
+
+mod slots;
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -27,7 +29,7 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 
 use crate::state::Shared;
 use crate::webconfig::{AuthCheck, WebConfig};
@@ -89,32 +91,33 @@ pub fn negotiate_format(accept: Option<&str>) -> Format {
     let mut best_text: f32 = 0.0;
     for item in accept.split(',').take(32) {
         let mut parts = item.split(';');
-        let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        // Compared case-insensitively in place: a scrape allocates nothing here.
+        let media = parts.next().unwrap_or("").trim();
+        let om = media.eq_ignore_ascii_case("application/openmetrics-text");
         let mut q: f32 = 1.0;
         let mut version_ok = true;
         for p in parts {
             let Some((k, v)) = p.split_once('=') else {
                 continue;
             };
-            let (k, v) = (k.trim().to_ascii_lowercase(), v.trim().trim_matches('"'));
-            match k.as_str() {
-                "q" => {
-                    q = v
-                        .parse::<f32>()
-                        .ok()
-                        .filter(|q| (0.0..=1.0).contains(q))
-                        .unwrap_or(0.0)
-                }
-                "version" if media == "application/openmetrics-text" => {
-                    version_ok = matches!(v, "1.0.0" | "0.0.1")
-                }
-                _ => {}
+            let (k, v) = (k.trim(), v.trim().trim_matches('"'));
+            if k.eq_ignore_ascii_case("q") {
+                q = v
+                    .parse::<f32>()
+                    .ok()
+                    .filter(|q| (0.0..=1.0).contains(q))
+                    .unwrap_or(0.0)
+            } else if om && k.eq_ignore_ascii_case("version") {
+                version_ok = matches!(v, "1.0.0" | "0.0.1")
             }
         }
-        match media.as_str() {
-            "application/openmetrics-text" if version_ok => best_om = best_om.max(q),
-            "text/plain" | "text/*" | "*/*" => best_text = best_text.max(q),
-            _ => {}
+        if om && version_ok {
+            best_om = best_om.max(q);
+        } else if ["text/plain", "text/*", "*/*"]
+            .iter()
+            .any(|t| media.eq_ignore_ascii_case(t))
+        {
+            best_text = best_text.max(q);
         }
     }
     if best_om > 0.0 && best_om >= best_text {
@@ -179,11 +182,8 @@ fn status_page(shared: &Shared, accept_encoding: Option<&str>) -> Response<Full<
         return not_ready();
     };
     let gzip = accepts_gzip(accept_encoding);
-    let body = if gzip {
-        p.status_page_gzip.clone()
-    } else {
-        p.status_page.clone()
-    };
+    let (plain, gzipped) = p.status_page.get();
+    let body = if gzip { gzipped } else { plain }.clone();
     let mut r = respond(StatusCode::OK, "text/html; charset=utf-8", body);
     let hs = r.headers_mut();
     hs.insert(
@@ -369,41 +369,30 @@ pub async fn serve(
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let limits = options.limits.clone();
     let options = Arc::new(options);
-    let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let (cap, fd_limit) = slots::fit_to_fd_limit(limits.max_connections);
+    if cap < limits.max_connections {
+        tracing::warn!(
+            wanted = limits.max_connections,
+            cap,
+            fd_limit,
+            "the open-file limit leaves room for fewer connections than --web.max-connections"
+        );
+    }
+    let slots = slots::Slots::new(cap);
     // bcrypt is CPU-heavy: one comparison at a time, on the blocking pool.
     let bcrypt_permits = Arc::new(Semaphore::new(1));
-    let pressure = Arc::new(tokio::sync::Notify::new());
     let mut builder = http1::Builder::new();
     builder
         // Required: hyper arms its header timer on every connection and panics without a timer
         // ("You must supply a timer"), so every HTTP test checks this line.
         .timer(TokioTimer::new())
-        // A backstop: the connection clock below enforces the header and idle timeouts.
-        .header_read_timeout(Some(limits.header_read_timeout.max(limits.idle_timeout)))
+        // None: the connection clock below enforces the header and idle timeouts; hyper's own
+        // timer would box a sleep for every request.
+        .header_read_timeout(None)
         .keep_alive(true)
         .max_buf_size(limits.max_head_bytes.max(8192));
     tokio::pin!(shutdown);
     loop {
-        let permit = match permits.clone().try_acquire_owned() {
-            Ok(p) => p,
-            Err(_) => {
-                // Full: ask connections idle for a while to make room (a client holding every
-                // slot with idle keep-alive connections must not lock Prometheus out), and
-                // ask again while waiting, as more of them turn idle.
-                let mut nudge = tokio::time::interval(Duration::from_millis(250));
-                let p = loop {
-                    tokio::select! {
-                        p = permits.clone().acquire_owned() => break p.ok(),
-                        _ = nudge.tick() => pressure.notify_waiters(),
-                        _ = &mut shutdown => break None,
-                    }
-                };
-                match p {
-                    Some(p) => p,
-                    None => break,
-                }
-            }
-        };
         let (stream, _peer) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(s) => s,
@@ -418,6 +407,7 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let clock = Arc::new(ConnClock::new(&limits));
+        let slot = slots.admit(clock.clone());
         let io = Guarded {
             inner: stream,
             clock: clock.clone(),
@@ -433,7 +423,6 @@ pub async fn serve(
             watcher: graceful.watcher(),
         };
         let lifetime = limits.max_connection_lifetime;
-        let pressure = pressure.clone();
         tokio::spawn(async move {
             let work = async move {
                 match tls {
@@ -446,13 +435,13 @@ pub async fn serve(
             };
             tokio::select! {
                 _ = work => {}
-                _ = clock.expired(&pressure) => {
-                    tracing::debug!("closed a connection: header read or keep-alive idle timeout");
+                _ = clock.expired() => {
+                    tracing::debug!("closed a connection: timeout, or its slot taken by a new one");
                 }
                 // Also frees the slot of a client that keeps a connection busy forever.
                 _ = tokio::time::sleep(lifetime) => {}
             }
-            drop(permit);
+            drop(slot);
         });
     }
     drop(listener);
@@ -694,13 +683,16 @@ pub fn check_query(
 /// header timeout (TLS handshake included). After a request head is read, the connection is
 /// idle until the next byte arrives (keep-alive idle timeout); that byte starts the header
 /// timeout for the next head. A client sending one byte a second therefore never extends its
-/// deadline.
+/// deadline. The clock also keeps when a byte last moved either way, which picks the
+/// connection to close when the server is full.
 #[derive(Debug)]
 pub struct ConnClock {
     base: tokio::time::Instant,
     deadline_ms: AtomicU64,
     idle: AtomicBool,
-    idle_since_ms: AtomicU64,
+    progress_ms: AtomicU64,
+    evicted: AtomicBool,
+    eviction: Notify,
     header_ms: u64,
     idle_ms: u64,
 }
@@ -712,7 +704,9 @@ impl ConnClock {
             base: tokio::time::Instant::now(),
             deadline_ms: AtomicU64::new(header_ms),
             idle: AtomicBool::new(false),
-            idle_since_ms: AtomicU64::new(0),
+            progress_ms: AtomicU64::new(0),
+            evicted: AtomicBool::new(false),
+            eviction: Notify::new(),
             header_ms,
             idle_ms: duration_ms(limits.idle_timeout),
         }
@@ -724,36 +718,40 @@ impl ConnClock {
 
     /// Bytes arrived: if the connection was idle, a new head starts now.
     fn bytes_read(&self) {
+        let now = self.now_ms();
+        self.progress_ms.store(now, Ordering::Release);
         if self.idle.swap(false, Ordering::AcqRel) {
-            self.deadline_ms.store(
-                self.now_ms().saturating_add(self.header_ms),
-                Ordering::Release,
-            );
+            self.deadline_ms
+                .store(now.saturating_add(self.header_ms), Ordering::Release);
         }
+    }
+
+    /// Bytes went out.
+    fn bytes_written(&self) {
+        self.progress_ms.store(self.now_ms(), Ordering::Release);
+    }
+
+    #[cfg(test)]
+    fn is_evicted(&self) -> bool {
+        self.evicted.load(Ordering::Acquire)
     }
 
     /// A request head was read: idle until the next byte.
     fn request_read(&self) {
         let now = self.now_ms();
-        self.idle_since_ms.store(now, Ordering::Release);
+        self.progress_ms.store(now, Ordering::Release);
         self.idle.store(true, Ordering::Release);
         self.deadline_ms
             .store(now.saturating_add(self.idle_ms), Ordering::Release);
     }
 
-    /// Idle between requests for at least [`EVICTABLE_AFTER_MS`]: may be closed to make room.
-    fn evictable(&self) -> bool {
-        self.idle.load(Ordering::Acquire)
-            && self
-                .now_ms()
-                .saturating_sub(self.idle_since_ms.load(Ordering::Acquire))
-                >= EVICTABLE_AFTER_MS
-    }
-
-    /// Resolves once the current deadline has passed, or when the server is full (`pressure`)
-    /// and this connection has been idle long enough to be closed for a new one.
-    pub async fn expired(&self, pressure: &tokio::sync::Notify) {
+    /// Resolves once the current deadline has passed, or when a new connection has taken this
+    /// one's slot.
+    pub async fn expired(&self) {
         loop {
+            if self.evicted.load(Ordering::Acquire) {
+                return;
+            }
             let deadline = self.deadline_ms.load(Ordering::Acquire);
             let now = self.now_ms();
             if now >= deadline {
@@ -761,20 +759,25 @@ impl ConnClock {
             }
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_millis(deadline - now)) => {}
-                _ = pressure.notified() => {
-                    if self.evictable() {
-                        return;
-                    }
-                }
+                _ = self.eviction.notified() => {}
             }
         }
     }
 }
 
-/// When the server is full, keep-alive connections idle for at least this long are closed to
-/// admit new ones. Short enough to free slots at once, long enough never to hit a client that
-/// is between two requests of a busy keep-alive connection.
-const EVICTABLE_AFTER_MS: u64 = 1000;
+impl slots::Connection for ConnClock {
+    fn stale_ms(&self) -> u64 {
+        self.now_ms()
+            .saturating_sub(self.progress_ms.load(Ordering::Acquire))
+    }
+
+    /// [`ConnClock::expired`] resolves at once.
+    fn evict(&self) {
+        self.evicted.store(true, Ordering::Release);
+        // A stored permit: the wake-up is not lost if the task is not waiting yet.
+        self.eviction.notify_one();
+    }
+}
 
 fn duration_ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
@@ -807,7 +810,11 @@ impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Guarded<S> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        let r = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            self.clock.bytes_written();
+        }
+        r
     }
 
     fn poll_write_vectored(
@@ -815,7 +822,11 @@ impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Guarded<S> {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            self.clock.bytes_written();
+        }
+        r
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -834,6 +845,7 @@ impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Guarded<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::Lazy;
 
     #[test]
     fn runbooks_are_served_where_relative_links_resolve() {
@@ -905,11 +917,10 @@ mod tests {
             text_gzip: Bytes::from_static(b"tz"),
             openmetrics: Bytes::from_static(b"o"),
             openmetrics_gzip: Bytes::from_static(b"oz"),
-            api: vec![("/api/v1/alerts", Bytes::from_static(b"{}"))],
+            api: Lazy::ready(vec![("/api/v1/alerts", Bytes::from_static(b"{}"))]),
             history: None,
             profiles: None,
-            status_page: Bytes::from_static(b"<!doctype html>"),
-            status_page_gzip: Bytes::new(),
+            status_page: Lazy::ready((Bytes::from_static(b"<!doctype html>"), Bytes::new())),
         });
         let r = handle(&req(Method::GET, "/metrics"), &s);
         assert_eq!(r.status(), StatusCode::OK);
@@ -1012,11 +1023,13 @@ mod tests {
             text_gzip: Bytes::new(),
             openmetrics: Bytes::new(),
             openmetrics_gzip: Bytes::new(),
-            api: vec![("/api/v1/alerts", Bytes::from_static(b"{}"))],
+            api: Lazy::ready(vec![("/api/v1/alerts", Bytes::from_static(b"{}"))]),
             history: Some(views),
             profiles: None,
-            status_page: Bytes::from_static(b"<!doctype html><p>page</p>"),
-            status_page_gzip: crate::expose::gzip(b"<!doctype html><p>page</p>"),
+            status_page: Lazy::ready((
+                Bytes::from_static(b"<!doctype html><p>page</p>"),
+                crate::expose::gzip(b"<!doctype html><p>page</p>"),
+            )),
         });
         for path in [
             "/api/v1/targets",
@@ -1120,10 +1133,9 @@ mod tests {
             text_gzip: Bytes::new(),
             openmetrics: Bytes::new(),
             openmetrics_gzip: Bytes::new(),
-            api: vec![("/api/v1/alerts", Bytes::from_static(b"{}"))],
+            api: Lazy::ready(vec![("/api/v1/alerts", Bytes::from_static(b"{}"))]),
             history: None,
-            status_page: Bytes::new(),
-            status_page_gzip: Bytes::new(),
+            status_page: Lazy::ready(Default::default()),
             profiles: None,
         });
         check("/api/v1/nope", &s, StatusCode::NOT_FOUND, "not_found");
@@ -1169,6 +1181,7 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread", start_paused = true)]
     async fn connection_clock_header_and_idle_deadlines() {
+        use slots::Connection as _;
         let limits = Limits {
             header_read_timeout: Duration::from_secs(2),
             idle_timeout: Duration::from_secs(60),
@@ -1180,26 +1193,24 @@ mod tests {
         tokio::time::advance(Duration::from_millis(1500)).await;
         c.bytes_read();
         let t0 = tokio::time::Instant::now();
-        let pressure = tokio::sync::Notify::new();
-        c.expired(&pressure).await;
+        c.expired().await;
         assert_eq!(t0.elapsed(), Duration::from_millis(500));
         // After a request: idle timeout until the next byte, then the header timeout again.
         c.request_read();
         let t0 = tokio::time::Instant::now();
         tokio::time::advance(Duration::from_secs(30)).await;
         c.bytes_read();
-        c.expired(&pressure).await;
+        c.expired().await;
         assert_eq!(t0.elapsed(), Duration::from_secs(32));
-        // Under pressure, a connection idle for a second is given up; a busier one is not.
+        // Evicted (its slot taken by a new connection): resolves at once, mid-deadline.
         c.request_read();
+        assert_eq!(c.stale_ms(), 0);
         tokio::time::advance(Duration::from_millis(500)).await;
-        assert!(!c.evictable());
-        tokio::time::advance(Duration::from_millis(600)).await;
-        assert!(c.evictable());
+        assert_eq!(c.stale_ms(), 500);
         let t0 = tokio::time::Instant::now();
-        tokio::join!(c.expired(&pressure), async {
+        tokio::join!(c.expired(), async {
             tokio::time::sleep(Duration::from_millis(10)).await;
-            pressure.notify_waiters();
+            c.evict();
         });
         assert_eq!(t0.elapsed(), Duration::from_millis(10));
     }

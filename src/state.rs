@@ -2,10 +2,11 @@
 //! published exposition bodies (swapped atomically once per tick), and liveness figures.
 //!
 //! The scrape path takes no lock: it loads an `Arc` of the last published bodies and clones a
-//! `Bytes` (a reference-count increment).
+//! `Bytes` (a reference-count increment). `/metrics` is rendered every tick; the status page and
+//! the JSON views only on the first request after a tick (most ticks have none), then kept.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
@@ -79,28 +80,79 @@ pub struct CgroupCounters {
     pub pressure_io_full_microseconds: MonoCounter,
 }
 
+/// A body of one tick rendered on its first request, then kept until the next tick replaces
+/// the whole [`Published`].
+pub struct Lazy<T> {
+    cell: OnceLock<T>,
+    render: Box<dyn Fn() -> T + Send + Sync>,
+}
+
+impl<T> Lazy<T> {
+    pub fn new(render: impl Fn() -> T + Send + Sync + 'static) -> Self {
+        Lazy {
+            cell: OnceLock::new(),
+            render: Box::new(render),
+        }
+    }
+
+    /// Rendered already (tests and fixed bodies).
+    pub fn ready(value: T) -> Self
+    where
+        T: Default + 'static,
+    {
+        Lazy {
+            cell: OnceLock::from(value),
+            // Never called: the cell is set.
+            render: Box::new(T::default),
+        }
+    }
+
+    pub fn get(&self) -> &T {
+        self.cell.get_or_init(|| (self.render)())
+    }
+
+    /// Whether a request has rendered it this tick.
+    pub fn is_rendered(&self) -> bool {
+        self.cell.get().is_some()
+    }
+}
+
+impl<T> std::fmt::Debug for Lazy<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = if self.is_rendered() {
+            "rendered"
+        } else {
+            "not rendered"
+        };
+        f.write_str(state)
+    }
+}
+
 /// The exposition bodies of one tick, each ready to be written as-is.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Published {
     pub text: Bytes,
     pub text_gzip: Bytes,
     pub openmetrics: Bytes,
     pub openmetrics_gzip: Bytes,
     /// JSON views served under `/api/v1/`: (path, body).
-    pub api: Vec<(&'static str, Bytes)>,
+    pub api: Lazy<Vec<(&'static str, Bytes)>>,
     /// The history views of the tick, for the history routes of `/api/v1/`.
     pub history: Option<Arc<crate::history::HistoryViews>>,
     /// The stored profiles of the tick, for `/api/v1/profiles`.
     pub profiles: Option<Arc<crate::profiles::view::ProfileIndex>>,
     /// The status page (`/`), plain and gzipped.
-    pub status_page: Bytes,
-    pub status_page_gzip: Bytes,
+    pub status_page: Lazy<(Bytes, Bytes)>,
 }
 
 impl Published {
     /// The JSON body published for `path`, if any.
     pub fn api(&self, path: &str) -> Option<&Bytes> {
-        self.api.iter().find(|(p, _)| *p == path).map(|(_, b)| b)
+        self.api
+            .get()
+            .iter()
+            .find(|(p, _)| *p == path)
+            .map(|(_, b)| b)
     }
 }
 
@@ -222,11 +274,10 @@ mod tests {
             text_gzip: Bytes::new(),
             openmetrics: Bytes::new(),
             openmetrics_gzip: Bytes::new(),
-            api: Vec::new(),
+            api: Lazy::ready(Vec::new()),
             history: None,
             profiles: None,
-            status_page: Bytes::new(),
-            status_page_gzip: Bytes::new(),
+            status_page: Lazy::ready(Default::default()),
         });
         assert!(s.is_ready());
         assert!(s.is_healthy());

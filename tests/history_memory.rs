@@ -133,7 +133,7 @@ fn fourteen_days_of_ten_targets_stay_within_the_stated_bound() {
     assert_eq!(r.basis.daily_peaks.len(), ring::DAY_SLOTS);
 
     // The views a tick publishes for these targets.
-    let json: usize = views.json.iter().map(|j| j.len()).sum();
+    let json: usize = views.json().iter().map(|j| j.len()).sum();
     let snapshot = Snapshot {
         timestamp_seconds: now,
         targets: samples.clone(),

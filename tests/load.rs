@@ -2,6 +2,11 @@
 //!
 //! - Slow clients: 200 connections sending their request head one byte a second do not delay a
 //!   normal scrape beyond 100 ms, and the header timeout (2 s here) closes every one of them.
+//! - Flood: 1,000 idle and 1,000 half-open connections (default limits: 256 connections, 5 s
+//!   header timeout), then 20 scrapes: each is answered, with its body, well within
+//!   Prometheus's 10 s scrape timeout (bound 2 s; before slots were taken from the stalest
+//!   connection, a scrape waited for a timeout to free one), and the daemon's descriptors stay
+//!   under the cap.
 //! - Load: `wrk` with 256 connections for 20 s on loopback: no socket errors, no non-2xx
 //!   responses, RSS growth ≤ 10 % after a warm-up (three 4 s runs).
 //! - Churn: a target restarted every 200 ms (half of the restarts forced onto the same pid
@@ -130,6 +135,112 @@ fn slow_clients_do_not_delay_scrapes_and_are_closed_by_the_header_timeout() {
     );
     // And the server is fine afterwards.
     assert!(timed_scrape(&d) < Duration::from_millis(100));
+}
+
+/// One scrape over a new connection, with its body: the time it took, or why it failed.
+fn scrape_with_deadline(
+    addr: std::net::SocketAddr,
+    deadline: Duration,
+) -> Result<Duration, String> {
+    let t0 = Instant::now();
+    let mut s = TcpStream::connect_timeout(&addr, deadline).map_err(|e| format!("connect: {e}"))?;
+    s.set_read_timeout(Some(deadline)).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: flood\r\nConnection: close\r\n\r\n")
+        .map_err(|e| format!("write: {e}"))?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)
+        .map_err(|e| format!("read after {:?}: {e}", t0.elapsed()))?;
+    let text = String::from_utf8_lossy(&raw);
+    if !text.starts_with("HTTP/1.1 200") || !text.contains("sidewatch_target_up") {
+        return Err(format!(
+            "not a full /metrics answer: {:?}",
+            &text[..text.len().min(80)]
+        ));
+    }
+    Ok(t0.elapsed())
+}
+
+/// Opens `n` connections from 10 threads at once, sending `first` on each (nothing for idle
+/// ones). A thread stops at its first connection not accepted within 5 s (the kernel retries a
+/// SYN dropped by a full accept queue after 1 s and 3 s; a server that accepts at all takes it
+/// by then).
+fn flood(addr: std::net::SocketAddr, n: usize, first: &'static [u8]) -> Vec<TcpStream> {
+    let threads: Vec<_> = (0..10)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut held = Vec::with_capacity(n / 10);
+                for _ in 0..n / 10 {
+                    match TcpStream::connect_timeout(&addr, Duration::from_secs(5)) {
+                        Ok(mut s) => {
+                            let _ = s.write_all(first);
+                            held.push(s);
+                        }
+                        Err(e) => {
+                            eprintln!("flood: a connection was not accepted: {e}");
+                            break;
+                        }
+                    }
+                }
+                held
+            })
+        })
+        .collect();
+    threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect()
+}
+
+#[test]
+fn a_flood_of_idle_and_half_open_connections_does_not_delay_scrapes() {
+    let _serial = serial();
+    // The test holds 2,000 sockets of its own.
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+    if soft < 4096 {
+        setrlimit(Resource::RLIMIT_NOFILE, hard.min(4096), hard).unwrap();
+    }
+    let app = sleeper();
+    let d = Daemon::start(&["--pid", &app.pid().to_string(), "--interval", "1s"]);
+    let fds_before = fd_count(d.proc.pid());
+    let (idle, half_open) = std::thread::scope(|s| {
+        let idle = s.spawn(|| flood(d.addr, 1000, b""));
+        let half_open = flood(d.addr, 1000, b"GET /metrics HTTP/1.1\r\nHost: fl");
+        (idle.join().unwrap(), half_open)
+    });
+    let opened = (idle.len(), half_open.len());
+    // Up to the first failure: a failed scrape has waited the whole 10 s already.
+    let mut results = Vec::new();
+    while results.len() < 20 && results.last().is_none_or(Result::is_ok) {
+        results.push(scrape_with_deadline(d.addr, Duration::from_secs(10)));
+    }
+    let worst = results
+        .iter()
+        .filter_map(|r| r.as_ref().ok())
+        .max()
+        .copied();
+    let fds = fd_count(d.proc.pid());
+    eprintln!(
+        "flood: {opened:?} idle/half-open connections opened; 20 scrapes, worst {worst:?}; \
+         daemon fds {fds_before} before, {fds} during"
+    );
+    for (i, r) in results.iter().enumerate() {
+        let took = r
+            .as_ref()
+            .unwrap_or_else(|e| panic!("scrape {i} failed: {e}"));
+        assert!(
+            *took < Duration::from_secs(2),
+            "scrape {i} took {took:?} during the flood"
+        );
+    }
+    assert_eq!(
+        opened,
+        (1000, 1000),
+        "the daemon stopped accepting connections"
+    );
+    // The default cap (256) plus the descriptors the daemon had before.
+    assert!(fds <= fds_before + 256, "{fds} descriptors open");
+    drop((idle, half_open));
 }
 
 struct WrkResult {

@@ -131,8 +131,8 @@ impl TargetHistory {
             minutes: SlotRing::new(MINUTE_SLOTS),
             hour: Accum::new(0),
             hours: SlotRing::new(HOUR_SLOTS),
-            days: VecDeque::with_capacity(DAY_SLOTS),
-            ooms: VecDeque::with_capacity(OOM_EVENTS),
+            days: VecDeque::new(),
+            ooms: VecDeque::new(),
             prev_cpu: None,
             prev_t: None,
             first_t: None,
@@ -147,7 +147,7 @@ impl TargetHistory {
         &self.name
     }
 
-    /// Heap bytes held now (capacities, not lengths: the rings are preallocated).
+    /// Heap bytes held now (capacities: a ring grows to its bound as it fills).
     pub fn heap_bytes(&self) -> usize {
         self.raw.heap_bytes()
             + self.minutes.heap_bytes()
@@ -165,10 +165,7 @@ impl TargetHistory {
             }
             Some(last) if last.day == day => self.days.back_mut(),
             _ => {
-                if self.days.len() == DAY_SLOTS {
-                    self.days.pop_front();
-                }
-                self.days.push_back(Day::new(day));
+                crate::bounded::push(&mut self.days, DAY_SLOTS, Day::new(day));
                 self.days.back_mut()
             }
         }
@@ -224,15 +221,13 @@ impl TargetHistory {
         };
         if let (Some(prev), Some(cur)) = (self.last_oom, oom) {
             if cur > prev && paths == self.last_oom_paths {
-                if self.ooms.len() == OOM_EVENTS {
-                    self.ooms.pop_front();
-                }
-                self.ooms.push_back(OomEvent {
+                let event = OomEvent {
                     t: now,
                     kills: u32::try_from(cur - prev).unwrap_or(u32::MAX),
                     limit_bytes: self.last_limit,
                     working_set_bytes: self.last_working_set,
-                });
+                };
+                crate::bounded::push(&mut self.ooms, OOM_EVENTS, event);
             }
         }
         if oom.is_some() {
@@ -633,19 +628,39 @@ pub struct TargetView {
     pub sparklines: Sparklines,
 }
 
-/// What a tick publishes: one view per target (config order) and their JSON fragments.
+/// What a tick publishes: one view per target (config order) and their JSON fragments, rendered
+/// on the first API request after the tick (most ticks have none).
 #[derive(Debug, Clone, Default)]
 pub struct HistoryViews {
     pub timestamp_seconds: f64,
     pub targets: Vec<TargetView>,
-    pub json: Vec<view::TargetJson>,
+    json: std::sync::OnceLock<Vec<view::TargetJson>>,
 }
 
 impl HistoryViews {
+    pub fn new(timestamp_seconds: f64, targets: Vec<TargetView>) -> Self {
+        HistoryViews {
+            timestamp_seconds,
+            targets,
+            json: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The targets' JSON fragments, rendered now if no request has asked since the tick.
+    pub fn json(&self) -> &[view::TargetJson] {
+        self.json
+            .get_or_init(|| self.targets.iter().map(view::TargetJson::render).collect())
+    }
+
+    /// Whether [`HistoryViews::json`] has rendered this tick's fragments.
+    pub fn json_rendered(&self) -> bool {
+        self.json.get().is_some()
+    }
+
     pub fn target(&self, name: &str) -> Option<(&TargetView, &view::TargetJson)> {
         self.targets
             .iter()
-            .zip(&self.json)
+            .zip(self.json())
             .find(|(t, _)| t.name == name)
     }
 }
@@ -719,12 +734,7 @@ impl HistoryStore {
             .zip(samples)
             .map(|(t, s)| t.view(now, s, &self.config))
             .collect();
-        let json = targets.iter().map(view::TargetJson::render).collect();
-        HistoryViews {
-            timestamp_seconds: now,
-            targets,
-            json,
-        }
+        HistoryViews::new(now, targets)
     }
 
     /// Records the tick and returns its views.

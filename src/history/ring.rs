@@ -503,7 +503,8 @@ impl Accum {
     }
 }
 
-/// A preallocated ring of slots, oldest first; pushing onto a full ring drops the oldest.
+/// A ring of slots, oldest first, growing with what it holds up to `capacity`; pushing onto a
+/// full ring drops the oldest.
 #[derive(Debug)]
 pub struct SlotRing {
     slots: VecDeque<Slot>,
@@ -513,16 +514,13 @@ pub struct SlotRing {
 impl SlotRing {
     pub fn new(capacity: usize) -> Self {
         SlotRing {
-            slots: VecDeque::with_capacity(capacity),
+            slots: VecDeque::new(),
             capacity,
         }
     }
 
     pub fn push(&mut self, s: Slot) {
-        if self.slots.len() == self.capacity {
-            self.slots.pop_front();
-        }
-        self.slots.push_back(s);
+        crate::bounded::push(&mut self.slots, self.capacity, s);
     }
 
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Slot> + '_ {

@@ -388,8 +388,14 @@ fn the_store_follows_the_target_list() {
 fn memory_is_bounded_after_fourteen_days() {
     // One target, 15 days at a 5 s interval: every ring is full and stays at its bound.
     let mut h = TargetHistory::new("app", ring::raw_capacity(5.0));
+    // A new target holds the raw ring's first chunk, no more: the rings grow as they fill,
+    // not allocated whole up front (which was 240 KiB).
     let before = h.heap_bytes();
-    for i in 0..(15 * 17_280) {
+    assert!(before < 8192, "a new target takes {before} B");
+    h.push(point(T0, 300.0 * MIB, 0.1), 5.0);
+    let first = h.heap_bytes();
+    assert!(first < 16 * 1024, "one point takes {first} B");
+    for i in 1..(15 * 17_280) {
         h.push(point(T0 + f64::from(i) * 5.0, 300.0 * MIB, 0.1), 5.0);
     }
     assert_eq!(h.minutes.len(), MINUTE_SLOTS);
@@ -398,11 +404,16 @@ fn memory_is_bounded_after_fourteen_days() {
     let after = h.heap_bytes();
     let bound = max_heap_bytes_per_target(Duration::from_secs(5));
     assert!(after <= bound, "{after} > {bound}");
-    // The fixed rings were preallocated: only the raw chunks grew.
-    assert!(
-        after - before <= h.raw.max_heap_bytes(),
-        "{before} → {after}"
+    // Full rings hold exactly their bound: growth by doubling left no slack.
+    assert_eq!(
+        h.minutes.heap_bytes(),
+        MINUTE_SLOTS * std::mem::size_of::<ring::Slot>()
     );
+    assert_eq!(
+        h.hours.heap_bytes(),
+        HOUR_SLOTS * std::mem::size_of::<ring::Slot>()
+    );
+    assert_eq!(h.days.capacity(), DAY_SLOTS);
 }
 
 /// A target whose app reports `base + leak_per_hour × hours` goroutines plus request bursts (up

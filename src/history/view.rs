@@ -404,7 +404,7 @@ fn select_inner(
     let target = single(params, "target")?;
     let chosen: Vec<(&TargetView, &TargetJson)> = match target {
         Some(name) => vec![h.target(name).ok_or_else(|| unknown_target(h, name))?],
-        None => h.targets.iter().zip(&h.json).collect(),
+        None => h.targets.iter().zip(h.json()).collect(),
     };
     let part = |f: fn(&TargetJson) -> &Bytes| -> Bytes {
         let parts: Vec<&[u8]> = chosen.iter().map(|(_, j)| &f(j)[..]).collect();

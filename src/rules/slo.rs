@@ -3,19 +3,22 @@
 //! and the burn rates over 5m, 1h and 6h are computed, with the span the samples cover (a
 //! budget is only meaningful once that span is long enough).
 //!
-//! Memory: one slot per minute of the window, two `u32` counts = 8 bytes a minute; a 30-day
-//! window is 43,200 slots = 337.5 KiB per SLO per target, allocated at the first sample (an SLO
-//! whose signal a target never has costs nothing). A `u32` holds a minute of samples at any
-//! interval and a minute of requests up to 71 million a second (events and latency SLOs count
-//! the app's requests, not ticks).
+//! Memory: one slot per minute of the window, two `u32` counts = 8 bytes a minute, growing with
+//! the minutes the ring has seen: a 30-day window is at most 43,200 slots = 337.5 KiB per SLO
+//! per target once 30 days have passed (an SLO whose signal a target never has costs nothing).
+//! A `u32` holds a minute of samples at any interval and a minute of requests up to 71 million
+//! a second (events and latency SLOs count the app's requests, not ticks).
+
+use std::collections::VecDeque;
 
 /// Burn-rate windows exported as `sidewatch_slo_burn_rate{window}`: (label, minutes).
 pub const BURN_WINDOWS: [(&str, usize); 3] = [("5m", 5), ("1h", 60), ("6h", 360)];
 
 #[derive(Debug, Clone, Default)]
 pub struct MinuteRing {
-    /// (good, total) per minute; empty until the first sample.
-    slots: Vec<[u32; 2]>,
+    /// (good, total) per minute, oldest first, the newest at `head`; at most `minutes` slots.
+    /// Minutes before the oldest slot had no samples.
+    slots: VecDeque<[u32; 2]>,
     minutes: usize,
     /// The minute (Unix time / 60) of the newest slot.
     head: i64,
@@ -32,23 +35,29 @@ impl MinuteRing {
         }
     }
 
-    fn index(&self, minute: i64) -> usize {
-        // rem_euclid of a positive modulus is in 0..minutes.
-        minute.rem_euclid(self.minutes as i64) as usize
+    fn push(&mut self, slot: [u32; 2]) {
+        if let Some([g, t]) = crate::bounded::push(&mut self.slots, self.minutes, slot) {
+            self.good -= u64::from(g);
+            self.total -= u64::from(t);
+        }
     }
 
-    /// Moves the head to `minute`, clearing the slots of the minutes in between (they had no
+    /// Moves the head to `minute`, with empty slots for the minutes in between (they had no
     /// samples). A minute before the head (the clock went back) counts as the head.
     pub fn advance(&mut self, minute: i64) {
         if self.slots.is_empty() || minute <= self.head {
             return;
         }
-        let gap = (minute - self.head).min(self.minutes as i64);
-        for m in (minute - gap + 1)..=minute {
-            let i = self.index(m);
-            let [g, t] = std::mem::take(&mut self.slots[i]);
-            self.good -= u64::from(g);
-            self.total -= u64::from(t);
+        let gap = minute - self.head;
+        if gap >= self.minutes as i64 {
+            // Every slot left the window.
+            self.slots.clear();
+            (self.good, self.total) = (0, 0);
+            self.slots.push_back([0, 0]);
+        } else {
+            for _ in 0..gap {
+                self.push([0, 0]);
+            }
         }
         self.head = minute;
     }
@@ -61,12 +70,14 @@ impl MinuteRing {
     /// Counts `good` of `total` events at `minute` (a full slot saturates).
     pub fn record_counts(&mut self, minute: i64, good: u64, total: u64) {
         if self.slots.is_empty() {
-            self.slots = vec![[0, 0]; self.minutes];
+            self.push([0, 0]);
             self.head = minute;
         }
         self.advance(minute);
-        let i = self.index(self.head);
-        let slot = &mut self.slots[i];
+        // `advance` leaves at least one slot: the head's.
+        let Some(slot) = self.slots.back_mut() else {
+            return;
+        };
         let room = u64::from(u32::MAX - slot[1]);
         let total = total.min(room);
         let good = good.min(total);
@@ -84,14 +95,13 @@ impl MinuteRing {
 
     /// (good, total) over the newest `n` minute slots (the current, partial minute included).
     pub fn recent_counts(&self, n: usize) -> (u64, u64) {
-        if self.slots.is_empty() {
-            return (0, 0);
-        }
-        let n = n.min(self.minutes) as i64;
-        ((self.head - n + 1)..=self.head).fold((0, 0), |(g, t), m| {
-            let [sg, st] = self.slots[self.index(m)];
-            (g + u64::from(sg), t + u64::from(st))
-        })
+        self.slots
+            .iter()
+            .rev()
+            .take(n.min(self.minutes))
+            .fold((0, 0), |(g, t), [sg, st]| {
+                (g + u64::from(*sg), t + u64::from(*st))
+            })
     }
 
     /// Bytes held by the slots.
@@ -328,15 +338,23 @@ mod tests {
     }
 
     #[test]
-    fn memory_is_fixed_and_lazy() {
+    fn memory_grows_with_the_minutes_held_up_to_the_window() {
         let mut s = SloState::new(30 * 24 * 60);
         assert_eq!(s.ring.memory_bytes(), 0);
-        s.record(1_700_000_000.0, true);
-        assert_eq!(s.ring.memory_bytes(), 43_200 * 8);
+        let t0 = 1_700_000_000.0;
+        s.record(t0, true);
+        assert_eq!(s.ring.memory_bytes(), 4 * 8);
+        // 10,000 ticks 5 s apart: 834 minutes, not 30 days.
         for i in 0..10_000 {
-            s.record(1_700_000_000.0 + i as f64 * 5.0, i % 10 != 0);
+            s.record(t0 + i as f64 * 5.0, i % 10 != 0);
+        }
+        assert_eq!(s.ring.memory_bytes(), 1024 * 8);
+        assert_eq!((s.samples_total, s.good_total), (10_001, 9_001));
+        // A sample a minute for 31 days: full, and no larger than the window.
+        for m in 0..31 * 24 * 60 {
+            s.record(t0 + 50_000.0 + m as f64 * 60.0, true);
         }
         assert_eq!(s.ring.memory_bytes(), 43_200 * 8);
-        assert_eq!((s.samples_total, s.good_total), (10_001, 9_001));
+        assert_eq!(s.ring.window_counts(), (43_200, 43_200));
     }
 }
