@@ -449,125 +449,144 @@ pub fn build(
 ) -> Result<WebConfig, ConfigError> {
     let err = |field: &str, reason: String| ConfigError::new(path, field, reason);
     let mut files: Vec<PathBuf> = path.map(Path::to_path_buf).into_iter().collect();
-    let mut summary = Vec::new();
-
-    // --- http_server_config.headers
-    let mut headers = Vec::new();
-    if let Some(h) = file
-        .http_server_config
-        .as_ref()
-        .and_then(|c| c.headers.as_ref())
-    {
-        for (k, v) in h {
-            let field = format!("http_server_config.headers.{k}");
-            let Some((_, allowed)) = ALLOWED_HEADERS.iter().find(|(name, _)| name == k) else {
-                return Err(err(
-                    &field,
-                    format!(
-                        "HTTP header {k:?} can not be configured; allowed: {}",
-                        ALLOWED_HEADERS.map(|(n, _)| n).join(", ")
-                    ),
-                ));
-            };
-            if !allowed.is_empty() && !allowed.contains(&v.as_str()) {
-                return Err(err(
-                    &field,
-                    format!("invalid value for {k}. Expected one of: {allowed:?}, but got: {v:?}"),
-                ));
-            }
-            if v.is_empty() {
-                continue; // "Unset if blank."
-            }
-            let name = HeaderName::from_bytes(k.as_bytes())
-                .map_err(|e| err(&field, format!("invalid header name: {e}")))?;
-            let value = HeaderValue::from_str(v).map_err(|_| {
-                err(
-                    &field,
-                    "the value contains characters not allowed in a header".into(),
-                )
-            })?;
-            headers.push((name, value));
-        }
-    }
-
-    // --- basic_auth_users
+    let headers = response_headers(&file, &err)?;
     let users = file.basic_auth_users.unwrap_or_default();
-    let mut max_cost = 0;
-    for (u, h) in &users {
-        let field = format!("basic_auth_users.{u}");
-        let parts: bcrypt::HashParts = h.parse().map_err(|e| {
-            err(&field, format!("not a bcrypt hash ({e}); create one with `htpasswd -nBC 10 \"\" | tr -d ':\\n'`"))
-        })?;
-        max_cost = max_cost.max(parts.get_cost());
-    }
-    let dummy_hash = if users.is_empty() {
-        String::new()
-    } else {
-        // Unknown users are checked against this, so they cost as much as a wrong password.
-        bcrypt::hash("sidewatch: no such user", max_cost).map_err(|e| {
-            err(
-                "basic_auth_users",
-                format!("cannot create the comparison hash: {e}"),
-            )
-        })?
-    };
-    if !users.is_empty() {
-        summary.push(format!("basic auth ({} user(s))", users.len()));
-    }
-
-    // --- rate_limit
+    let dummy_hash = dummy_hash(&users, &err)?;
     let rate_limit = match &file.rate_limit {
-        Some(r) => {
-            let interval = match &r.interval {
-                Some(i) => parse_go_duration(i).map_err(|e| err("rate_limit.interval", e))?,
-                None => Duration::ZERO,
-            };
-            let burst = r.burst.unwrap_or(0);
-            if interval.is_zero() {
-                None
-            } else if burst == 0 {
-                // Go's limiter with burst 0 refuses every request; that is never what was meant.
-                return Err(err(
-                    "rate_limit.burst",
-                    "must be at least 1 when rate_limit.interval is set (a burst of 0 would refuse every request)".into(),
-                ));
-            } else {
-                summary.push(format!(
-                    "rate limit 1 per {} (burst {burst})",
-                    humantime::format_duration(interval)
-                ));
-                Some(RateLimiter::new(interval, burst))
-            }
-        }
+        Some(r) => rate_limiter(r, &err)?,
         None => None,
     };
-
-    // --- tls_server_config
     let tls = match file.tls_server_config {
         Some(t) if tls_enabled(&t) => {
             let (cfg, used, desc) = build_tls(t, dir, &err)?;
             files.extend(used);
-            summary.insert(0, desc);
-            Some(Arc::new(cfg))
+            Some((Arc::new(cfg), desc))
         }
-        _ => {
-            summary.insert(0, "plain HTTP".into());
-            None
-        }
+        _ => None,
     };
-    if users.is_empty() {
-        summary.push("no authentication".into());
-    }
+    let summary = summary(tls.as_ref().map(|(_, d)| d.as_str()), &users, &rate_limit);
     Ok(WebConfig {
-        tls,
+        tls: tls.map(|(cfg, _)| cfg),
         users,
         dummy_hash,
         headers,
         rate_limit,
         cache: AuthCache::new(),
         files,
-        summary: summary.join(", "),
+        summary,
     })
+}
+
+/// One line for the startup log: transport, then authentication and rate limit.
+fn summary(
+    tls: Option<&str>,
+    users: &BTreeMap<String, String>,
+    rate_limit: &Option<RateLimiter>,
+) -> String {
+    let mut summary = vec![tls.unwrap_or("plain HTTP").to_string()];
+    if !users.is_empty() {
+        summary.push(format!("basic auth ({} user(s))", users.len()));
+    }
+    if let Some(r) = rate_limit {
+        summary.push(format!(
+            "rate limit 1 per {} (burst {})",
+            humantime::format_duration(r.interval),
+            r.burst
+        ));
+    }
+    if users.is_empty() {
+        summary.push("no authentication".into());
+    }
+    summary.join(", ")
+}
+
+/// `http_server_config.headers`: only the toolkit's allowed headers, with their allowed values.
+fn response_headers(
+    file: &WebConfigFile,
+    err: &ErrFn<'_>,
+) -> Result<Vec<(HeaderName, HeaderValue)>, ConfigError> {
+    let mut headers = Vec::new();
+    let Some(h) = file
+        .http_server_config
+        .as_ref()
+        .and_then(|c| c.headers.as_ref())
+    else {
+        return Ok(headers);
+    };
+    for (k, v) in h {
+        let field = format!("http_server_config.headers.{k}");
+        let Some((_, allowed)) = ALLOWED_HEADERS.iter().find(|(name, _)| name == k) else {
+            return Err(err(
+                &field,
+                format!(
+                    "HTTP header {k:?} can not be configured; allowed: {}",
+                    ALLOWED_HEADERS.map(|(n, _)| n).join(", ")
+                ),
+            ));
+        };
+        if !allowed.is_empty() && !allowed.contains(&v.as_str()) {
+            return Err(err(
+                &field,
+                format!("invalid value for {k}. Expected one of: {allowed:?}, but got: {v:?}"),
+            ));
+        }
+        if v.is_empty() {
+            continue; // "Unset if blank."
+        }
+        let name = HeaderName::from_bytes(k.as_bytes())
+            .map_err(|e| err(&field, format!("invalid header name: {e}")))?;
+        let value = HeaderValue::from_str(v).map_err(|_| {
+            err(
+                &field,
+                "the value contains characters not allowed in a header".into(),
+            )
+        })?;
+        headers.push((name, value));
+    }
+    Ok(headers)
+}
+
+/// Checks every `basic_auth_users` hash and returns the hash unknown users are checked against
+/// (empty when there are no users).
+fn dummy_hash(users: &BTreeMap<String, String>, err: &ErrFn<'_>) -> Result<String, ConfigError> {
+    let mut max_cost = 0;
+    for (u, h) in users {
+        let field = format!("basic_auth_users.{u}");
+        let parts: bcrypt::HashParts = h.parse().map_err(|e| {
+            err(&field, format!("not a bcrypt hash ({e}); create one with `htpasswd -nBC 10 \"\" | tr -d ':\\n'`"))
+        })?;
+        max_cost = max_cost.max(parts.get_cost());
+    }
+    if users.is_empty() {
+        return Ok(String::new());
+    }
+    // Unknown users are checked against this, so they cost as much as a wrong password.
+    bcrypt::hash("sidewatch: no such user", max_cost).map_err(|e| {
+        err(
+            "basic_auth_users",
+            format!("cannot create the comparison hash: {e}"),
+        )
+    })
+}
+
+/// `rate_limit`: no limiter when the interval is unset or zero.
+fn rate_limiter(r: &RateLimitFile, err: &ErrFn<'_>) -> Result<Option<RateLimiter>, ConfigError> {
+    let interval = match &r.interval {
+        Some(i) => parse_go_duration(i).map_err(|e| err("rate_limit.interval", e))?,
+        None => Duration::ZERO,
+    };
+    let burst = r.burst.unwrap_or(0);
+    if interval.is_zero() {
+        Ok(None)
+    } else if burst == 0 {
+        // Go's limiter with burst 0 refuses every request; that is never what was meant.
+        Err(err(
+            "rate_limit.burst",
+            "must be at least 1 when rate_limit.interval is set (a burst of 0 would refuse every request)".into(),
+        ))
+    } else {
+        Ok(Some(RateLimiter::new(interval, burst)))
+    }
 }
 
 /// As the toolkit's `TLSConfig.IsEnabled`: any TLS field set turns TLS on.
