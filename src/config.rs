@@ -211,6 +211,56 @@ pub fn build_settings(
         Some(p) => load_file(p)?,
         None => FileConfig::default(),
     };
+    let interval = interval_in_force(&file_cfg, overrides, config_file)?;
+    let listen_address = listen_address_in_force(&file_cfg, overrides, config_file)?;
+    let procfs = overrides
+        .procfs
+        .clone()
+        .or(file_cfg.procfs.clone())
+        .unwrap_or_else(|| PathBuf::from("/proc"));
+    let cgroupfs = overrides
+        .cgroupfs
+        .clone()
+        .or(file_cfg.cgroupfs.clone())
+        .unwrap_or_else(|| PathBuf::from(crate::source::cgroup::DEFAULT_ROOT));
+
+    check_env_refs(
+        &file_cfg.targets,
+        overrides.target.as_ref(),
+        config_file,
+        env,
+    )?;
+    let targets = validate_targets(&file_cfg, overrides, config_file, env, interval)?;
+    let rules = crate::rules::RuleSet::from_config(
+        file_cfg.rules.as_deref(),
+        file_cfg.slos.as_deref(),
+        config_file,
+    )?;
+    let (history, notes) = validate_history(file_cfg.history.as_ref(), interval, config_file)?;
+    let tcp_states = overrides
+        .tcp_states
+        .or(file_cfg.network.as_ref().and_then(|n| n.tcp_states))
+        .unwrap_or(true);
+    Ok(Settings {
+        interval,
+        listen_address,
+        procfs,
+        cgroupfs,
+        targets,
+        config_file: config_file.map(Path::to_path_buf),
+        rules,
+        history,
+        tcp_states,
+        notes,
+    })
+}
+
+/// The sampling interval in force (flag, file, default); an error names where it came from.
+fn interval_in_force(
+    file_cfg: &FileConfig,
+    overrides: &Overrides,
+    config_file: Option<&Path>,
+) -> Result<Duration, ConfigError> {
     let interval = overrides
         .interval
         .or(file_cfg.interval)
@@ -230,6 +280,15 @@ pub fn build_settings(
             ),
         ));
     }
+    Ok(interval)
+}
+
+/// The listen address in force (flag, file, default); an error names where it came from.
+fn listen_address_in_force(
+    file_cfg: &FileConfig,
+    overrides: &Overrides,
+    config_file: Option<&Path>,
+) -> Result<String, ConfigError> {
     let listen_address = overrides
         .listen_address
         .clone()
@@ -242,23 +301,17 @@ pub fn build_settings(
         };
         return Err(ConfigError::new(file, field, reason));
     }
-    let procfs = overrides
-        .procfs
-        .clone()
-        .or(file_cfg.procfs.clone())
-        .unwrap_or_else(|| PathBuf::from("/proc"));
-    let cgroupfs = overrides
-        .cgroupfs
-        .clone()
-        .or(file_cfg.cgroupfs.clone())
-        .unwrap_or_else(|| PathBuf::from(crate::source::cgroup::DEFAULT_ROOT));
+    Ok(listen_address)
+}
 
-    check_env_refs(
-        &file_cfg.targets,
-        overrides.target.as_ref(),
-        config_file,
-        env,
-    )?;
+/// The file's targets, then the one given by flags; names must be unique.
+fn validate_targets(
+    file_cfg: &FileConfig,
+    overrides: &Overrides,
+    config_file: Option<&Path>,
+    env: &dyn Fn(&str) -> Option<String>,
+    interval: Duration,
+) -> Result<Vec<TargetSpec>, ConfigError> {
     let mut targets = Vec::new();
     let mut names = BTreeSet::new();
     for (i, t) in file_cfg.targets.iter().enumerate() {
@@ -286,28 +339,7 @@ pub fn build_settings(
         }
         targets.push(spec);
     }
-    let rules = crate::rules::RuleSet::from_config(
-        file_cfg.rules.as_deref(),
-        file_cfg.slos.as_deref(),
-        config_file,
-    )?;
-    let (history, notes) = validate_history(file_cfg.history.as_ref(), interval, config_file)?;
-    let tcp_states = overrides
-        .tcp_states
-        .or(file_cfg.network.as_ref().and_then(|n| n.tcp_states))
-        .unwrap_or(true);
-    Ok(Settings {
-        interval,
-        listen_address,
-        procfs,
-        cgroupfs,
-        targets,
-        config_file: config_file.map(Path::to_path_buf),
-        rules,
-        history,
-        tcp_states,
-        notes,
-    })
+    Ok(targets)
 }
 
 /// Validates the `history:` section against the interval in force. The second value: notes on
