@@ -552,6 +552,10 @@ def build(cfg, factors):
     return L.panels
 
 
+# Every sidewatch serves the runbooks its alerts link to (docs/runbooks.md) at this path.
+RUNBOOKS = "http://${instance}/docs/runbooks.md"
+
+
 def variable(name, label, query, multi=True):
     return {"name": name, "label": label, "type": "query", "datasource": DS,
             "query": {"query": query, "refId": f"{name}-variable"}, "definition": query,
@@ -559,7 +563,7 @@ def variable(name, label, query, multi=True):
             "allValue": ".+" if multi else None, "current": {}, "options": [], "hide": 0}
 
 
-def dashboard(cfg, factors):
+def dashboard(cfg, factors, runbooks=RUNBOOKS):
     return {
         "uid": UID,
         "title": "sidewatch",
@@ -573,7 +577,8 @@ def dashboard(cfg, factors):
         "refresh": "30s",
         "time": {"from": "now-6h", "to": "now"},
         "links": [{"title": "Runbooks", "type": "link", "icon": "doc", "targetBlank": True,
-                   "url": "https://github.com/sidewatch/sidewatch/blob/main/docs/runbooks.md"}],
+                   "url": runbooks,
+                   "tooltip": "docs/runbooks.md; by default as the selected sidewatch instance serves it"}],
         "annotations": {"list": [{"builtIn": 1, "datasource": {"type": "grafana", "uid": "-- Grafana --"},
                                   "enable": True, "hide": True, "iconColor": "rgba(0, 211, 255, 1)",
                                   "name": "Annotations & Alerts", "type": "dashboard"}]},
@@ -594,8 +599,11 @@ def main():
                    help="sidewatch config whose rules and SLOs give the threshold lines")
     p.add_argument("--rule-file", default=os.path.join(ROOT, "alerts/sidewatch.rules.yml"),
                    help="`sidewatch rules` output whose burn-rate factors give the burn-rate lines")
+    p.add_argument("--runbook-base", default=RUNBOOKS,
+                   help="where the Runbooks link points (as `sidewatch rules --runbook-base`); by "
+                        "default the selected instance's own copy, which every sidewatch serves")
     a = p.parse_args()
-    out = dashboard(read_rules(a.rules), burn_factors(a.rule_file))
+    out = dashboard(read_rules(a.rules), burn_factors(a.rule_file), a.runbook_base)
     sys.stdout.write(json.dumps(out, indent=2, ensure_ascii=False) + "\n")
 
 

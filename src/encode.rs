@@ -101,10 +101,15 @@ pub(crate) fn per_bucket(h: &HistogramValues) -> Vec<(f64, u64)> {
 }
 
 pub(crate) fn target_labels(t: &TargetSample) -> Labels<'_> {
-    let mut l: Labels<'_> = Vec::with_capacity(2 + t.labels.len());
-    l.push(("target", Cow::Borrowed(t.name.as_str())));
+    labels_of(&t.name, &t.labels)
+}
+
+/// `target="<name>"`, then the target's constant labels.
+pub(crate) fn labels_of<'a>(name: &'a str, labels: &'a [(String, String)]) -> Labels<'a> {
+    let mut l: Labels<'a> = Vec::with_capacity(2 + labels.len());
+    l.push(("target", Cow::Borrowed(name)));
     l.extend(
-        t.labels
+        labels
             .iter()
             .map(|(k, v)| (k.as_str(), Cow::Borrowed(v.as_str()))),
     );

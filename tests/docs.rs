@@ -367,3 +367,59 @@ fn relative_links_of_readme_and_docs_resolve() {
     assert!(checked > 30, "only {checked} links found");
     assert!(broken.is_empty(), "{}", broken.join("\n"));
 }
+
+/// Every `sidewatch_*` series name the prose of README.md and docs/ mentions is one the code
+/// defines (a family of the catalog, or one of its samples: `_total`, `_bucket`, `_info`, ...),
+/// so a renamed or removed family cannot stay documented by hand. Prefixes written as such
+/// (`sidewatch_tcp_*`) and recording-rule names (`workload:sidewatch_...`) are not series names.
+#[test]
+fn series_names_in_the_prose_exist() {
+    let mut defined = BTreeSet::new();
+    for d in sidewatch::catalog::ALL {
+        let base = d.exposed_name();
+        for suffix in [
+            "", "_total", "_bucket", "_sum", "_count", "_created", "_info",
+        ] {
+            defined.insert(format!("{base}{suffix}"));
+        }
+        defined.insert(format!("{}_info", d.name));
+    }
+    let mut files = vec![repo("README.md")];
+    for entry in std::fs::read_dir(repo("docs")).unwrap() {
+        let p = entry.unwrap().path();
+        if p.extension().is_some_and(|e| e == "md") {
+            files.push(p);
+        }
+    }
+    let mut unknown = Vec::new();
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap();
+        let bytes = text.as_bytes();
+        let mut at = 0;
+        while let Some(i) = text[at..].find("sidewatch_") {
+            let start = at + i;
+            let end = text[start..]
+                .find(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
+                .map_or(text.len(), |n| start + n);
+            at = end;
+            let name = &text[start..end];
+            let before = start.checked_sub(1).map(|b| bytes[b]);
+            let prefix = name.ends_with('_') || text[end..].starts_with('*');
+            let rule_name = matches!(before, Some(b':' | b'_'))
+                || before.is_some_and(|b| b.is_ascii_alphanumeric());
+            if prefix || rule_name || defined.contains(name) {
+                continue;
+            }
+            unknown.push(format!(
+                "{}: {name}",
+                f.strip_prefix(repo("")).unwrap().display()
+            ));
+        }
+    }
+    unknown.dedup();
+    assert!(
+        unknown.is_empty(),
+        "series names no family defines:\n{}",
+        unknown.join("\n")
+    );
+}

@@ -594,3 +594,40 @@ fn needs_history_list_names_dashboard_queries() {
     }
     assert_eq!(entries, 7);
 }
+
+/// The dashboard's Runbooks link has no placeholder host: by default it is the selected
+/// instance's own copy, and with `$instance` set to a running daemon it answers with the
+/// runbook of every alert the shipped rules define.
+#[test]
+fn runbooks_link_resolves_on_the_selected_instance() {
+    let d = shipped();
+    let links = d["links"].as_array().unwrap();
+    let url = links
+        .iter()
+        .find(|l| l["title"] == "Runbooks")
+        .and_then(|l| l["url"].as_str())
+        .unwrap();
+    assert_eq!(url, "http://${instance}/docs/runbooks.md");
+    let daemon = Daemon::start(&["--pid", &std::process::id().to_string()]);
+    let path = url
+        .strip_prefix("http://${instance}")
+        .expect("the link is on the instance");
+    let r = daemon.get(path);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let page = r.text();
+    let rules = std::fs::read_to_string(repo("alerts/sidewatch.rules.yml")).unwrap();
+    for alert in rules
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- alert: "))
+    {
+        assert!(
+            page.contains(&format!("## {alert}")),
+            "no runbook heading for {alert}"
+        );
+    }
+    let custom = generate(&["--runbook-base", "https://wiki.example/runbooks"]);
+    assert!(
+        custom.contains("\"url\": \"https://wiki.example/runbooks\""),
+        "--runbook-base is not the link"
+    );
+}

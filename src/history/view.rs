@@ -13,7 +13,7 @@ use super::stats::Summary;
 use super::trend::WindowTrend;
 use super::{HistoryViews, TargetView};
 use crate::catalog;
-use crate::encode::{Family, Labels, Num};
+use crate::encode::{Family, Labels, Num, labels_of};
 
 /// The JSON routes of the history, with the query parameters each takes.
 pub const ROUTES: [(&str, &[&str]); 5] = [
@@ -38,14 +38,7 @@ pub fn route_parameters(path: &str) -> Option<&'static [&'static str]> {
 // Metric families.
 
 fn labels(t: &TargetView) -> Labels<'_> {
-    let mut l: Labels<'_> = Vec::with_capacity(2 + t.labels.len());
-    l.push(("target", Cow::Borrowed(t.name.as_str())));
-    l.extend(
-        t.labels
-            .iter()
-            .map(|(k, v)| (k.as_str(), Cow::Borrowed(v.as_str()))),
-    );
-    l
+    labels_of(&t.name, &t.labels)
 }
 
 fn push_windows<'a>(f: &mut Family<'a>, l: &Labels<'a>, trends: &'a [WindowTrend]) {

@@ -584,6 +584,17 @@ fn cgroup_signal(sample: &TargetSample, signal: Signal) -> Option<f64> {
 mod tests {
     use super::*;
 
+    /// A signal of a sample alone (no cgroup CPU, no request rates).
+    fn value(t: &TargetSample, s: Signal) -> Option<f64> {
+        TargetSignals {
+            sample: t,
+            cpu_cores: None,
+            online_cpus: None,
+            http: None,
+        }
+        .value(s)
+    }
+
     #[test]
     fn names_round_trip_through_serde() {
         for s in Signal::ALL {
@@ -649,15 +660,6 @@ mod tests {
                 ..Default::default()
             }),
             ..Default::default()
-        };
-        let value = |t: &TargetSample, s: Signal| {
-            TargetSignals {
-                sample: t,
-                cpu_cores: None,
-                online_cpus: None,
-                http: None,
-            }
-            .value(s)
         };
         assert_eq!(value(&t, Signal::ListenOverflows), Some(42.0));
         assert_eq!(value(&t, Signal::TcpRetransmitRatio), Some(0.02));
@@ -739,15 +741,6 @@ mod tests {
             up: true,
             runtime: Some(counters.update(110.0, Some(figures(33.0, 0.09)))),
             ..Default::default()
-        };
-        let value = |t: &TargetSample, s: Signal| {
-            TargetSignals {
-                sample: t,
-                cpu_cores: None,
-                online_cpus: None,
-                http: None,
-            }
-            .value(s)
         };
         assert_eq!(value(&t, Signal::RuntimeHeapBytes), Some(15_454_272.0));
         assert_eq!(value(&t, Signal::RuntimeTasks), Some(2.0));
