@@ -474,132 +474,163 @@ fn share(n: usize, of: usize) -> Option<f64> {
 
 /// The guides' plain-language advice for every rule that fires.
 pub fn advise(input: &AdvisorInput, r: &Recommendation) -> Vec<Advice> {
+    type Rule = fn(&AdvisorInput, &Recommendation) -> Option<Advice>;
+    const RULES: [Rule; 8] = [
+        threads_over_objective,
+        memory_over_objective,
+        memory_near_limit,
+        cpu_near_limit,
+        oom_kills,
+        restarts,
+        memory_leak,
+        memory_limit_fit,
+    ];
+    RULES.iter().filter_map(|rule| rule(input, r)).collect()
+}
+
+fn threads_over_objective(input: &AdvisorInput, _: &Recommendation) -> Option<Advice> {
     let d = &input.day;
-    let mut out = Vec::new();
-    if let Some(s) =
-        share(d.threads_minutes_over_objective, d.threads_minutes).filter(|s| *s >= ADVICE_SHARE)
-    {
-        out.push(Advice {
-            rule: "threads_over_1000",
+    let s = share(d.threads_minutes_over_objective, d.threads_minutes)
+        .filter(|s| *s >= ADVICE_SHARE)?;
+    Some(Advice {
+        rule: "threads_over_1000",
+        text: format!(
+            "Threads were above 1,000 in {} of {} (peak {}). The guides' objective is below 1,000: look for a thread leak or an unbounded pool.",
+            percent(s),
+            d.minutes(d.threads_minutes),
+            thousands(d.threads_peak.unwrap_or(0.0))
+        ),
+    })
+}
+
+fn memory_over_objective(input: &AdvisorInput, _: &Recommendation) -> Option<Advice> {
+    let d = &input.day;
+    let s =
+        share(d.memory_minutes_over_objective, d.memory_minutes).filter(|s| *s >= ADVICE_SHARE)?;
+    Some(Advice {
+        rule: "memory_over_300MiB",
+        text: format!(
+            "The working set was above 300 MiB in {} of {} (peak {}). The guides' objective is below 300 MiB: check caches and heap sizing, or set a memory SLO that fits this service.",
+            percent(s),
+            d.minutes(d.memory_minutes),
+            size(d.memory_peak_bytes.unwrap_or(0.0))
+        ),
+    })
+}
+
+fn memory_near_limit(input: &AdvisorInput, r: &Recommendation) -> Option<Advice> {
+    let d = &input.day;
+    let (peak, limit) = (d.memory_peak_bytes?, input.memory_limit_bytes?);
+    if !(limit > 0.0 && peak >= LIMIT_SHARE * limit) {
+        return None;
+    }
+    let rec = r
+        .memory_limit
+        .as_ref()
+        .map(|f| format!(" (recommended: {})", size(f.value)))
+        .unwrap_or_default();
+    Some(Advice {
+        rule: "memory_near_limit",
+        text: format!(
+            "The working set peaked at {} of the {} memory limit in {}; the guides say stay below 80 %. Raise the limit{rec} or reduce memory use.",
+            percent(peak / limit),
+            size(limit),
+            d.span()
+        ),
+    })
+}
+
+fn cpu_near_limit(input: &AdvisorInput, _: &Recommendation) -> Option<Advice> {
+    let d = &input.day;
+    let s = share(d.cpu_minutes_over_limit_share, d.cpu_minutes).filter(|s| *s >= ADVICE_SHARE)?;
+    Some(Advice {
+        rule: "cpu_near_limit",
+        text: format!(
+            "CPU use was above 80 % of the {} limit in {} of {}: the container is likely throttled. Raise the CPU limit or remove it.",
+            input.cpu_limit_cores.map_or("CPU".into(), cores),
+            percent(s),
+            d.minutes(d.cpu_minutes)
+        ),
+    })
+}
+
+fn oom_kills(input: &AdvisorInput, r: &Recommendation) -> Option<Advice> {
+    if r.basis.oom_kills == 0 {
+        return None;
+    }
+    let last = input.oom_events.last();
+    Some(Advice {
+        rule: "oom_kills",
+        text: format!(
+            "{} OOM kill{} in the kept history (the last at {}{}). The recommended limit adds max(100 MiB, 20 %) to the memory in use then.",
+            r.basis.oom_kills,
+            if r.basis.oom_kills == 1 { "" } else { "s" },
+            last.map_or(String::new(), |o| rfc3339(o.t)),
+            last.and_then(|o| o.limit_bytes)
+                .map_or(String::new(), |l| format!(", with a {} limit", size(l)))
+        ),
+    })
+}
+
+fn restarts(input: &AdvisorInput, _: &Recommendation) -> Option<Advice> {
+    let d = &input.day;
+    (d.restarts > 0).then(|| Advice {
+        rule: "restarts",
+        text: format!(
+            "The main process restarted {} time{} in {}: check its exit reason (OOM kills, crashes, failed probes).",
+            d.restarts,
+            if d.restarts == 1 { "" } else { "s" },
+            d.span()
+        ),
+    })
+}
+
+fn memory_leak(input: &AdvisorInput, _: &Recommendation) -> Option<Advice> {
+    let l = input.leak.as_ref().filter(|l| l.suspected)?;
+    let rate = l
+        .growth_bytes_per_second
+        .map_or(String::new(), |g| format!(" ({}/h)", size(g * 3600.0)));
+    let ttl = input.time_to_limit_seconds.map_or(String::new(), |t| {
+        format!(
+            "; at this rate it reaches the limit in {}",
+            human_duration(t)
+        )
+    });
+    Some(Advice {
+        rule: "memory_leak",
+        text: format!(
+            "The post-collection memory floor rose steadily by {} over the last {}{rate}: a leak is suspected{ttl}.",
+            size(l.rise_bytes),
+            l.window
+        ),
+    })
+}
+
+/// The memory limit against the recommended one: far above it, or below it.
+fn memory_limit_fit(input: &AdvisorInput, r: &Recommendation) -> Option<Advice> {
+    let (rec, limit) = (r.memory_limit.as_ref()?, input.memory_limit_bytes?);
+    if limit >= 2.0 * rec.value {
+        Some(Advice {
+            rule: "memory_limit_oversized",
             text: format!(
-                "Threads were above 1,000 in {} of {} (peak {}). The guides' objective is below 1,000: look for a thread leak or an unbounded pool.",
-                percent(s),
-                d.minutes(d.threads_minutes),
-                thousands(d.threads_peak.unwrap_or(0.0))
+                "The memory limit ({}) is {}× the recommended {}: lower it to free capacity on the node.",
+                size(limit),
+                go_g4((limit / rec.value * 10.0).round() / 10.0),
+                size(rec.value)
             ),
-        });
-    }
-    if let Some(s) =
-        share(d.memory_minutes_over_objective, d.memory_minutes).filter(|s| *s >= ADVICE_SHARE)
-    {
-        out.push(Advice {
-            rule: "memory_over_300MiB",
+        })
+    } else if limit < rec.value {
+        Some(Advice {
+            rule: "memory_limit_too_low",
             text: format!(
-                "The working set was above 300 MiB in {} of {} (peak {}). The guides' objective is below 300 MiB: check caches and heap sizing, or set a memory SLO that fits this service.",
-                percent(s),
-                d.minutes(d.memory_minutes),
-                size(d.memory_peak_bytes.unwrap_or(0.0))
+                "The memory limit ({}) is below the recommended {}: raise it before the working set reaches it.",
+                size(limit),
+                size(rec.value)
             ),
-        });
+        })
+    } else {
+        None
     }
-    if let (Some(peak), Some(limit)) = (d.memory_peak_bytes, input.memory_limit_bytes) {
-        if limit > 0.0 && peak >= LIMIT_SHARE * limit {
-            let rec = r
-                .memory_limit
-                .as_ref()
-                .map(|f| format!(" (recommended: {})", size(f.value)))
-                .unwrap_or_default();
-            out.push(Advice {
-                rule: "memory_near_limit",
-                text: format!(
-                    "The working set peaked at {} of the {} memory limit in {}; the guides say stay below 80 %. Raise the limit{rec} or reduce memory use.",
-                    percent(peak / limit),
-                    size(limit),
-                    d.span()
-                ),
-            });
-        }
-    }
-    if let Some(s) =
-        share(d.cpu_minutes_over_limit_share, d.cpu_minutes).filter(|s| *s >= ADVICE_SHARE)
-    {
-        out.push(Advice {
-            rule: "cpu_near_limit",
-            text: format!(
-                "CPU use was above 80 % of the {} limit in {} of {}: the container is likely throttled. Raise the CPU limit or remove it.",
-                input.cpu_limit_cores.map_or("CPU".into(), cores),
-                percent(s),
-                d.minutes(d.cpu_minutes)
-            ),
-        });
-    }
-    if r.basis.oom_kills > 0 {
-        let last = input.oom_events.last();
-        out.push(Advice {
-            rule: "oom_kills",
-            text: format!(
-                "{} OOM kill{} in the kept history (the last at {}{}). The recommended limit adds max(100 MiB, 20 %) to the memory in use then.",
-                r.basis.oom_kills,
-                if r.basis.oom_kills == 1 { "" } else { "s" },
-                last.map_or(String::new(), |o| rfc3339(o.t)),
-                last.and_then(|o| o.limit_bytes)
-                    .map_or(String::new(), |l| format!(", with a {} limit", size(l)))
-            ),
-        });
-    }
-    if d.restarts > 0 {
-        out.push(Advice {
-            rule: "restarts",
-            text: format!(
-                "The main process restarted {} time{} in {}: check its exit reason (OOM kills, crashes, failed probes).",
-                d.restarts,
-                if d.restarts == 1 { "" } else { "s" },
-                d.span()
-            ),
-        });
-    }
-    if let Some(l) = input.leak.as_ref().filter(|l| l.suspected) {
-        let rate = l
-            .growth_bytes_per_second
-            .map_or(String::new(), |g| format!(" ({}/h)", size(g * 3600.0)));
-        let ttl = input.time_to_limit_seconds.map_or(String::new(), |t| {
-            format!(
-                "; at this rate it reaches the limit in {}",
-                human_duration(t)
-            )
-        });
-        out.push(Advice {
-            rule: "memory_leak",
-            text: format!(
-                "The post-collection memory floor rose steadily by {} over the last {}{rate}: a leak is suspected{ttl}.",
-                size(l.rise_bytes),
-                l.window
-            ),
-        });
-    }
-    if let (Some(rec), Some(limit)) = (&r.memory_limit, input.memory_limit_bytes) {
-        if limit >= 2.0 * rec.value {
-            out.push(Advice {
-                rule: "memory_limit_oversized",
-                text: format!(
-                    "The memory limit ({}) is {}× the recommended {}: lower it to free capacity on the node.",
-                    size(limit),
-                    go_g4((limit / rec.value * 10.0).round() / 10.0),
-                    size(rec.value)
-                ),
-            });
-        } else if limit < rec.value {
-            out.push(Advice {
-                rule: "memory_limit_too_low",
-                text: format!(
-                    "The memory limit ({}) is below the recommended {}: raise it before the working set reaches it.",
-                    size(limit),
-                    size(rec.value)
-                ),
-            });
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -211,6 +211,56 @@ pub fn build_settings(
         Some(p) => load_file(p)?,
         None => FileConfig::default(),
     };
+    let interval = interval_in_force(&file_cfg, overrides, config_file)?;
+    let listen_address = listen_address_in_force(&file_cfg, overrides, config_file)?;
+    let procfs = overrides
+        .procfs
+        .clone()
+        .or(file_cfg.procfs.clone())
+        .unwrap_or_else(|| PathBuf::from("/proc"));
+    let cgroupfs = overrides
+        .cgroupfs
+        .clone()
+        .or(file_cfg.cgroupfs.clone())
+        .unwrap_or_else(|| PathBuf::from(crate::source::cgroup::DEFAULT_ROOT));
+
+    check_env_refs(
+        &file_cfg.targets,
+        overrides.target.as_ref(),
+        config_file,
+        env,
+    )?;
+    let targets = validate_targets(&file_cfg, overrides, config_file, env, interval)?;
+    let rules = crate::rules::RuleSet::from_config(
+        file_cfg.rules.as_deref(),
+        file_cfg.slos.as_deref(),
+        config_file,
+    )?;
+    let (history, notes) = validate_history(file_cfg.history.as_ref(), interval, config_file)?;
+    let tcp_states = overrides
+        .tcp_states
+        .or(file_cfg.network.as_ref().and_then(|n| n.tcp_states))
+        .unwrap_or(true);
+    Ok(Settings {
+        interval,
+        listen_address,
+        procfs,
+        cgroupfs,
+        targets,
+        config_file: config_file.map(Path::to_path_buf),
+        rules,
+        history,
+        tcp_states,
+        notes,
+    })
+}
+
+/// The sampling interval in force (flag, file, default); an error names where it came from.
+fn interval_in_force(
+    file_cfg: &FileConfig,
+    overrides: &Overrides,
+    config_file: Option<&Path>,
+) -> Result<Duration, ConfigError> {
     let interval = overrides
         .interval
         .or(file_cfg.interval)
@@ -230,6 +280,15 @@ pub fn build_settings(
             ),
         ));
     }
+    Ok(interval)
+}
+
+/// The listen address in force (flag, file, default); an error names where it came from.
+fn listen_address_in_force(
+    file_cfg: &FileConfig,
+    overrides: &Overrides,
+    config_file: Option<&Path>,
+) -> Result<String, ConfigError> {
     let listen_address = overrides
         .listen_address
         .clone()
@@ -242,23 +301,17 @@ pub fn build_settings(
         };
         return Err(ConfigError::new(file, field, reason));
     }
-    let procfs = overrides
-        .procfs
-        .clone()
-        .or(file_cfg.procfs.clone())
-        .unwrap_or_else(|| PathBuf::from("/proc"));
-    let cgroupfs = overrides
-        .cgroupfs
-        .clone()
-        .or(file_cfg.cgroupfs.clone())
-        .unwrap_or_else(|| PathBuf::from(crate::source::cgroup::DEFAULT_ROOT));
+    Ok(listen_address)
+}
 
-    check_env_refs(
-        &file_cfg.targets,
-        overrides.target.as_ref(),
-        config_file,
-        env,
-    )?;
+/// The file's targets, then the one given by flags; names must be unique.
+fn validate_targets(
+    file_cfg: &FileConfig,
+    overrides: &Overrides,
+    config_file: Option<&Path>,
+    env: &dyn Fn(&str) -> Option<String>,
+    interval: Duration,
+) -> Result<Vec<TargetSpec>, ConfigError> {
     let mut targets = Vec::new();
     let mut names = BTreeSet::new();
     for (i, t) in file_cfg.targets.iter().enumerate() {
@@ -286,28 +339,7 @@ pub fn build_settings(
         }
         targets.push(spec);
     }
-    let rules = crate::rules::RuleSet::from_config(
-        file_cfg.rules.as_deref(),
-        file_cfg.slos.as_deref(),
-        config_file,
-    )?;
-    let (history, notes) = validate_history(file_cfg.history.as_ref(), interval, config_file)?;
-    let tcp_states = overrides
-        .tcp_states
-        .or(file_cfg.network.as_ref().and_then(|n| n.tcp_states))
-        .unwrap_or(true);
-    Ok(Settings {
-        interval,
-        listen_address,
-        procfs,
-        cgroupfs,
-        targets,
-        config_file: config_file.map(Path::to_path_buf),
-        rules,
-        history,
-        tcp_states,
-        notes,
-    })
+    Ok(targets)
 }
 
 /// Validates the `history:` section against the interval in force. The second value: notes on
@@ -466,6 +498,10 @@ static ENV_REF: std::sync::LazyLock<Regex> = std::sync::LazyLock::new(|| {
     Regex::new(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}").expect("valid regex")
 });
 
+/// Builds a `ConfigError` for a field of one target (file targets name the field, flag targets
+/// the flag).
+type TargetErr<'a> = dyn Fn(&str, String) -> ConfigError + 'a;
+
 fn validate_target(
     t: &TargetFile,
     file: Option<&Path>,
@@ -481,78 +517,9 @@ fn validate_target(
         };
         ConfigError::new(file, field, reason)
     };
-    if t.name.is_empty() {
-        return Err(err("name", "a target needs a non-empty name".into()));
-    }
-    if t.name.len() > 128 || t.name.chars().any(|c| c.is_control()) {
-        return Err(err(
-            "name",
-            "a target name must be at most 128 characters without control characters".into(),
-        ));
-    }
-    let by_process = t.comm.is_some() || t.exe.is_some() || t.cmdline.is_some();
-    let selector = match (t.pid, &t.pid_file, by_process) {
-        (Some(_), Some(_), _) => {
-            return Err(err(
-                "pid_file",
-                "give either pid or pid_file, not both".into(),
-            ));
-        }
-        (Some(_), _, true) | (_, Some(_), true) => {
-            return Err(err(
-                "pid",
-                "pid/pid_file select one process and cannot be combined with comm, exe or cmdline"
-                    .into(),
-            ));
-        }
-        (Some(pid), None, false) => {
-            if pid <= 0 {
-                return Err(err("pid", format!("{pid} is not a valid pid")));
-            }
-            Selector::Pid(pid)
-        }
-        (None, Some(path), false) => Selector::PidFile(path.clone()),
-        (None, None, true) => {
-            if let Some(comm) = &t.comm {
-                if comm.is_empty() || comm.len() > 15 {
-                    return Err(err(
-                        "comm",
-                        format!(
-                            "{comm:?}: the kernel keeps at most 15 bytes of a command name; use exe or cmdline for longer names"
-                        ),
-                    ));
-                }
-            }
-            if let Some(exe) = &t.exe {
-                if exe.is_empty() {
-                    return Err(err("exe", "must not be empty".into()));
-                }
-            }
-            Selector::Match {
-                comm: t.comm.clone(),
-                exe: t.exe.clone(),
-                cmdline: t.cmdline.clone(),
-            }
-        }
-        (None, None, false) => {
-            return Err(err(
-                "",
-                format!(
-                    "target {:?} has no matcher: give one of pid, pid_file, comm, exe or cmdline",
-                    t.name
-                ),
-            )
-            .trim_field());
-        }
-    };
-    let mut labels = Vec::new();
-    for (k, v) in &t.labels {
-        let field = format!("labels.{k}");
-        // Flag targets are checked here; file targets already were, with the line.
-        labels::check_name(k).map_err(|reason| err(&field, reason))?;
-        let value = expand_env(v, env).map_err(|reason| err(&field, reason))?;
-        labels.push((k.clone(), value));
-    }
+    check_target_name(&t.name, &err)?;
+    let selector = selector(t, &err)?;
+    let labels = target_labels(t, env, &err)?;
     let app = t
         .app
         .as_ref()
@@ -583,6 +550,91 @@ fn validate_target(
         probe,
         profiles,
     })
+}
+
+fn check_target_name(name: &str, err: &TargetErr<'_>) -> Result<(), ConfigError> {
+    if name.is_empty() {
+        return Err(err("name", "a target needs a non-empty name".into()));
+    }
+    if name.len() > 128 || name.chars().any(|c| c.is_control()) {
+        return Err(err(
+            "name",
+            "a target name must be at most 128 characters without control characters".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// How the target's processes are found: one pid, a pid file, or matching by name.
+fn selector(t: &TargetFile, err: &TargetErr<'_>) -> Result<Selector, ConfigError> {
+    let by_process = t.comm.is_some() || t.exe.is_some() || t.cmdline.is_some();
+    match (t.pid, &t.pid_file, by_process) {
+        (Some(_), Some(_), _) => Err(err(
+            "pid_file",
+            "give either pid or pid_file, not both".into(),
+        )),
+        (Some(_), _, true) | (_, Some(_), true) => Err(err(
+            "pid",
+            "pid/pid_file select one process and cannot be combined with comm, exe or cmdline"
+                .into(),
+        )),
+        (Some(pid), None, false) => {
+            if pid <= 0 {
+                return Err(err("pid", format!("{pid} is not a valid pid")));
+            }
+            Ok(Selector::Pid(pid))
+        }
+        (None, Some(path), false) => Ok(Selector::PidFile(path.clone())),
+        (None, None, true) => match_selector(t, err),
+        (None, None, false) => Err(err(
+            "",
+            format!(
+                "target {:?} has no matcher: give one of pid, pid_file, comm, exe or cmdline",
+                t.name
+            ),
+        )
+        .trim_field()),
+    }
+}
+
+fn match_selector(t: &TargetFile, err: &TargetErr<'_>) -> Result<Selector, ConfigError> {
+    if let Some(comm) = &t.comm {
+        if comm.is_empty() || comm.len() > 15 {
+            return Err(err(
+                "comm",
+                format!(
+                    "{comm:?}: the kernel keeps at most 15 bytes of a command name; use exe or cmdline for longer names"
+                ),
+            ));
+        }
+    }
+    if let Some(exe) = &t.exe {
+        if exe.is_empty() {
+            return Err(err("exe", "must not be empty".into()));
+        }
+    }
+    Ok(Selector::Match {
+        comm: t.comm.clone(),
+        exe: t.exe.clone(),
+        cmdline: t.cmdline.clone(),
+    })
+}
+
+/// The target's `labels`, with `${VAR}` expanded.
+fn target_labels(
+    t: &TargetFile,
+    env: &dyn Fn(&str) -> Option<String>,
+    err: &TargetErr<'_>,
+) -> Result<Vec<(String, String)>, ConfigError> {
+    let mut labels = Vec::new();
+    for (k, v) in &t.labels {
+        let field = format!("labels.{k}");
+        // Flag targets are checked here; file targets already were, with the line.
+        labels::check_name(k).map_err(|reason| err(&field, reason))?;
+        let value = expand_env(v, env).map_err(|reason| err(&field, reason))?;
+        labels.push((k.clone(), value));
+    }
+    Ok(labels)
 }
 
 /// The command-line flag that sets a target field, for errors about flag-defined targets.

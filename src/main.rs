@@ -913,20 +913,9 @@ fn daemon(
     if settings.targets.is_empty() && wrap.is_none() {
         anyhow::bail!(NOTHING_TO_WATCH);
     }
-    if web_args.header_timeout < Duration::from_millis(100) {
-        anyhow::bail!("--web.header-timeout must be at least 100ms");
-    }
-    if web_args.idle_timeout < Duration::from_secs(1) {
-        anyhow::bail!("--web.idle-timeout must be at least 1s");
-    }
+    check_web_timeouts(&web_args)?;
     let web_file = web_args.web_config_file.clone();
-    let web = match &web_file {
-        Some(path) => {
-            webconfig::load(path).map_err(|e| anyhow::anyhow!("--web.config.file: {e}"))?
-        }
-        None => webconfig::WebConfig::default(),
-    };
-    let web: server::WebHandle = Arc::new(arc_swap::ArcSwap::from_pointee(web));
+    let web = load_web_config(web_file.as_deref())?;
     let (proc, cgroups) = readers(&settings)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -936,62 +925,24 @@ fn daemon(
         .context("cannot start the async runtime")?;
     rt.block_on(async move {
         let listener = server::bind(&settings.listen_address).await?;
-        let mut child = None;
-        if let Some((command, _)) = &wrap {
-            let name = wrap_name.clone().unwrap_or_else(|| "app".into());
-            if settings.targets.iter().any(|t| t.name == name) {
-                anyhow::bail!("target name {name:?} of the wrapped command is already used; pick another with --name");
+        let child = match &wrap {
+            Some((command, _)) => {
+                let name = wrap_name.clone().unwrap_or_else(|| "app".into());
+                Some(start_wrapped(&opts, &mut settings, command, &name)?)
             }
-            let app = flag_app(&opts, settings.interval, true)?;
-            let probe = flag_probe(&opts, settings.interval, true)?;
-            let c = Wrapped::spawn(command)?;
-            settings
-                .targets
-                .push(wrapped_target(&name, c.pid.as_raw(), app, probe));
-            child = Some(c);
-        }
+            None => None,
+        };
         config::check_rule_targets(&settings)?;
-        for note in &settings.notes {
-            tracing::info!("{note}");
-        }
-        if let Ok(addr) = listener.local_addr() {
-            // Tests read this line to find the port when started with port 0.
-            tracing::info!("listening on {addr}");
-        }
-        tracing::info!(web = %web.load().summary, "web server");
-        tracing::info!(
-            address = %settings.listen_address,
-            interval = %humantime::format_duration(settings.interval),
-            targets = settings.targets.len(),
-            "sidewatch started"
-        );
+        log_start(&settings, &listener, &web);
         let shared = Shared::new(settings.interval);
         let (tx, rx) = mpsc::channel();
-        let mut sampler = Sampler::new(proc, settings.targets.clone(), shared.clone())
-            .with_cgroups(cgroups)
-            .with_tcp_states(settings.tcp_states)
-            .with_app_runtime(tokio::runtime::Handle::current());
-        sampler.set_rules(settings.rules.clone());
-        sampler.set_history(settings.history.clone(), settings.interval);
-        let interval = settings.interval;
-        let sampler_thread = std::thread::Builder::new()
-            .name("sampler".into())
-            .spawn(move || sampler.run(interval, rx))
-            .context("cannot start the sampler thread")?;
+        let sampler_thread = start_sampler(proc, cgroups, &settings, shared.clone(), rx)?;
 
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let server_task = tokio::spawn(server::serve(
             listener,
             shared.clone(),
-            server::Options {
-                limits: server::Limits {
-                    header_read_timeout: web_args.header_timeout,
-                    idle_timeout: web_args.idle_timeout,
-                    max_connections: web_args.max_connections as usize,
-                    ..server::Limits::default()
-                },
-                metrics_only: web_args.metrics_only,
-            },
+            server_options(&web_args),
             web.clone(),
             async move {
                 let _ = stop_rx.await;
@@ -1003,7 +954,9 @@ fn daemon(
             &opts,
             web_args.listen_address.clone(),
             settings.clone(),
-            wrap_name.as_deref().zip(child.as_ref().map(|c| c.pid.as_raw())),
+            wrap_name
+                .as_deref()
+                .zip(child.as_ref().map(|c| c.pid.as_raw())),
             &tx,
             shared.clone(),
             web_file.map(|f| (f, web.clone())),
@@ -1016,6 +969,98 @@ fn daemon(
         tracing::info!("sidewatch stopped");
         Ok(exit)
     })
+}
+
+fn check_web_timeouts(web_args: &WebArgs) -> anyhow::Result<()> {
+    if web_args.header_timeout < Duration::from_millis(100) {
+        anyhow::bail!("--web.header-timeout must be at least 100ms");
+    }
+    if web_args.idle_timeout < Duration::from_secs(1) {
+        anyhow::bail!("--web.idle-timeout must be at least 1s");
+    }
+    Ok(())
+}
+
+/// `--web.config.file`, or plain HTTP without authentication; swapped on reload.
+fn load_web_config(path: Option<&std::path::Path>) -> anyhow::Result<server::WebHandle> {
+    let web = match path {
+        Some(path) => {
+            webconfig::load(path).map_err(|e| anyhow::anyhow!("--web.config.file: {e}"))?
+        }
+        None => webconfig::WebConfig::default(),
+    };
+    Ok(Arc::new(arc_swap::ArcSwap::from_pointee(web)))
+}
+
+/// Starts the wrapped command and adds it to the targets under `name`.
+fn start_wrapped(
+    opts: &Opts,
+    settings: &mut Settings,
+    command: &[String],
+    name: &str,
+) -> anyhow::Result<Wrapped> {
+    if settings.targets.iter().any(|t| t.name == name) {
+        anyhow::bail!(
+            "target name {name:?} of the wrapped command is already used; pick another with --name"
+        );
+    }
+    let app = flag_app(opts, settings.interval, true)?;
+    let probe = flag_probe(opts, settings.interval, true)?;
+    let c = Wrapped::spawn(command)?;
+    settings
+        .targets
+        .push(wrapped_target(name, c.pid.as_raw(), app, probe));
+    Ok(c)
+}
+
+fn log_start(settings: &Settings, listener: &tokio::net::TcpListener, web: &server::WebHandle) {
+    for note in &settings.notes {
+        tracing::info!("{note}");
+    }
+    if let Ok(addr) = listener.local_addr() {
+        // Tests read this line to find the port when started with port 0.
+        tracing::info!("listening on {addr}");
+    }
+    tracing::info!(web = %web.load().summary, "web server");
+    tracing::info!(
+        address = %settings.listen_address,
+        interval = %humantime::format_duration(settings.interval),
+        targets = settings.targets.len(),
+        "sidewatch started"
+    );
+}
+
+/// The sampler runs on its own thread; app scrapes and probes run on the current runtime.
+fn start_sampler(
+    proc: ProcReader,
+    cgroups: CgroupReader,
+    settings: &Settings,
+    shared: Arc<Shared>,
+    rx: mpsc::Receiver<Control>,
+) -> anyhow::Result<std::thread::JoinHandle<()>> {
+    let mut sampler = Sampler::new(proc, settings.targets.clone(), shared)
+        .with_cgroups(cgroups)
+        .with_tcp_states(settings.tcp_states)
+        .with_app_runtime(tokio::runtime::Handle::current());
+    sampler.set_rules(settings.rules.clone());
+    sampler.set_history(settings.history.clone(), settings.interval);
+    let interval = settings.interval;
+    std::thread::Builder::new()
+        .name("sampler".into())
+        .spawn(move || sampler.run(interval, rx))
+        .context("cannot start the sampler thread")
+}
+
+fn server_options(web_args: &WebArgs) -> server::Options {
+    server::Options {
+        limits: server::Limits {
+            header_read_timeout: web_args.header_timeout,
+            idle_timeout: web_args.idle_timeout,
+            max_connections: web_args.max_connections as usize,
+            ..server::Limits::default()
+        },
+        metrics_only: web_args.metrics_only,
+    }
 }
 
 fn wrapped_target(

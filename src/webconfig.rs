@@ -449,125 +449,144 @@ pub fn build(
 ) -> Result<WebConfig, ConfigError> {
     let err = |field: &str, reason: String| ConfigError::new(path, field, reason);
     let mut files: Vec<PathBuf> = path.map(Path::to_path_buf).into_iter().collect();
-    let mut summary = Vec::new();
-
-    // --- http_server_config.headers
-    let mut headers = Vec::new();
-    if let Some(h) = file
-        .http_server_config
-        .as_ref()
-        .and_then(|c| c.headers.as_ref())
-    {
-        for (k, v) in h {
-            let field = format!("http_server_config.headers.{k}");
-            let Some((_, allowed)) = ALLOWED_HEADERS.iter().find(|(name, _)| name == k) else {
-                return Err(err(
-                    &field,
-                    format!(
-                        "HTTP header {k:?} can not be configured; allowed: {}",
-                        ALLOWED_HEADERS.map(|(n, _)| n).join(", ")
-                    ),
-                ));
-            };
-            if !allowed.is_empty() && !allowed.contains(&v.as_str()) {
-                return Err(err(
-                    &field,
-                    format!("invalid value for {k}. Expected one of: {allowed:?}, but got: {v:?}"),
-                ));
-            }
-            if v.is_empty() {
-                continue; // "Unset if blank."
-            }
-            let name = HeaderName::from_bytes(k.as_bytes())
-                .map_err(|e| err(&field, format!("invalid header name: {e}")))?;
-            let value = HeaderValue::from_str(v).map_err(|_| {
-                err(
-                    &field,
-                    "the value contains characters not allowed in a header".into(),
-                )
-            })?;
-            headers.push((name, value));
-        }
-    }
-
-    // --- basic_auth_users
+    let headers = response_headers(&file, &err)?;
     let users = file.basic_auth_users.unwrap_or_default();
-    let mut max_cost = 0;
-    for (u, h) in &users {
-        let field = format!("basic_auth_users.{u}");
-        let parts: bcrypt::HashParts = h.parse().map_err(|e| {
-            err(&field, format!("not a bcrypt hash ({e}); create one with `htpasswd -nBC 10 \"\" | tr -d ':\\n'`"))
-        })?;
-        max_cost = max_cost.max(parts.get_cost());
-    }
-    let dummy_hash = if users.is_empty() {
-        String::new()
-    } else {
-        // Unknown users are checked against this, so they cost as much as a wrong password.
-        bcrypt::hash("sidewatch: no such user", max_cost).map_err(|e| {
-            err(
-                "basic_auth_users",
-                format!("cannot create the comparison hash: {e}"),
-            )
-        })?
-    };
-    if !users.is_empty() {
-        summary.push(format!("basic auth ({} user(s))", users.len()));
-    }
-
-    // --- rate_limit
+    let dummy_hash = dummy_hash(&users, &err)?;
     let rate_limit = match &file.rate_limit {
-        Some(r) => {
-            let interval = match &r.interval {
-                Some(i) => parse_go_duration(i).map_err(|e| err("rate_limit.interval", e))?,
-                None => Duration::ZERO,
-            };
-            let burst = r.burst.unwrap_or(0);
-            if interval.is_zero() {
-                None
-            } else if burst == 0 {
-                // Go's limiter with burst 0 refuses every request; that is never what was meant.
-                return Err(err(
-                    "rate_limit.burst",
-                    "must be at least 1 when rate_limit.interval is set (a burst of 0 would refuse every request)".into(),
-                ));
-            } else {
-                summary.push(format!(
-                    "rate limit 1 per {} (burst {burst})",
-                    humantime::format_duration(interval)
-                ));
-                Some(RateLimiter::new(interval, burst))
-            }
-        }
+        Some(r) => rate_limiter(r, &err)?,
         None => None,
     };
-
-    // --- tls_server_config
     let tls = match file.tls_server_config {
         Some(t) if tls_enabled(&t) => {
             let (cfg, used, desc) = build_tls(t, dir, &err)?;
             files.extend(used);
-            summary.insert(0, desc);
-            Some(Arc::new(cfg))
+            Some((Arc::new(cfg), desc))
         }
-        _ => {
-            summary.insert(0, "plain HTTP".into());
-            None
-        }
+        _ => None,
     };
-    if users.is_empty() {
-        summary.push("no authentication".into());
-    }
+    let summary = summary(tls.as_ref().map(|(_, d)| d.as_str()), &users, &rate_limit);
     Ok(WebConfig {
-        tls,
+        tls: tls.map(|(cfg, _)| cfg),
         users,
         dummy_hash,
         headers,
         rate_limit,
         cache: AuthCache::new(),
         files,
-        summary: summary.join(", "),
+        summary,
     })
+}
+
+/// One line for the startup log: transport, then authentication and rate limit.
+fn summary(
+    tls: Option<&str>,
+    users: &BTreeMap<String, String>,
+    rate_limit: &Option<RateLimiter>,
+) -> String {
+    let mut summary = vec![tls.unwrap_or("plain HTTP").to_string()];
+    if !users.is_empty() {
+        summary.push(format!("basic auth ({} user(s))", users.len()));
+    }
+    if let Some(r) = rate_limit {
+        summary.push(format!(
+            "rate limit 1 per {} (burst {})",
+            humantime::format_duration(r.interval),
+            r.burst
+        ));
+    }
+    if users.is_empty() {
+        summary.push("no authentication".into());
+    }
+    summary.join(", ")
+}
+
+/// `http_server_config.headers`: only the toolkit's allowed headers, with their allowed values.
+fn response_headers(
+    file: &WebConfigFile,
+    err: &ErrFn<'_>,
+) -> Result<Vec<(HeaderName, HeaderValue)>, ConfigError> {
+    let mut headers = Vec::new();
+    let Some(h) = file
+        .http_server_config
+        .as_ref()
+        .and_then(|c| c.headers.as_ref())
+    else {
+        return Ok(headers);
+    };
+    for (k, v) in h {
+        let field = format!("http_server_config.headers.{k}");
+        let Some((_, allowed)) = ALLOWED_HEADERS.iter().find(|(name, _)| name == k) else {
+            return Err(err(
+                &field,
+                format!(
+                    "HTTP header {k:?} can not be configured; allowed: {}",
+                    ALLOWED_HEADERS.map(|(n, _)| n).join(", ")
+                ),
+            ));
+        };
+        if !allowed.is_empty() && !allowed.contains(&v.as_str()) {
+            return Err(err(
+                &field,
+                format!("invalid value for {k}. Expected one of: {allowed:?}, but got: {v:?}"),
+            ));
+        }
+        if v.is_empty() {
+            continue; // "Unset if blank."
+        }
+        let name = HeaderName::from_bytes(k.as_bytes())
+            .map_err(|e| err(&field, format!("invalid header name: {e}")))?;
+        let value = HeaderValue::from_str(v).map_err(|_| {
+            err(
+                &field,
+                "the value contains characters not allowed in a header".into(),
+            )
+        })?;
+        headers.push((name, value));
+    }
+    Ok(headers)
+}
+
+/// Checks every `basic_auth_users` hash and returns the hash unknown users are checked against
+/// (empty when there are no users).
+fn dummy_hash(users: &BTreeMap<String, String>, err: &ErrFn<'_>) -> Result<String, ConfigError> {
+    let mut max_cost = 0;
+    for (u, h) in users {
+        let field = format!("basic_auth_users.{u}");
+        let parts: bcrypt::HashParts = h.parse().map_err(|e| {
+            err(&field, format!("not a bcrypt hash ({e}); create one with `htpasswd -nBC 10 \"\" | tr -d ':\\n'`"))
+        })?;
+        max_cost = max_cost.max(parts.get_cost());
+    }
+    if users.is_empty() {
+        return Ok(String::new());
+    }
+    // Unknown users are checked against this, so they cost as much as a wrong password.
+    bcrypt::hash("sidewatch: no such user", max_cost).map_err(|e| {
+        err(
+            "basic_auth_users",
+            format!("cannot create the comparison hash: {e}"),
+        )
+    })
+}
+
+/// `rate_limit`: no limiter when the interval is unset or zero.
+fn rate_limiter(r: &RateLimitFile, err: &ErrFn<'_>) -> Result<Option<RateLimiter>, ConfigError> {
+    let interval = match &r.interval {
+        Some(i) => parse_go_duration(i).map_err(|e| err("rate_limit.interval", e))?,
+        None => Duration::ZERO,
+    };
+    let burst = r.burst.unwrap_or(0);
+    if interval.is_zero() {
+        Ok(None)
+    } else if burst == 0 {
+        // Go's limiter with burst 0 refuses every request; that is never what was meant.
+        Err(err(
+            "rate_limit.burst",
+            "must be at least 1 when rate_limit.interval is set (a burst of 0 would refuse every request)".into(),
+        ))
+    } else {
+        Ok(Some(RateLimiter::new(interval, burst)))
+    }
 }
 
 /// As the toolkit's `TLSConfig.IsEnabled`: any TLS field set turns TLS on.
@@ -652,161 +671,274 @@ fn read_file(field: &str, path: &Path, err: &ErrFn<'_>) -> Result<Vec<u8>, Confi
     })
 }
 
+/// Builds the rustls server config, checking fields in the toolkit's order (the first bad field
+/// is the one reported). Returns the files read (to watch for changes) and a one-line summary.
 fn build_tls(
     t: TlsServerConfigFile,
     dir: &Path,
     err: &ErrFn<'_>,
 ) -> Result<(rustls::ServerConfig, Vec<PathBuf>, String), ConfigError> {
-    let f = |name: &str| format!("tls_server_config.{name}");
-    let mut used = Vec::new();
-    if t.cert_file.is_none() && t.cert.is_none() {
-        return Err(err(
-            &f("cert_file"),
-            "missing one of cert or cert_file".into(),
-        ));
-    }
-    if t.key_file.is_none() && t.key.is_none() {
-        return Err(err(&f("key_file"), "missing one of key or key_file".into()));
-    }
-    let cert_pem = match (&t.cert_file, &t.cert) {
-        (Some(p), _) => {
-            let p = join_dir(dir, p);
-            let b = read_file(&f("cert_file"), &p, err)?;
-            used.push(p);
-            b
-        }
-        (None, Some(c)) => c.as_bytes().to_vec(),
-        (None, None) => Vec::new(),
-    };
-    let key_pem = match (&t.key_file, &t.key) {
-        (Some(p), _) => {
-            let p = join_dir(dir, p);
-            let b = read_file(&f("key_file"), &p, err)?;
-            used.push(p);
-            b
-        }
-        (None, Some(k)) => k.as_bytes().to_vec(),
-        (None, None) => Vec::new(),
-    };
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
-        .collect::<Result<_, _>>()
-        .map_err(|e| err(&f("cert_file"), format!("failed to load X509KeyPair: {e}")))?;
-    if certs.is_empty() {
-        return Err(err(
-            &f("cert_file"),
-            "failed to load X509KeyPair: no certificate found in the PEM data".into(),
-        ));
-    }
-    let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| {
-        err(
-            &f("key_file"),
-            format!("failed to load X509KeyPair: no private key found ({e})"),
-        )
-    })?;
-
-    // Versions.
-    let min = version_rank(
-        &f("min_version"),
-        t.min_version.as_deref().unwrap_or("TLS12"),
+    let mut pem = PemSources {
+        dir,
         err,
-    )?;
-    let max = version_rank(
-        &f("max_version"),
-        t.max_version.as_deref().unwrap_or("TLS13"),
-        err,
-    )?;
-    if max < 12 {
-        return Err(err(
-            &f("max_version"),
-            "TLS10 and TLS11 are not supported (sidewatch serves TLS12 and TLS13 only)".into(),
-        ));
-    }
-    if min > max {
-        return Err(err(
-            &f("min_version"),
-            "min_version is above max_version".into(),
-        ));
-    }
-    if min < 12 {
-        tracing::warn!(
-            "web config: min_version below TLS12 requested; sidewatch never offers TLS 1.0/1.1, so TLS12 is the minimum"
-        );
-    }
-    let mut versions: Vec<&'static rustls::SupportedProtocolVersion> = Vec::new();
-    if max >= 13 {
-        versions.push(&rustls::version::TLS13);
-    }
-    if min <= 12 {
-        versions.push(&rustls::version::TLS12);
-    }
-
-    // Cipher suites and curves.
-    let mut provider = rustls::crypto::ring::default_provider();
-    if let Some(names) = &t.cipher_suites {
-        if !names.is_empty() {
-            let mut chosen: Vec<rustls::SupportedCipherSuite> = provider
-                .cipher_suites
-                .iter()
-                .filter(|s| s.tls13().is_some())
-                .copied()
-                .collect();
-            for n in names {
-                match tls12_suite(n) {
-                    Some(s) => chosen.push(s),
-                    None if GO_ONLY_SUITES.contains(&n.as_str()) => {
-                        return Err(err(
-                            &f("cipher_suites"),
-                            format!(
-                                "cipher {n} is not supported by sidewatch (only AEAD suites with forward secrecy are; TLS 1.3 suites are not configurable, as in Go)"
-                            ),
-                        ));
-                    }
-                    None => return Err(err(&f("cipher_suites"), format!("unknown cipher: {n}"))),
-                }
-            }
-            provider.cipher_suites = chosen;
-        }
-    }
-    if let Some(curves) = &t.curve_preferences {
-        if !curves.is_empty() {
-            use rustls::crypto::ring::kx_group;
-            let mut groups: Vec<&'static dyn rustls::crypto::SupportedKxGroup> = Vec::new();
-            for c in curves {
-                groups.push(match c.as_str() {
-                    "X25519" => kx_group::X25519,
-                    "CurveP256" => kx_group::SECP256R1,
-                    "CurveP384" => kx_group::SECP384R1,
-                    "CurveP521" => {
-                        return Err(err(&f("curve_preferences"), "CurveP521 is not supported by sidewatch; use X25519, CurveP256 or CurveP384".into()));
-                    }
-                    other => return Err(err(&f("curve_preferences"), format!("unknown curve: {other}"))),
-                });
-            }
-            provider.kx_groups = groups;
-        }
-    }
-    let provider = Arc::new(provider);
-
-    // Client authentication.
+        used: Vec::new(),
+    };
+    let (certs, key) = pem.key_pair(&t)?;
+    let range = VersionRange::parse(&t, err)?;
+    let provider = Arc::new(crypto_provider(&t, err)?);
     let auth_name = t.client_auth_type.as_deref().unwrap_or("");
     let auth = ClientAuth::parse(auth_name)
-        .ok_or_else(|| err(&f("client_auth_type"), format!("invalid ClientAuth: {auth_name}; expected one of NoClientCert, RequestClientCert, RequireAnyClientCert, VerifyClientCertIfGiven, RequireAndVerifyClientCert")))?;
-    let ca_pem = match (&t.client_ca_file, &t.client_ca) {
-        (Some(p), _) if !p.as_os_str().is_empty() => {
-            let p = join_dir(dir, p);
-            let b = read_file(&f("client_ca_file"), &p, err)?;
-            used.push(p);
-            Some(b)
-        }
-        (_, Some(c)) if !c.is_empty() => Some(c.as_bytes().to_vec()),
-        _ => None,
-    };
+        .ok_or_else(|| err(&tls_field("client_auth_type"), format!("invalid ClientAuth: {auth_name}; expected one of NoClientCert, RequestClientCert, RequireAnyClientCert, VerifyClientCertIfGiven, RequireAndVerifyClientCert")))?;
+    let ca_pem = pem.client_ca(&t)?;
     if ca_pem.is_some() && auth == ClientAuth::NoClientCert {
         return Err(err(
-            &f("client_auth_type"),
+            &tls_field("client_auth_type"),
             "client CA's have been configured without a Client Auth Policy".into(),
         ));
     }
+    let san_names = allowed_sans(&t, auth, err)?;
+    let verifier = client_verifier(auth, auth_name, ca_pem.as_deref(), &provider, err)?
+        .map(|inner| with_san_check(inner, san_names));
+
+    let builder = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&range.versions())
+        .map_err(|e| {
+            err(
+                &tls_field("min_version"),
+                format!("no usable TLS configuration: {e}"),
+            )
+        })?;
+    let builder = match verifier {
+        Some(v) => builder.with_client_cert_verifier(v),
+        None => builder.with_no_client_auth(),
+    };
+    let mut cfg = builder.with_single_cert(certs, key).map_err(|e| {
+        err(
+            &tls_field("key_file"),
+            format!("failed to load X509KeyPair: {e}"),
+        )
+    })?;
+    cfg.ignore_client_order = t.prefer_server_cipher_suites.unwrap_or(true);
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let desc = format!(
+        "TLS ({}..{}, client certificates: {auth:?})",
+        if range.min <= 12 { "TLS12" } else { "TLS13" },
+        if range.max >= 13 { "TLS13" } else { "TLS12" }
+    );
+    Ok((cfg, pem.used, desc))
+}
+
+fn tls_field(name: &str) -> String {
+    format!("tls_server_config.{name}")
+}
+
+/// PEM data comes from a file (relative to the config's directory) or inline; the files read are
+/// remembered so that a change to them reloads the config.
+struct PemSources<'a> {
+    dir: &'a Path,
+    err: &'a ErrFn<'a>,
+    used: Vec<PathBuf>,
+}
+
+impl PemSources<'_> {
+    fn read(&mut self, field: &str, p: &Path) -> Result<Vec<u8>, ConfigError> {
+        let p = join_dir(self.dir, p);
+        let b = read_file(&tls_field(field), &p, self.err)?;
+        self.used.push(p);
+        Ok(b)
+    }
+
+    /// The file wins over the inline text, as in the toolkit.
+    fn file_or_inline(
+        &mut self,
+        field: &str,
+        file: &Option<PathBuf>,
+        inline: &Option<String>,
+    ) -> Result<Vec<u8>, ConfigError> {
+        match (file, inline) {
+            (Some(p), _) => self.read(field, p),
+            (None, Some(c)) => Ok(c.as_bytes().to_vec()),
+            (None, None) => Ok(Vec::new()),
+        }
+    }
+
+    fn key_pair(
+        &mut self,
+        t: &TlsServerConfigFile,
+    ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), ConfigError> {
+        let err = self.err;
+        if t.cert_file.is_none() && t.cert.is_none() {
+            return Err(err(
+                &tls_field("cert_file"),
+                "missing one of cert or cert_file".into(),
+            ));
+        }
+        if t.key_file.is_none() && t.key.is_none() {
+            return Err(err(
+                &tls_field("key_file"),
+                "missing one of key or key_file".into(),
+            ));
+        }
+        let cert_pem = self.file_or_inline("cert_file", &t.cert_file, &t.cert)?;
+        let key_pem = self.file_or_inline("key_file", &t.key_file, &t.key)?;
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
+            .collect::<Result<_, _>>()
+            .map_err(|e| {
+                err(
+                    &tls_field("cert_file"),
+                    format!("failed to load X509KeyPair: {e}"),
+                )
+            })?;
+        if certs.is_empty() {
+            return Err(err(
+                &tls_field("cert_file"),
+                "failed to load X509KeyPair: no certificate found in the PEM data".into(),
+            ));
+        }
+        let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| {
+            err(
+                &tls_field("key_file"),
+                format!("failed to load X509KeyPair: no private key found ({e})"),
+            )
+        })?;
+        Ok((certs, key))
+    }
+
+    /// An empty path or empty text counts as unset.
+    fn client_ca(&mut self, t: &TlsServerConfigFile) -> Result<Option<Vec<u8>>, ConfigError> {
+        match (&t.client_ca_file, &t.client_ca) {
+            (Some(p), _) if !p.as_os_str().is_empty() => self.read("client_ca_file", p).map(Some),
+            (_, Some(c)) if !c.is_empty() => Ok(Some(c.as_bytes().to_vec())),
+            _ => Ok(None),
+        }
+    }
+}
+
+/// The protocol range asked for, in Go's numbering (12 = TLS 1.2).
+struct VersionRange {
+    min: u8,
+    max: u8,
+}
+
+impl VersionRange {
+    fn parse(t: &TlsServerConfigFile, err: &ErrFn<'_>) -> Result<Self, ConfigError> {
+        let min = version_rank(
+            &tls_field("min_version"),
+            t.min_version.as_deref().unwrap_or("TLS12"),
+            err,
+        )?;
+        let max = version_rank(
+            &tls_field("max_version"),
+            t.max_version.as_deref().unwrap_or("TLS13"),
+            err,
+        )?;
+        if max < 12 {
+            return Err(err(
+                &tls_field("max_version"),
+                "TLS10 and TLS11 are not supported (sidewatch serves TLS12 and TLS13 only)".into(),
+            ));
+        }
+        if min > max {
+            return Err(err(
+                &tls_field("min_version"),
+                "min_version is above max_version".into(),
+            ));
+        }
+        if min < 12 {
+            tracing::warn!(
+                "web config: min_version below TLS12 requested; sidewatch never offers TLS 1.0/1.1, so TLS12 is the minimum"
+            );
+        }
+        Ok(Self { min, max })
+    }
+
+    fn versions(&self) -> Vec<&'static rustls::SupportedProtocolVersion> {
+        let mut versions: Vec<&'static rustls::SupportedProtocolVersion> = Vec::new();
+        if self.max >= 13 {
+            versions.push(&rustls::version::TLS13);
+        }
+        if self.min <= 12 {
+            versions.push(&rustls::version::TLS12);
+        }
+        versions
+    }
+}
+
+/// The ring provider, narrowed to the configured cipher suites and curves (unset or empty: all).
+fn crypto_provider(
+    t: &TlsServerConfigFile,
+    err: &ErrFn<'_>,
+) -> Result<CryptoProvider, ConfigError> {
+    let mut provider = rustls::crypto::ring::default_provider();
+    if let Some(names) = t.cipher_suites.as_ref().filter(|n| !n.is_empty()) {
+        // TLS 1.3 suites are not configurable, as in Go: they are always kept.
+        let mut chosen: Vec<rustls::SupportedCipherSuite> = provider
+            .cipher_suites
+            .iter()
+            .filter(|s| s.tls13().is_some())
+            .copied()
+            .collect();
+        for n in names {
+            chosen.push(configured_suite(n, err)?);
+        }
+        provider.cipher_suites = chosen;
+    }
+    if let Some(curves) = t.curve_preferences.as_ref().filter(|c| !c.is_empty()) {
+        provider.kx_groups = curves
+            .iter()
+            .map(|c| configured_curve(c, err))
+            .collect::<Result<_, _>>()?;
+    }
+    Ok(provider)
+}
+
+fn configured_suite(n: &str, err: &ErrFn<'_>) -> Result<rustls::SupportedCipherSuite, ConfigError> {
+    match tls12_suite(n) {
+        Some(s) => Ok(s),
+        None if GO_ONLY_SUITES.contains(&n) => Err(err(
+            &tls_field("cipher_suites"),
+            format!(
+                "cipher {n} is not supported by sidewatch (only AEAD suites with forward secrecy are; TLS 1.3 suites are not configurable, as in Go)"
+            ),
+        )),
+        None => Err(err(
+            &tls_field("cipher_suites"),
+            format!("unknown cipher: {n}"),
+        )),
+    }
+}
+
+fn configured_curve(
+    c: &str,
+    err: &ErrFn<'_>,
+) -> Result<&'static dyn rustls::crypto::SupportedKxGroup, ConfigError> {
+    use rustls::crypto::ring::kx_group;
+    Ok(match c {
+        "X25519" => kx_group::X25519,
+        "CurveP256" => kx_group::SECP256R1,
+        "CurveP384" => kx_group::SECP384R1,
+        "CurveP521" => {
+            return Err(err(
+                &tls_field("curve_preferences"),
+                "CurveP521 is not supported by sidewatch; use X25519, CurveP256 or CurveP384"
+                    .into(),
+            ));
+        }
+        other => {
+            return Err(err(
+                &tls_field("curve_preferences"),
+                format!("unknown curve: {other}"),
+            ));
+        }
+    })
+}
+
+/// `client_allowed_sans` as names to match; they need a policy that asks for certificates.
+fn allowed_sans(
+    t: &TlsServerConfigFile,
+    auth: ClientAuth,
+    err: &ErrFn<'_>,
+) -> Result<Vec<ServerName<'static>>, ConfigError> {
     let sans = t.client_allowed_sans.clone().unwrap_or_default();
     let mut san_names = Vec::new();
     for s in &sans {
@@ -814,7 +946,7 @@ fn build_tls(
             Ok(n) => san_names.push(n),
             Err(_) => {
                 return Err(err(
-                    &f("client_allowed_sans"),
+                    &tls_field("client_allowed_sans"),
                     format!("{s:?}: sidewatch matches DNS names and IP addresses only"),
                 ));
             }
@@ -822,11 +954,22 @@ fn build_tls(
     }
     if !san_names.is_empty() && matches!(auth, ClientAuth::NoClientCert) {
         return Err(err(
-            &f("client_allowed_sans"),
+            &tls_field("client_allowed_sans"),
             "needs a client_auth_type that asks for client certificates".into(),
         ));
     }
-    let verifier: Option<Arc<dyn ClientCertVerifier>> = match auth {
+    Ok(san_names)
+}
+
+/// The verifier for a client-auth policy (none for `NoClientCert`).
+fn client_verifier(
+    auth: ClientAuth,
+    auth_name: &str,
+    ca_pem: Option<&[u8]>,
+    provider: &Arc<CryptoProvider>,
+    err: &ErrFn<'_>,
+) -> Result<Option<Arc<dyn ClientCertVerifier>>, ConfigError> {
+    Ok(match auth {
         ClientAuth::NoClientCert => None,
         ClientAuth::RequestClientCert | ClientAuth::RequireAnyClientCert => {
             Some(Arc::new(AnyClientCert {
@@ -835,73 +978,57 @@ fn build_tls(
             }))
         }
         ClientAuth::VerifyClientCertIfGiven | ClientAuth::RequireAndVerifyClientCert => {
-            let Some(pem) = &ca_pem else {
+            let Some(pem) = ca_pem else {
                 return Err(err(
-                    &f("client_ca_file"),
+                    &tls_field("client_ca_file"),
                     format!(
                         "client_auth_type {auth_name} needs client_ca_file (or client_ca) to verify client certificates against"
                     ),
                 ));
             };
-            let mut roots = RootCertStore::empty();
-            for c in CertificateDer::pem_slice_iter(pem) {
-                let c = c.map_err(|e| err(&f("client_ca_file"), format!("invalid PEM: {e}")))?;
-                roots.add(c).map_err(|e| {
-                    err(&f("client_ca_file"), format!("invalid CA certificate: {e}"))
-                })?;
-            }
-            if roots.is_empty() {
-                return Err(err(
-                    &f("client_ca_file"),
-                    "no CA certificate found in the PEM data".into(),
-                ));
-            }
-            let b = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
+            let b = WebPkiClientVerifier::builder_with_provider(
+                Arc::new(ca_roots(pem, err)?),
+                provider.clone(),
+            );
             let b = if auth == ClientAuth::VerifyClientCertIfGiven {
                 b.allow_unauthenticated()
             } else {
                 b
             };
-            Some(
-                b.build()
-                    .map_err(|e: VerifierBuilderError| err(&f("client_ca_file"), e.to_string()))?,
-            )
+            Some(b.build().map_err(|e: VerifierBuilderError| {
+                err(&tls_field("client_ca_file"), e.to_string())
+            })?)
         }
-    };
-    let verifier = verifier.map(|inner| -> Arc<dyn ClientCertVerifier> {
-        if san_names.is_empty() {
-            inner
-        } else {
-            Arc::new(SanCheck {
-                inner,
-                allowed: san_names.clone(),
-            })
-        }
-    });
+    })
+}
 
-    let builder = rustls::ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(&versions)
-        .map_err(|e| {
-            err(
-                &f("min_version"),
-                format!("no usable TLS configuration: {e}"),
-            )
-        })?;
-    let builder = match verifier {
-        Some(v) => builder.with_client_cert_verifier(v),
-        None => builder.with_no_client_auth(),
-    };
-    let mut cfg = builder
-        .with_single_cert(certs, key)
-        .map_err(|e| err(&f("key_file"), format!("failed to load X509KeyPair: {e}")))?;
-    cfg.ignore_client_order = t.prefer_server_cipher_suites.unwrap_or(true);
-    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let desc = format!(
-        "TLS ({}..{}, client certificates: {auth:?})",
-        if min <= 12 { "TLS12" } else { "TLS13" },
-        if max >= 13 { "TLS13" } else { "TLS12" }
-    );
-    Ok((cfg, used, desc))
+fn ca_roots(pem: &[u8], err: &ErrFn<'_>) -> Result<RootCertStore, ConfigError> {
+    let field = tls_field("client_ca_file");
+    let mut roots = RootCertStore::empty();
+    for c in CertificateDer::pem_slice_iter(pem) {
+        let c = c.map_err(|e| err(&field, format!("invalid PEM: {e}")))?;
+        roots
+            .add(c)
+            .map_err(|e| err(&field, format!("invalid CA certificate: {e}")))?;
+    }
+    if roots.is_empty() {
+        return Err(err(
+            &field,
+            "no CA certificate found in the PEM data".into(),
+        ));
+    }
+    Ok(roots)
+}
+
+fn with_san_check(
+    inner: Arc<dyn ClientCertVerifier>,
+    allowed: Vec<ServerName<'static>>,
+) -> Arc<dyn ClientCertVerifier> {
+    if allowed.is_empty() {
+        inner
+    } else {
+        Arc::new(SanCheck { inner, allowed })
+    }
 }
 
 /// `RequestClientCert` / `RequireAnyClientCert`: ask for a certificate, check only that the

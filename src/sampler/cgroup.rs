@@ -270,106 +270,10 @@ impl CgroupTracker {
         live: bool,
     ) -> CgroupSample {
         let c = counters.get();
-        let m = &f.memory;
-        let p = &f.pressure;
-        let readings = [
-            Reading {
-                ctr: Ctr::OomKills,
-                place: loc.memory.as_ref(),
-                value: m.oom_kills,
-            },
-            Reading {
-                ctr: Ctr::LimitHits,
-                place: loc.memory.as_ref(),
-                value: m.limit_hits,
-            },
-            Reading {
-                ctr: Ctr::CpuUsage,
-                place: loc.cpuacct.as_ref(),
-                value: f.cpu.usage_ns,
-            },
-            Reading {
-                ctr: Ctr::CpuUser,
-                place: loc.cpuacct.as_ref(),
-                value: f.cpu.user_ns,
-            },
-            Reading {
-                ctr: Ctr::CpuSystem,
-                place: loc.cpuacct.as_ref(),
-                value: f.cpu.system_ns,
-            },
-            Reading {
-                ctr: Ctr::Periods,
-                place: loc.cpu.as_ref(),
-                value: f.cpu.periods,
-            },
-            Reading {
-                ctr: Ctr::ThrottledPeriods,
-                place: loc.cpu.as_ref(),
-                value: f.cpu.throttled_periods,
-            },
-            Reading {
-                ctr: Ctr::Throttled,
-                place: loc.cpu.as_ref(),
-                value: f.cpu.throttled_ns,
-            },
-            Reading {
-                ctr: Ctr::IoReadBytes,
-                place: loc.io.as_ref(),
-                value: f.io.read_bytes,
-            },
-            Reading {
-                ctr: Ctr::IoWriteBytes,
-                place: loc.io.as_ref(),
-                value: f.io.write_bytes,
-            },
-            Reading {
-                ctr: Ctr::IoReads,
-                place: loc.io.as_ref(),
-                value: f.io.reads,
-            },
-            Reading {
-                ctr: Ctr::IoWrites,
-                place: loc.io.as_ref(),
-                value: f.io.writes,
-            },
-            Reading {
-                ctr: Ctr::CpuSome,
-                place: loc.pressure.as_ref(),
-                value: p.cpu.map(|x| x.some_us),
-            },
-            Reading {
-                ctr: Ctr::CpuFull,
-                place: loc.pressure.as_ref(),
-                value: p.cpu.and_then(|x| x.full_us),
-            },
-            Reading {
-                ctr: Ctr::MemorySome,
-                place: loc.pressure.as_ref(),
-                value: p.memory.map(|x| x.some_us),
-            },
-            Reading {
-                ctr: Ctr::MemoryFull,
-                place: loc.pressure.as_ref(),
-                value: p.memory.and_then(|x| x.full_us),
-            },
-            Reading {
-                ctr: Ctr::IoSome,
-                place: loc.pressure.as_ref(),
-                value: p.io.map(|x| x.some_us),
-            },
-            Reading {
-                ctr: Ctr::IoFull,
-                place: loc.pressure.as_ref(),
-                value: p.io.and_then(|x| x.full_us),
-            },
-        ];
         let mut changes: [Change; N] = [None; N];
-        for r in &readings {
+        for r in &readings(loc, f) {
             changes[r.ctr as usize] = self.account(r, c, now);
         }
-        let ch = |ctr: Ctr| changes[ctr as usize];
-
         let mut s = CgroupSample {
             path: loc.path.clone(),
             version: version_str(loc),
@@ -377,40 +281,7 @@ impl CgroupTracker {
             ..Default::default()
         };
         if live {
-            s.memory_usage_bytes = m.usage_bytes;
-            s.memory_working_set_bytes = m.working_set_bytes;
-            s.memory_rss_bytes = m.rss_bytes;
-            s.memory_cache_bytes = m.cache_bytes;
-            s.memory_limit_bytes = m.limit_bytes;
-            s.swap_bytes = m.swap_bytes;
-            s.pids = f.pids.current;
-            s.pids_limit = f.pids.limit;
-            s.cpu_limit_cores = f.cpu.limit_cores;
-            s.memory_utilization_ratio = match (m.working_set_bytes, m.limit_bytes) {
-                (Some(ws), Some(limit)) if limit > 0 => Some(ws as f64 / limit as f64),
-                _ => None,
-            };
-            let cores = f.cpu.limit_cores.or(f.online_cpus.map(f64::from));
-            s.cpu_utilization_ratio = match (ch(Ctr::CpuUsage), cores) {
-                (Some((d, secs)), Some(cores)) if secs > 0.0 && cores > 0.0 => {
-                    Some(d as f64 / 1e9 / secs / cores)
-                }
-                _ => None,
-            };
-            s.cpu_throttled_ratio = match (ch(Ctr::Periods), ch(Ctr::ThrottledPeriods)) {
-                (Some((0, _)), Some(_)) => Some(0.0),
-                (Some((periods, _)), Some((throttled, _))) => {
-                    Some((throttled as f64 / periods as f64).min(1.0))
-                }
-                _ => None,
-            };
-            let share = |c: Change| match c {
-                Some((d, secs)) if secs > 0.0 => Some((d as f64 / 1e6 / secs).clamp(0.0, 1.0)),
-                _ => None,
-            };
-            s.pressure_cpu_ratio = share(ch(Ctr::CpuSome));
-            s.pressure_memory_ratio = share(ch(Ctr::MemorySome));
-            s.pressure_io_ratio = share(ch(Ctr::IoSome));
+            fill_gauges(&mut s, f, &changes);
         }
         fill_counters(&mut s, c);
         s
@@ -503,6 +374,85 @@ fn places(loc: &Located) -> impl Iterator<Item = &Place> {
 
 fn version_str(loc: &Located) -> &'static str {
     loc.version.map_or("", |v| v.as_str())
+}
+
+/// Every cumulative figure of a cgroup with the directory it was read from.
+fn readings<'a>(loc: &'a Located, f: &Figures) -> [Reading<'a>; N] {
+    let r = |ctr, place: &'a Option<Place>, value| Reading {
+        ctr,
+        place: place.as_ref(),
+        value,
+    };
+    let (m, p) = (&f.memory, &f.pressure);
+    [
+        r(Ctr::OomKills, &loc.memory, m.oom_kills),
+        r(Ctr::LimitHits, &loc.memory, m.limit_hits),
+        r(Ctr::CpuUsage, &loc.cpuacct, f.cpu.usage_ns),
+        r(Ctr::CpuUser, &loc.cpuacct, f.cpu.user_ns),
+        r(Ctr::CpuSystem, &loc.cpuacct, f.cpu.system_ns),
+        r(Ctr::Periods, &loc.cpu, f.cpu.periods),
+        r(Ctr::ThrottledPeriods, &loc.cpu, f.cpu.throttled_periods),
+        r(Ctr::Throttled, &loc.cpu, f.cpu.throttled_ns),
+        r(Ctr::IoReadBytes, &loc.io, f.io.read_bytes),
+        r(Ctr::IoWriteBytes, &loc.io, f.io.write_bytes),
+        r(Ctr::IoReads, &loc.io, f.io.reads),
+        r(Ctr::IoWrites, &loc.io, f.io.writes),
+        r(Ctr::CpuSome, &loc.pressure, p.cpu.map(|x| x.some_us)),
+        r(Ctr::CpuFull, &loc.pressure, p.cpu.and_then(|x| x.full_us)),
+        r(Ctr::MemorySome, &loc.pressure, p.memory.map(|x| x.some_us)),
+        r(
+            Ctr::MemoryFull,
+            &loc.pressure,
+            p.memory.and_then(|x| x.full_us),
+        ),
+        r(Ctr::IoSome, &loc.pressure, p.io.map(|x| x.some_us)),
+        r(Ctr::IoFull, &loc.pressure, p.io.and_then(|x| x.full_us)),
+    ]
+}
+
+/// The gauges of a cgroup the target is in now: its figures, and the ratios this tick's
+/// changes give.
+fn fill_gauges(s: &mut CgroupSample, f: &Figures, changes: &[Change; N]) {
+    let m = &f.memory;
+    let ch = |ctr: Ctr| changes[ctr as usize];
+    s.memory_usage_bytes = m.usage_bytes;
+    s.memory_working_set_bytes = m.working_set_bytes;
+    s.memory_rss_bytes = m.rss_bytes;
+    s.memory_cache_bytes = m.cache_bytes;
+    s.memory_limit_bytes = m.limit_bytes;
+    s.swap_bytes = m.swap_bytes;
+    s.pids = f.pids.current;
+    s.pids_limit = f.pids.limit;
+    s.cpu_limit_cores = f.cpu.limit_cores;
+    s.memory_utilization_ratio = match (m.working_set_bytes, m.limit_bytes) {
+        (Some(ws), Some(limit)) if limit > 0 => Some(ws as f64 / limit as f64),
+        _ => None,
+    };
+    let cores = f.cpu.limit_cores.or(f.online_cpus.map(f64::from));
+    s.cpu_utilization_ratio = match (ch(Ctr::CpuUsage), cores) {
+        (Some((d, secs)), Some(cores)) if secs > 0.0 && cores > 0.0 => {
+            Some(d as f64 / 1e9 / secs / cores)
+        }
+        _ => None,
+    };
+    s.cpu_throttled_ratio = match (ch(Ctr::Periods), ch(Ctr::ThrottledPeriods)) {
+        (Some((0, _)), Some(_)) => Some(0.0),
+        (Some((periods, _)), Some((throttled, _))) => {
+            Some((throttled as f64 / periods as f64).min(1.0))
+        }
+        _ => None,
+    };
+    s.pressure_cpu_ratio = stalled_share(ch(Ctr::CpuSome));
+    s.pressure_memory_ratio = stalled_share(ch(Ctr::MemorySome));
+    s.pressure_io_ratio = stalled_share(ch(Ctr::IoSome));
+}
+
+/// The share of the tick some task was stalled (PSI counts microseconds).
+fn stalled_share(c: Change) -> Option<f64> {
+    match c {
+        Some((d, secs)) if secs > 0.0 => Some((d as f64 / 1e6 / secs).clamp(0.0, 1.0)),
+        _ => None,
+    }
 }
 
 fn fill_counters(s: &mut CgroupSample, c: &CgroupCounters) {
