@@ -8,23 +8,27 @@
 //! immutable [`HistoryViews`] (rendered JSON fragments, plus shared chunks of the raw ring for
 //! `/api/v1/samples`).
 
+pub mod model;
 pub mod ring;
 pub mod stats;
 pub mod trend;
 pub mod view;
 
+pub use model::{Sparklines, TargetView, Trends};
+pub use view::HistoryViews;
+
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::advisor::{self, AdvisorInput, Recommendation};
+use crate::advisor::{self, AdvisorInput};
 use crate::sample::{CgroupSample, TargetSample};
 use ring::{
-    Accum, DAY_SLOTS, Day, HOUR_SLOTS, MINUTE_SLOTS, OOM_EVENTS, OomEvent, Point, RawRing, RawView,
-    Signal, Slot, SlotRing,
+    Accum, DAY_SLOTS, Day, HOUR_SLOTS, MINUTE_SLOTS, OOM_EVENTS, OomEvent, Point, RawRing, Signal,
+    Slot, SlotRing,
 };
 use stats::Summary;
-use trend::{LeakVerdict, WindowTrend};
+use trend::WindowTrend;
 
 /// Trend windows when the config has none: 15m, 1h, 6h.
 pub const DEFAULT_TREND_WINDOWS: [Duration; 3] = [
@@ -568,101 +572,6 @@ fn tuning_input<'a>(
 
 fn float_opt(v: f32) -> Option<f64> {
     (!v.is_nan()).then_some(f64::from(v))
-}
-
-/// Last-hour series for the status page: up to [`SPARK_POINTS`] buckets per signal (indexed
-/// by [`Signal::index`]), CPU as the bucket's mean, the others as its maximum.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Sparklines {
-    pub span_seconds: f64,
-    pub series: [Vec<Option<f64>>; ring::SIGNALS],
-}
-
-impl Sparklines {
-    pub fn get(&self, s: Signal) -> &[Option<f64>] {
-        &self.series[s.index()]
-    }
-}
-
-/// Growth trends of one target per window, the leak verdict and the time to the limit.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Trends {
-    pub memory: Vec<WindowTrend>,
-    pub threads: Vec<WindowTrend>,
-    pub open_fds: Vec<WindowTrend>,
-    pub runtime_tasks: Vec<WindowTrend>,
-    pub runtime_heap: Vec<WindowTrend>,
-    /// The leak rule on the longest covered window; `None` while no window is covered.
-    pub leak: Option<LeakVerdict>,
-    /// The leak rule on runtime tasks (counts, in the `_bytes` fields); `None` while no window
-    /// is covered or the app has no tasks figure.
-    pub tasks_leak: Option<LeakVerdict>,
-    /// At the fastest significant growth among the windows; `None` without a limit or growth.
-    pub time_to_limit_seconds: Option<f64>,
-    pub time_to_limit_window: Option<String>,
-}
-
-/// What a tick publishes about one target.
-#[derive(Debug, Clone)]
-pub struct TargetView {
-    pub name: String,
-    pub labels: Vec<(String, String)>,
-    pub up: bool,
-    pub pid: Option<i32>,
-    pub comm: Option<String>,
-    pub processes: u64,
-    pub restarts_total: u64,
-    pub oom_kills_total: Option<u64>,
-    /// This tick's point; `None` while the target is down.
-    pub latest: Option<Point>,
-    pub raw: RawView,
-    pub raw_capacity: usize,
-    pub minutes: usize,
-    pub hours: usize,
-    pub days: usize,
-    pub history_seconds: f64,
-    pub stats_1h: Vec<(Signal, Option<Summary>)>,
-    pub stats_24h: Vec<(Signal, Option<Summary>)>,
-    pub trends: Trends,
-    pub recommendation: Recommendation,
-    pub sparklines: Sparklines,
-}
-
-/// What a tick publishes: one view per target (config order) and their JSON fragments, rendered
-/// on the first API request after the tick (most ticks have none).
-#[derive(Debug, Clone, Default)]
-pub struct HistoryViews {
-    pub timestamp_seconds: f64,
-    pub targets: Vec<TargetView>,
-    json: std::sync::OnceLock<Vec<view::TargetJson>>,
-}
-
-impl HistoryViews {
-    pub fn new(timestamp_seconds: f64, targets: Vec<TargetView>) -> Self {
-        HistoryViews {
-            timestamp_seconds,
-            targets,
-            json: std::sync::OnceLock::new(),
-        }
-    }
-
-    /// The targets' JSON fragments, rendered now if no request has asked since the tick.
-    pub fn json(&self) -> &[view::TargetJson] {
-        self.json
-            .get_or_init(|| self.targets.iter().map(view::TargetJson::render).collect())
-    }
-
-    /// Whether [`HistoryViews::json`] has rendered this tick's fragments.
-    pub fn json_rendered(&self) -> bool {
-        self.json.get().is_some()
-    }
-
-    pub fn target(&self, name: &str) -> Option<(&TargetView, &view::TargetJson)> {
-        self.targets
-            .iter()
-            .zip(self.json())
-            .find(|(t, _)| t.name == name)
-    }
 }
 
 /// The history of every target; owned by the sampler thread.

@@ -8,10 +8,10 @@ use bytes::Bytes;
 use prometheus_client::encoding::DescriptorEncoder;
 use serde_json::{Map, Value, json};
 
+use super::model::TargetView;
 use super::ring::{self, Point, Signal};
 use super::stats::Summary;
 use super::trend::WindowTrend;
-use super::{HistoryViews, TargetView};
 use crate::catalog;
 use crate::encode::{Family, Labels, Num, labels_of};
 
@@ -449,6 +449,43 @@ fn select_inner(
             Ok(envelope(&[&to_bytes(&data)], false))
         }
         _ => Err(format!("{path} is not a history route")),
+    }
+}
+
+/// What a tick publishes: one view per target (config order) and their JSON fragments, rendered
+/// on the first API request after the tick (most ticks have none).
+#[derive(Debug, Clone, Default)]
+pub struct HistoryViews {
+    pub timestamp_seconds: f64,
+    pub targets: Vec<TargetView>,
+    json: std::sync::OnceLock<Vec<TargetJson>>,
+}
+
+impl HistoryViews {
+    pub fn new(timestamp_seconds: f64, targets: Vec<TargetView>) -> Self {
+        HistoryViews {
+            timestamp_seconds,
+            targets,
+            json: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The targets' JSON fragments, rendered now if no request has asked since the tick.
+    pub fn json(&self) -> &[TargetJson] {
+        self.json
+            .get_or_init(|| self.targets.iter().map(TargetJson::render).collect())
+    }
+
+    /// Whether [`HistoryViews::json`] has rendered this tick's fragments.
+    pub fn json_rendered(&self) -> bool {
+        self.json.get().is_some()
+    }
+
+    pub fn target(&self, name: &str) -> Option<(&TargetView, &TargetJson)> {
+        self.targets
+            .iter()
+            .zip(self.json())
+            .find(|(t, _)| t.name == name)
     }
 }
 
