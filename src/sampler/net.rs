@@ -10,7 +10,9 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::sample::{NetworkSample, TargetSample};
-use crate::source::net::{InterfaceCounters, NetReader, NetReading, listen_backlogs};
+use crate::source::net::{
+    DiagListener, InterfaceCounters, NetReader, NetReading, TcpFiles, diag_listeners,
+};
 use crate::source::proc::{ReadError, ReadFailure, Source};
 
 const MAX_REMEMBERED: usize = 16;
@@ -85,21 +87,37 @@ impl NetTracker {
         ns: Namespaces,
         states: bool,
         target: &TargetSample,
-        read: &mut HashMap<u64, NetReading>,
+        read: &mut HashMap<u64, (NetReading, Option<Vec<DiagListener>>)>,
         failures: &mut Vec<ReadFailure>,
     ) -> Option<NetworkSample> {
         self.tick += 1;
         let read = target.primary_pid.map(|pid| {
             let inode = reader.netns(pid)?;
-            if let Some(r) = read.get(&inode) {
-                return Ok((inode, r.clone()));
+            if let Some((r, diag)) = read.get(&inode) {
+                return Ok((inode, r.clone(), diag.clone()));
             }
-            let r = reader.read_namespace(pid, states && !ns.is_shared(inode))?;
-            read.insert(inode, r.clone());
-            Ok::<_, ReadError>((inode, r))
+            let states = states && !ns.is_shared(inode);
+            // In sidewatch's own namespace and without state counts, sock_diag lists the
+            // listeners (the kernel skips the other sockets), so net/tcp is not read at all.
+            let diag = (!states && ns.own == Some(inode))
+                .then(diag_listeners)
+                .and_then(Result::ok);
+            let files = match (states, &diag) {
+                (true, _) => TcpFiles::StatesAndListeners,
+                (false, Some(_)) => TcpFiles::Skip,
+                (false, None) => TcpFiles::Listeners,
+            };
+            let mut r = reader.read_namespace(pid, files)?;
+            if let Some(d) = &diag {
+                r.sockets.listeners = d.iter().map(|l| l.listener).collect();
+            }
+            read.insert(inode, (r.clone(), diag.clone()));
+            Ok::<_, ReadError>((inode, r, diag))
         });
         let mut sample = match read {
-            Some(Ok((inode, reading))) => self.account(reader, ns, inode, reading, target),
+            Some(Ok((inode, reading, diag))) => {
+                self.account(reader, ns, inode, reading, diag, target)
+            }
             Some(Err(error)) => {
                 // A fixture or kernel without net/: nothing to report, nothing failed.
                 if !error.is_not_found() || self.seen {
@@ -131,6 +149,7 @@ impl NetTracker {
         ns: Namespaces,
         inode: u64,
         r: NetReading,
+        diag: Option<Vec<DiagListener>>,
         target: &TargetSample,
     ) -> NetworkSample {
         self.seen = true;
@@ -174,7 +193,7 @@ impl NetTracker {
             (Some(_), Some(_)) => Some(0.0),
             _ => None,
         };
-        let listeners = own_listeners(reader, ns.own == Some(inode), &r, target);
+        let listeners = own_listeners(reader, ns.own == Some(inode), &r, diag, target);
         let accept_queue_ratio = listeners
             .iter()
             .filter_map(|(_, q, b)| b.filter(|b| *b > 0).map(|b| *q as f64 / b as f64))
@@ -191,11 +210,13 @@ impl NetTracker {
 }
 
 /// The listeners the target's processes hold, by port: (port, queue, backlog). Backlogs come
-/// from sock_diag when sidewatch shares the namespace (`same_ns`), else stay unknown.
+/// from sock_diag (`diag` when this tick already dumped it) when sidewatch shares the namespace
+/// (`same_ns`), else stay unknown.
 fn own_listeners(
     reader: &NetReader,
     same_ns: bool,
     r: &NetReading,
+    diag: Option<Vec<DiagListener>>,
     target: &TargetSample,
 ) -> Vec<(u16, u64, Option<u64>)> {
     let wanted: HashSet<u64> = r.sockets.listeners.iter().map(|l| l.inode).collect();
@@ -206,11 +227,16 @@ fn own_listeners(
         }
         reader.held_sockets(*pid, &wanted, &mut held);
     }
-    let backlogs = if same_ns && !held.is_empty() {
-        listen_backlogs().ok()
-    } else {
-        None
+    let diag = match diag {
+        Some(d) => Some(d),
+        None if same_ns && !held.is_empty() => diag_listeners().ok(),
+        None => None,
     };
+    let backlogs: Option<HashMap<u64, u32>> = diag.map(|d| {
+        d.into_iter()
+            .map(|l| (l.listener.inode, l.backlog))
+            .collect()
+    });
     let mut by_port: BTreeMap<u16, (u64, Option<u64>)> = BTreeMap::new();
     for l in r
         .sockets

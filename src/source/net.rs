@@ -12,9 +12,13 @@
 //! state, local port, receive queue and inode (see bench/net-tcp for the cost).
 //!
 //! The backlog of a listening socket is not in `net/tcp` (its `tx_queue` column is 0 for
-//! listeners); the kernel reports it through sock_diag netlink ([`listen_backlogs`]), which
+//! listeners); the kernel reports it through sock_diag netlink ([`diag_listeners`]), which
 //! answers for the namespace of the asking socket: sidewatch reads it when it shares the
-//! target's namespace (sidecar, wrapper) and leaves it absent otherwise.
+//! target's namespace (sidecar, wrapper) and leaves it absent otherwise. The same dump lists
+//! the listeners with their queues, filtered to LISTEN by the kernel: without state counts,
+//! sidewatch takes the listeners from it and does not read `net/tcp` at all (reading even its
+//! first lines makes the kernel walk the whole established hash, a millisecond or more a file on
+//! a host with thousands of sockets).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::BufRead;
@@ -111,6 +115,24 @@ pub struct Listener {
     pub port: u16,
     pub queue: u32,
     pub inode: u64,
+}
+
+/// A listening socket as sock_diag reports it: the listener and its backlog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiagListener {
+    pub listener: Listener,
+    pub backlog: u32,
+}
+
+/// What to take from `net/tcp` and `net/tcp6`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TcpFiles {
+    /// Sockets by state, and the listeners.
+    StatesAndListeners,
+    /// The listeners only.
+    Listeners,
+    /// Nothing: the files are not read (the listeners came from sock_diag).
+    Skip,
 }
 
 /// What `net/tcp` and `net/tcp6` hold: sockets per state (index = state − 1; `None` when not
@@ -319,20 +341,23 @@ impl NetReader {
         })
     }
 
-    /// The namespace counters and sockets as `pid` sees them; `states`: count sockets by state.
-    pub fn read_namespace(&self, pid: i32, states: bool) -> Result<NetReading, ReadError> {
+    /// The namespace counters and sockets as `pid` sees them; `tcp`: what to take from the
+    /// socket tables.
+    pub fn read_namespace(&self, pid: i32, tcp: TcpFiles) -> Result<NetReading, ReadError> {
         let interfaces = self.parsed(pid, "dev", parse_dev)?;
         let mut tables = self.parsed(pid, "snmp", parse_tables)?;
         tables.extend(self.parsed(pid, "netstat", parse_tables)?);
         let mut sockets = TcpScan {
-            states: states.then_some([0; 12]),
+            states: (tcp == TcpFiles::StatesAndListeners).then_some([0; 12]),
             listeners: Vec::new(),
         };
-        self.scan(pid, "tcp", &mut sockets)?;
-        // A kernel without IPv6 has no tcp6.
-        match self.scan(pid, "tcp6", &mut sockets) {
-            Err(e) if e.is_not_found() => {}
-            other => other?,
+        if tcp != TcpFiles::Skip {
+            self.scan(pid, "tcp", &mut sockets)?;
+            // A kernel without IPv6 has no tcp6.
+            match self.scan(pid, "tcp6", &mut sockets) {
+                Err(e) if e.is_not_found() => {}
+                other => other?,
+            }
         }
         Ok(NetReading {
             interfaces,
@@ -365,10 +390,11 @@ impl NetReader {
     }
 }
 
-/// Backlogs of the listening TCP sockets (IPv4 and IPv6) of sidewatch's own network namespace,
-/// by socket inode, from sock_diag netlink (what `ss -lnt` shows as Send-Q).
-pub fn listen_backlogs() -> std::io::Result<HashMap<u64, u32>> {
-    let mut out = HashMap::new();
+/// The listening TCP sockets (IPv4 and IPv6) of sidewatch's own network namespace with their
+/// queues and backlogs (what `ss -lnt` shows as Recv-Q and Send-Q), from one sock_diag dump per
+/// family that the kernel filters to LISTEN (the other sockets cost nothing).
+pub fn diag_listeners() -> std::io::Result<Vec<DiagListener>> {
+    let mut out = Vec::new();
     for family in [2u8 /* AF_INET */, 10 /* AF_INET6 */] {
         diag::dump_listeners(family, &mut out)?;
     }
@@ -378,8 +404,9 @@ pub fn listen_backlogs() -> std::io::Result<HashMap<u64, u32>> {
 mod diag {
     //! One `SOCK_DIAG_BY_FAMILY` dump request for listening TCP sockets, and the replies'
     //! `inet_diag_msg` (linux/inet_diag.h): for a listener, `idiag_wqueue` is its backlog.
-    use std::collections::HashMap;
     use std::io;
+
+    use super::{DiagListener, Listener};
 
     use nix::sys::socket::{
         AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType, bind, recv, send,
@@ -413,7 +440,21 @@ mod diag {
         Some(u32::from_ne_bytes(b.get(at..at + 4)?.try_into().ok()?))
     }
 
-    pub(super) fn dump_listeners(family: u8, out: &mut HashMap<u64, u32>) -> io::Result<()> {
+    /// One `inet_diag_msg` (after the 16-byte header): the local port (big-endian at 4), then
+    /// idiag_rqueue (a listener's accept queue), idiag_wqueue (its backlog) and idiag_inode at
+    /// 56, 60 and 68.
+    fn listener(msg: &[u8]) -> Option<DiagListener> {
+        Some(DiagListener {
+            listener: Listener {
+                port: u16::from_be_bytes(msg.get(4..6)?.try_into().ok()?),
+                queue: u32_at(msg, 56)?,
+                inode: u64::from(u32_at(msg, 68)?),
+            },
+            backlog: u32_at(msg, 60)?,
+        })
+    }
+
+    pub(super) fn dump_listeners(family: u8, out: &mut Vec<DiagListener>) -> io::Result<()> {
         let fd = socket(
             AddressFamily::Netlink,
             SockType::Raw,
@@ -445,11 +486,8 @@ mod diag {
                     NLMSG_ERROR => return Err(io::Error::other("sock_diag answered an error")),
                     _ => {}
                 }
-                // inet_diag_msg after the 16-byte header: wqueue at 60, inode at 68.
                 let msg = buf.get(at + 16..at + len).unwrap_or(&[]);
-                if let (Some(backlog), Some(inode)) = (u32_at(msg, 60), u32_at(msg, 68)) {
-                    out.insert(u64::from(inode), backlog);
-                }
+                out.extend(listener(msg));
                 if len < 16 {
                     return Err(io::Error::other("sock_diag: malformed reply"));
                 }
