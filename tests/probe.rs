@@ -518,21 +518,7 @@ fn humanize_duration_renders_as_prometheus_does() {
             sidewatch::units::humanize_duration(*v)
         ));
     }
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("rules.yml"), rules).unwrap();
-    std::fs::write(dir.path().join("tests.yml"), tests).unwrap();
-    let promtool = require_tool("promtool", "prometheus");
-    let out = std::process::Command::new(promtool)
-        .args(["test", "rules", "tests.yml"])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    promtool_test_rules(&[("rules.yml", &rules), ("tests.yml", &tests)]);
 }
 
 /// The PromQL `sidewatch rules` writes for the probe signals computes, from the exported
@@ -621,17 +607,29 @@ fn probe_signal_promql_agrees_with_the_daemon_minute_by_minute() {
         }
     }
     assert!(checked >= 10, "{checked} values checked");
+    promtool_test_rules(&[("tests.yml", &file)]);
+}
+
+/// Writes `files` (name, text) into a scratch directory and runs `promtool test rules tests.yml`
+/// there; fails with promtool's output and the tests file.
+fn promtool_test_rules(files: &[(&str, &str)]) {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("tests.yml"), &file).unwrap();
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
     let promtool = require_tool("promtool", "prometheus");
     let out = std::process::Command::new(promtool)
         .args(["test", "rules", "tests.yml"])
         .current_dir(dir.path())
         .output()
         .unwrap();
+    let tests = files
+        .iter()
+        .find(|(n, _)| *n == "tests.yml")
+        .map_or("", |(_, t)| t);
     assert!(
         out.status.success(),
-        "{file}\n{}{}",
+        "{tests}\n{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
