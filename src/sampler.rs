@@ -310,6 +310,8 @@ pub struct Sampler {
     net: crate::source::net::NetReader,
     /// Count TCP sockets by state (`network.tcp_states`, `--no-tcp-states`; docs/network.md).
     tcp_states: bool,
+    /// Where the host's and sidewatch's own network namespaces are, read at the first tick.
+    namespaces: Option<net::Namespaces>,
 }
 
 impl Sampler {
@@ -335,6 +337,7 @@ impl Sampler {
             notices: notice::Notices::default(),
             app_runtime: None,
             tcp_states: true,
+            namespaces: None,
         }
     }
 
@@ -446,7 +449,10 @@ impl Sampler {
         let specs = self.trackers.iter().map(|t| &t.spec);
         let members = self.discovery.discover(&self.reader, specs, &mut failures);
         let mut targets = Vec::with_capacity(self.trackers.len());
-        let namespaces = net::Namespaces::read(&self.net);
+        // The host's namespace and sidewatch's own do not change: read once.
+        let namespaces = *self
+            .namespaces
+            .get_or_insert_with(|| net::Namespaces::read(&self.net));
         let mut net_read = HashMap::new();
         for (tracker, members) in self.trackers.iter_mut().zip(&members) {
             let mut s = tracker.update(&self.reader, members, &mut failures);

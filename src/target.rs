@@ -102,6 +102,8 @@ pub struct Discovery {
     /// after fork (nginx, postgres, php-fpm), so it is read every tick for each process that
     /// passed the comm and exe conditions.
     exes: HashMap<(Identity, String), Option<String>>,
+    /// The procfs root and sidewatch's pid in it, read at the first scan.
+    own: Option<(PathBuf, Option<i32>)>,
 }
 
 impl Discovery {
@@ -119,27 +121,27 @@ impl Discovery {
         I::IntoIter: Clone,
     {
         let targets = targets.into_iter();
-        let self_pid = own_pid(reader.root());
+        let self_pid = self.own_pid(reader.root());
         let scan = targets.clone().any(TargetSpec::needs_scan);
-        let mut table: HashMap<i32, StatFigures> = HashMap::new();
+        let comms = Comms::of(targets.clone());
+        // Processes ascending by pid: every one with a complete scan, else those whose comm
+        // some target asks for.
+        let mut table: Vec<StatFigures> = Vec::new();
         if scan {
-            match reader.pids() {
-                Ok(pids) => {
-                    for pid in pids {
-                        if Some(pid) == self_pid {
-                            continue;
-                        }
-                        if let Some(s) = read_stat(reader, pid, failures, false) {
-                            table.insert(pid, s);
-                        }
-                    }
-                }
-                Err(error) => failures.push(ReadFailure {
+            let listed = reader.scan_stats(
+                self_pid,
+                |comm| comms.wanted(comm),
+                |s| table.push(s),
+                failures,
+            );
+            if let Err(error) = listed {
+                failures.push(ReadFailure {
                     source: Source::Stat,
                     error,
-                }),
+                });
             }
         }
+        let complete = scan && comms.all;
         let mut out = Vec::with_capacity(targets.size_hint().0);
         let mut seen_ids: HashSet<(Identity, String)> = HashSet::new();
         for t in targets {
@@ -159,7 +161,8 @@ impl Discovery {
                     }
                 },
                 Selector::Match { comm, exe, cmdline } => {
-                    for (pid, s) in &table {
+                    for s in &table {
+                        let pid = &s.identity.pid;
                         if let Some(c) = comm {
                             if &s.comm != c {
                                 continue;
@@ -190,9 +193,10 @@ impl Discovery {
             let mut members: Vec<Member> = Vec::new();
             for pid in roots {
                 // The table skips sidewatch itself; a pid selector naming it still works.
-                let stat = match table.get(&pid) {
+                let stat = match find(&table, pid) {
                     Some(s) => Some(s.clone()),
-                    None if scan && Some(pid) != self_pid => None,
+                    // A complete table lists every process but sidewatch: this one is gone.
+                    None if complete && Some(pid) != self_pid => None,
                     None => read_stat(reader, pid, failures, false),
                 };
                 if let Some(stat) = stat {
@@ -210,6 +214,57 @@ impl Discovery {
         }
         out
     }
+
+    /// sidewatch's own pid as `root` shows it, read once (it never changes).
+    fn own_pid(&mut self, root: &Path) -> Option<i32> {
+        match &self.own {
+            Some((r, pid)) if r == root => *pid,
+            _ => {
+                let pid = own_pid(root);
+                self.own = Some((root.to_path_buf(), pid));
+                pid
+            }
+        }
+    }
+}
+
+/// Which comms discovery must parse a `stat` for: every one (`all`) when a target selects
+/// children (the ppid links of every process) or matches without a comm; else only the comms
+/// the targets name, so the other processes' `stat` is read but not parsed.
+struct Comms<'t> {
+    all: bool,
+    names: Vec<&'t [u8]>,
+}
+
+impl<'t> Comms<'t> {
+    fn of(targets: impl Iterator<Item = &'t TargetSpec>) -> Self {
+        let mut c = Comms {
+            all: false,
+            names: Vec::new(),
+        };
+        for t in targets.filter(|t| t.needs_scan()) {
+            match &t.selector {
+                Selector::Match {
+                    comm: Some(name), ..
+                } if !t.children => c.names.push(name.as_bytes()),
+                // Children (of any selector) or a match by exe or cmdline alone.
+                _ => c.all = true,
+            }
+        }
+        c
+    }
+
+    fn wanted(&self, comm: &[u8]) -> bool {
+        self.all || self.names.contains(&comm)
+    }
+}
+
+/// The process `pid` of a table ascending by pid.
+fn find(table: &[StatFigures], pid: i32) -> Option<&StatFigures> {
+    table
+        .binary_search_by_key(&pid, |s| s.identity.pid)
+        .ok()
+        .map(|i| &table[i])
 }
 
 fn read_stat(
@@ -279,26 +334,22 @@ pub fn exe_matches(want: &str, got: Option<&str>) -> bool {
 }
 
 /// Adds every descendant (through ppid links) of the members to the member list.
-fn add_descendants(table: &HashMap<i32, StatFigures>, members: &mut Vec<Member>) {
-    let mut children: HashMap<i32, Vec<i32>> = HashMap::new();
-    for (pid, s) in table {
-        children.entry(s.ppid).or_default().push(*pid);
+fn add_descendants(table: &[StatFigures], members: &mut Vec<Member>) {
+    let mut children: HashMap<i32, Vec<&StatFigures>> = HashMap::new();
+    for s in table {
+        children.entry(s.ppid).or_default().push(s);
     }
     let mut included: HashSet<i32> = members.iter().map(|m| m.stat.identity.pid).collect();
     let mut stack: Vec<i32> = included.iter().copied().collect();
     let mut extra = Vec::new();
     while let Some(p) = stack.pop() {
-        if let Some(kids) = children.get(&p) {
-            for k in kids {
-                if included.insert(*k) {
-                    stack.push(*k);
-                    if let Some(s) = table.get(k) {
-                        extra.push(Member {
-                            stat: s.clone(),
-                            direct: false,
-                        });
-                    }
-                }
+        for k in children.get(&p).into_iter().flatten() {
+            if included.insert(k.identity.pid) {
+                stack.push(k.identity.pid);
+                extra.push(Member {
+                    stat: (*k).clone(),
+                    direct: false,
+                });
             }
         }
     }

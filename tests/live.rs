@@ -487,3 +487,105 @@ fn wrap_mode_watches_the_command_and_forwards_signals() {
     let status = d.proc.wait_timeout(Duration::from_secs(5)).expect("exited");
     assert_eq!(status.code(), Some(42));
 }
+
+/// One `Discovery` across ticks on the live /proc: a process that execs (same pid, new comm)
+/// leaves the target of its old comm and joins the one of its new comm at the next tick, with
+/// the same identity (pid and start time, as the kernel's `stat` gives them); a pid-selected
+/// process whose comm no scanning target names is still found (discovery parses only the
+/// `stat` of processes whose comm a target names).
+#[test]
+fn discovery_follows_an_exec_and_keeps_pid_targets_beside_comm_scans() {
+    use sidewatch::source::proc::ProcReader;
+    use sidewatch::target::{Discovery, Selector, TargetSpec};
+
+    let dir = tempfile::tempdir().unwrap();
+    let (before, after) = (
+        dir.path().join("swexec-before"),
+        dir.path().join("swexec-after"),
+    );
+    std::fs::copy("/bin/sh", &before).unwrap();
+    std::fs::copy("/bin/sleep", &after).unwrap();
+    let go = dir.path().join("go");
+    // The shell waits for the file `go`, then execs the copy of sleep.
+    let script = format!(
+        "while [ ! -e {} ]; do sleep 0.02; done; exec {} 30",
+        go.display(),
+        after.display()
+    );
+    let child = spawn(
+        Command::new(&before)
+            .args(["-c", &script])
+            .stdin(Stdio::null()),
+    );
+    let other = sleeper(30);
+    let spec = |name: &str, selector: Selector| TargetSpec {
+        name: name.into(),
+        selector,
+        children: false,
+        smaps: false,
+        thread_totals: false,
+        labels: Vec::new(),
+        cgroup_labels: false,
+        app: None,
+        probe: None,
+        profiles: None,
+    };
+    let by_comm = |c: &str| Selector::Match {
+        comm: Some(c.into()),
+        exe: None,
+        cmdline: None,
+    };
+    let specs = [
+        spec("before", by_comm("swexec-before")),
+        spec("after", by_comm("swexec-after")),
+        spec("other", Selector::Pid(other.pid())),
+    ];
+    let reader = ProcReader::new("/proc");
+    let mut discovery = Discovery::default();
+    let kernel_start = |pid: i32| -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        let after_comm = &stat[stat.rfind(')').unwrap() + 2..];
+        after_comm.split(' ').nth(19).unwrap().parse().unwrap()
+    };
+    let mut tick = || {
+        let mut failures = Vec::new();
+        let out = discovery.discover(&reader, &specs, &mut failures);
+        assert!(failures.is_empty(), "{failures:?}");
+        out.iter()
+            .map(|m| m.iter().map(|m| m.stat.identity).collect::<Vec<_>>())
+            .collect::<Vec<_>>()
+    };
+
+    let pid = child.pid();
+    let started = kernel_start(pid);
+    let first = tick();
+    assert_eq!(first[0].len(), 1, "{first:?}");
+    assert_eq!(
+        (first[0][0].pid, first[0][0].starttime_ticks),
+        (pid, started)
+    );
+    assert!(first[1].is_empty(), "{first:?}");
+    assert_eq!(first[2].len(), 1, "{first:?}");
+    assert_eq!(first[2][0].pid, other.pid());
+    assert_eq!(first[2][0].starttime_ticks, kernel_start(other.pid()));
+
+    std::fs::write(&go, "").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .unwrap()
+        .trim()
+        != "swexec-after"
+    {
+        assert!(Instant::now() < deadline, "the child did not exec");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let second = tick();
+    assert!(second[0].is_empty(), "{second:?}");
+    assert_eq!(second[1].len(), 1, "{second:?}");
+    // The same process: exec keeps the pid and the start time.
+    assert_eq!(
+        (second[1][0].pid, second[1][0].starttime_ticks),
+        (pid, started)
+    );
+    assert_eq!(second[2].len(), 1, "{second:?}");
+}

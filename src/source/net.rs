@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 
 use procfs::FromBufRead as _;
 
-use super::proc::{ReadError, io_error};
+use super::proc::{End, ReadError, io_error, read_text_with};
 
 /// One interface's counters (`net/dev`), cAdvisor's meanings.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -297,23 +297,19 @@ impl NetReader {
         &self.root
     }
 
-    fn read(&self, rel: &Path) -> Result<String, ReadError> {
-        let path = self.root.join(rel);
-        std::fs::read_to_string(&path).map_err(|e| io_error(&path, e))
-    }
-
     fn parsed<T>(
         &self,
         pid: i32,
         file: &str,
         parse: impl FnOnce(&str) -> Result<T, ParseError>,
     ) -> Result<T, ReadError> {
-        let rel = PathBuf::from(format!("{pid}/net/{file}"));
-        let text = self.read(&rel)?;
-        parse(&text).map_err(|e| ReadError::Other {
-            path: self.root.join(rel),
-            reason: e.to_string(),
-        })
+        let path = self.root.join(format!("{pid}/net/{file}"));
+        read_text_with(&path, End::Eof, parse)
+            .map_err(|e| io_error(&path, e))?
+            .map_err(|e| ReadError::Other {
+                path,
+                reason: e.to_string(),
+            })
     }
 
     /// Streams `<pid>/net/<file>` (`tcp`, `tcp6`) into `scan`.
@@ -404,7 +400,9 @@ pub fn diag_listeners() -> std::io::Result<Vec<DiagListener>> {
 mod diag {
     //! One `SOCK_DIAG_BY_FAMILY` dump request for listening TCP sockets, and the replies'
     //! `inet_diag_msg` (linux/inet_diag.h): for a listener, `idiag_wqueue` is its backlog.
+    use std::cell::RefCell;
     use std::io;
+    use std::os::fd::{AsRawFd as _, OwnedFd};
 
     use super::{DiagListener, Listener};
 
@@ -454,32 +452,50 @@ mod diag {
         })
     }
 
-    pub(super) fn dump_listeners(family: u8, out: &mut Vec<DiagListener>) -> io::Result<()> {
+    thread_local! {
+        /// The sock_diag socket and its reply buffer, kept across ticks (two dumps a tick); a
+        /// dump that failed drops them, so a half-read reply never meets the next request.
+        static SOCKET: RefCell<Option<(OwnedFd, Vec<u8>)>> = const { RefCell::new(None) };
+    }
+
+    fn open() -> io::Result<OwnedFd> {
         let fd = socket(
             AddressFamily::Netlink,
             SockType::Raw,
             SockFlag::SOCK_CLOEXEC,
             SockProtocol::NetlinkSockDiag,
         )?;
-        bind(
-            std::os::fd::AsRawFd::as_raw_fd(&fd),
-            &NetlinkAddr::new(0, 0),
-        )?;
-        send(
-            std::os::fd::AsRawFd::as_raw_fd(&fd),
-            &request(family),
-            MsgFlags::empty(),
-        )?;
-        let mut buf = vec![0u8; BUF];
+        bind(fd.as_raw_fd(), &NetlinkAddr::new(0, 0))?;
+        Ok(fd)
+    }
+
+    pub(super) fn dump_listeners(family: u8, out: &mut Vec<DiagListener>) -> io::Result<()> {
+        SOCKET.with(|cell| {
+            let mut slot = cell
+                .try_borrow_mut()
+                .map_err(|_| io::Error::other("sock_diag socket in use"))?;
+            let (fd, mut buf) = match slot.take() {
+                Some(kept) => kept,
+                None => (open()?, vec![0u8; BUF]),
+            };
+            dump(&fd, &mut buf, family, out)?;
+            *slot = Some((fd, buf));
+            Ok(())
+        })
+    }
+
+    fn dump(
+        fd: &OwnedFd,
+        buf: &mut [u8],
+        family: u8,
+        out: &mut Vec<DiagListener>,
+    ) -> io::Result<()> {
+        send(fd.as_raw_fd(), &request(family), MsgFlags::empty())?;
         loop {
-            let n = recv(
-                std::os::fd::AsRawFd::as_raw_fd(&fd),
-                &mut buf,
-                MsgFlags::empty(),
-            )?;
+            let n = recv(fd.as_raw_fd(), buf, MsgFlags::empty())?;
             let mut at = 0;
             while at + 16 <= n {
-                let len = u32_at(&buf, at).unwrap_or(0) as usize;
+                let len = u32_at(buf, at).unwrap_or(0) as usize;
                 let kind = u16::from_ne_bytes([buf[at + 4], buf[at + 5]]);
                 match kind {
                     NLMSG_DONE => return Ok(()),

@@ -14,6 +14,7 @@ use std::io::Read as _;
 use std::os::fd::{AsFd as _, OwnedFd};
 use std::path::{Path, PathBuf};
 
+use nix::dir::Dir;
 use nix::fcntl::{OFlag, openat};
 use nix::sys::stat::Mode;
 use procfs::ProcError;
@@ -264,18 +265,78 @@ impl ProcReader {
 
     /// Every numeric entry of the root, in ascending order.
     pub fn pids(&self) -> Result<Vec<i32>, ReadError> {
-        let dir = std::fs::read_dir(&self.root).map_err(|e| io_error(&self.root, e))?;
-        let mut pids: Vec<i32> = dir
-            .filter_map(|e| e.ok())
-            .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse().ok()))
-            .collect();
-        pids.sort_unstable();
+        let mut pids = Vec::new();
+        self.list(&mut pids)?;
         Ok(pids)
     }
 
-    /// Reads `<root>/<pid>/stat` without opening the process directory first: discovery reads
-    /// the stat of every process on the host, most of which it then ignores, and this saves an
-    /// `openat` and a `close` for each.
+    /// Opens the root and puts its numeric entries, ascending, in `pids` (no allocation per
+    /// entry, as `std::fs::read_dir` makes).
+    fn list(&self, pids: &mut Vec<i32>) -> Result<Dir, ReadError> {
+        let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+        let mut dir = Dir::open(&self.root, flags, Mode::empty())
+            .map_err(|e| io_error(&self.root, e.into()))?;
+        pids.clear();
+        for entry in dir.iter() {
+            let entry = entry.map_err(|e| io_error(&self.root, e.into()))?;
+            let name = entry.file_name().to_bytes();
+            if let Some(pid) = parse_u64(name).and_then(|p| i32::try_from(p).ok()) {
+                pids.push(pid);
+            }
+        }
+        pids.sort_unstable();
+        Ok(dir)
+    }
+
+    /// Reads the `stat` of every process of the root, ascending by pid, skipping `skip` (the
+    /// caller itself), and hands to `each` those whose comm `wanted` accepts (the others are
+    /// not parsed further, and cost no allocation). Each `stat` is opened relative to the
+    /// listed directory with one `openat`. A process gone since the listing is left out; other
+    /// failed reads are pushed to `failures`.
+    pub fn scan_stats(
+        &self,
+        skip: Option<i32>,
+        mut wanted: impl FnMut(&[u8]) -> bool,
+        mut each: impl FnMut(StatFigures),
+        failures: &mut Vec<ReadFailure>,
+    ) -> Result<(), ReadError> {
+        let mut pids = Vec::with_capacity(512);
+        let dir = self.list(&mut pids)?;
+        let mut name = [0u8; 24];
+        for pid in pids.into_iter().filter(|p| Some(*p) != skip) {
+            let rel = stat_name(pid, &mut name);
+            let mut f = match openat(
+                dir.as_fd(),
+                rel,
+                OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            ) {
+                Ok(fd) => std::fs::File::from(fd),
+                Err(e) => {
+                    let path = self.root.join(format!("{pid}/stat"));
+                    push_unless_gone(failures, Source::Stat, io_error(&path, e.into()));
+                    continue;
+                }
+            };
+            let parsed = read_with(&mut f, End::ShortRead, |b| match stat_comm(b) {
+                Some(comm) if !wanted(comm) => Ok(None),
+                _ => parse_stat(b).map(Some).ok_or(()),
+            });
+            let path = || self.root.join(format!("{pid}/stat"));
+            match parsed {
+                Ok(Ok(Some(s))) => each(s),
+                Ok(Ok(None)) => {}
+                Ok(Err(())) => failures.push(ReadFailure {
+                    source: Source::Stat,
+                    error: malformed(path()),
+                }),
+                Err(e) => push_unless_gone(failures, Source::Stat, io_error(&path(), e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads `<root>/<pid>/stat` without opening the process directory first.
     pub fn stat(&self, pid: i32) -> Result<StatFigures, ReadFailure> {
         let path = self.root.join(format!("{pid}/stat"));
         let fail = |error| ReadFailure {
@@ -283,10 +344,11 @@ impl ProcReader {
             error,
         };
         let mut f = std::fs::File::open(&path).map_err(|e| fail(io_error(&path, e)))?;
-        BUFFER.with_borrow_mut(|buf| match read_whole(&mut f, buf) {
-            Ok(n) => parse_stat(&buf[..n]).ok_or_else(|| fail(malformed(path.clone()))),
+        match read_with(&mut f, End::ShortRead, parse_stat) {
+            Ok(Some(s)) => Ok(s),
+            Ok(None) => Err(fail(malformed(path))),
             Err(e) => Err(fail(io_error(&path, e))),
-        })
+        }
     }
 
     /// Opens `<root>/<pid>`; every later read of this handle is relative to that directory, so a
@@ -320,12 +382,26 @@ thread_local! {
     static BUFFER: RefCell<Vec<u8>> = RefCell::new(vec![0; 4096]);
 }
 
-/// Reads all of `file` into the start of `buf`, growing it as needed; returns the length.
-/// Every per-process procfs file sidewatch reads is generated whole by the kernel (seq_file
-/// `single_open`, or a direct copy for `cmdline`), so a read that does not fill the buffer is the
-/// end: no extra read for end of file. On a regular file (a fixture tree) a short read is the end
-/// of the file too.
-fn read_whole(file: &mut std::fs::File, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+/// How the end of a kernel-generated file shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum End {
+    /// The file is generated whole on the first read (seq_file `single_open`: the per-process
+    /// files, or a direct copy for `cmdline`): a read that does not fill the buffer is the end,
+    /// so no extra read for end of file. On a regular file (a fixture tree) too.
+    ShortRead,
+    /// The file is generated record by record (`cgroup.procs`, `net/dev`, the cgroup interface
+    /// files read through one helper): a read may stop at a page of records, so read until 0.
+    Eof,
+}
+
+/// Reads all of `file` into the start of `buf`, growing it as needed; returns the length. No
+/// size query first (std's `read_to_string` asks with `statx`, and procfs and cgroupfs files
+/// say 0): one `read` per buffer-full, and one more with [`End::Eof`].
+pub(crate) fn read_whole(
+    file: &mut std::fs::File,
+    buf: &mut Vec<u8>,
+    end: End,
+) -> std::io::Result<usize> {
     let mut len = 0;
     loop {
         match file.read(&mut buf[len..]) {
@@ -333,7 +409,10 @@ fn read_whole(file: &mut std::fs::File, buf: &mut Vec<u8>) -> std::io::Result<us
             Ok(n) => {
                 len += n;
                 if len < buf.len() {
-                    return Ok(len);
+                    if end == End::ShortRead {
+                        return Ok(len);
+                    }
+                    continue;
                 }
                 let grown = buf.len() * 2;
                 buf.resize(grown, 0);
@@ -341,6 +420,71 @@ fn read_whole(file: &mut std::fs::File, buf: &mut Vec<u8>) -> std::io::Result<us
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
+    }
+}
+
+/// Runs `f` with this thread's read buffer (a fresh one if `f` of an outer call reads too).
+fn with_buffer<T>(f: impl FnOnce(&mut Vec<u8>) -> T) -> T {
+    BUFFER.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => f(&mut buf),
+        Err(_) => f(&mut vec![0; 4096]),
+    })
+}
+
+/// Reads all of `file` (see [`read_whole`]) into this thread's buffer and hands the bytes to
+/// `parse`: the one way sidewatch reads a kernel file on a tick.
+pub(crate) fn read_with<T>(
+    file: &mut std::fs::File,
+    end: End,
+    parse: impl FnOnce(&[u8]) -> T,
+) -> std::io::Result<T> {
+    with_buffer(|buf| read_whole(file, buf, end).map(|n| parse(&buf[..n])))
+}
+
+/// Opens `path` and reads it as [`read_with`] does.
+pub(crate) fn read_path<T>(
+    path: &Path,
+    end: End,
+    parse: impl FnOnce(&[u8]) -> T,
+) -> std::io::Result<T> {
+    read_with(&mut std::fs::File::open(path)?, end, parse)
+}
+
+/// Reads `path` as UTF-8 text (see [`read_path`]); text that is not UTF-8 is `InvalidData`, as
+/// with `std::fs::read_to_string`.
+pub(crate) fn read_text_with<T>(
+    path: &Path,
+    end: End,
+    parse: impl FnOnce(&str) -> T,
+) -> std::io::Result<T> {
+    read_path(path, end, |b| std::str::from_utf8(b).map(parse))?
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}
+
+/// `<pid>/stat` in `buf`, without allocating.
+fn stat_name(pid: i32, buf: &mut [u8; 24]) -> &[u8] {
+    let mut digits = [0u8; 12];
+    let mut n = pid.unsigned_abs();
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        // A digit: `n % 10` is below 10.
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let len = digits.len() - i;
+    buf[..len].copy_from_slice(&digits[i..]);
+    buf[len..len + 5].copy_from_slice(b"/stat");
+    &buf[..len + 5]
+}
+
+/// A failed read, unless it failed because the process exited (not a failure in a scan).
+fn push_unless_gone(failures: &mut Vec<ReadFailure>, source: Source, error: ReadError) {
+    if !error.is_not_found() {
+        failures.push(ReadFailure { source, error });
     }
 }
 
@@ -372,10 +516,11 @@ impl<'r> ProcHandle<'r> {
             Ok(fd) => std::fs::File::from(fd),
             Err(e) => return Err(fail(io_error(&self.path.join(file), e.into()))),
         };
-        BUFFER.with_borrow_mut(|buf| match read_whole(&mut f, buf) {
-            Ok(n) => parse(&buf[..n]).ok_or_else(|| fail(malformed(self.path.join(file)))),
+        match read_with(&mut f, End::ShortRead, parse) {
+            Ok(Some(v)) => Ok(v),
+            Ok(None) => Err(fail(malformed(self.path.join(file)))),
             Err(e) => Err(fail(io_error(&self.path.join(file), e))),
-        })
+        }
     }
 
     pub fn stat(&self) -> Result<StatFigures, ReadFailure> {
@@ -672,6 +817,13 @@ fn trim(b: &[u8]) -> &[u8] {
     b.trim_ascii()
 }
 
+/// The comm of `/proc/<pid>/stat` text (between the first `(` and the last `)`), unparsed.
+pub fn stat_comm(b: &[u8]) -> Option<&[u8]> {
+    let open = b.iter().position(|&c| c == b'(')?;
+    let close = b.iter().rposition(|&c| c == b')')?;
+    b.get(open + 1..close)
+}
+
 /// `/proc/<pid>/stat`: `pid (comm) state ppid ...`. The comm may hold spaces and parentheses, so
 /// it ends at the last `)`.
 pub fn parse_stat(b: &[u8]) -> Option<StatFigures> {
@@ -931,6 +1083,8 @@ pub struct SelfFigures {
     pub start_time_seconds: Option<f64>,
 }
 
+/// Reads only what the `process_*` series need: `stat`, `status` (memory) and the size of
+/// `fd/`; the soft fd limit comes from `getrlimit`, not from parsing `limits`.
 pub fn read_self(live: &ProcReader) -> Result<SelfFigures, ReadFailure> {
     let h = live
         .open(std::process::id() as i32)
@@ -939,14 +1093,17 @@ pub fn read_self(live: &ProcReader) -> Result<SelfFigures, ReadFailure> {
             error,
         })?;
     let s = h.stat()?;
-    let mut failures = Vec::new();
-    let f = h.figures(false, &mut failures);
+    let status = h.status().ok();
+    let max_fds = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .ok()
+        .map(|(soft, _)| soft)
+        .filter(|soft| *soft != nix::sys::resource::RLIM_INFINITY);
     Ok(SelfFigures {
         cpu_seconds: live.ticks_to_seconds(s.cpu_user_ticks + s.cpu_system_ticks),
-        resident_memory_bytes: f.resident_memory_bytes,
+        resident_memory_bytes: status.and_then(|s| s.vm_rss_kib).map(kib),
         virtual_memory_bytes: s.virtual_memory_bytes,
-        open_fds: f.open_fds,
-        max_fds: h.max_fds_soft().ok().flatten(),
+        open_fds: h.open_fds().ok(),
+        max_fds,
         start_time_seconds: live.start_time_seconds(s.identity),
     })
 }

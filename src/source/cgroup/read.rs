@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::source::proc::ReadError;
+use crate::source::proc::{End, ReadError, read_text_with};
 
 // ---------------------------------------------------------------------------------------------
 // Errors
@@ -209,9 +209,15 @@ pub fn parse_cpu_list(text: &str) -> Result<u32, ParseError> {
 // ---------------------------------------------------------------------------------------------
 // The file layer
 
-/// Reads a cgroup file; a missing file is `Ok(None)`.
+/// Reads a cgroup file through the tick's one reader (no size query, a reused buffer); a
+/// missing file is `Ok(None)`.
 pub fn read_text(path: &Path) -> Result<Option<String>, CgroupError> {
-    match std::fs::read_to_string(path) {
+    read_with_text(path, str::to_owned)
+}
+
+/// Reads a cgroup file and hands its text to `f`; a missing file is `Ok(None)`.
+fn read_with_text<T>(path: &Path, f: impl FnOnce(&str) -> T) -> Result<Option<T>, CgroupError> {
+    match read_text_with(path, End::Eof, f) {
         Ok(t) => Ok(Some(t)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(CgroupError::io(path, e)),
@@ -223,13 +229,14 @@ pub(crate) fn read_required(path: &Path) -> Result<String, CgroupError> {
     read_text(path)?.ok_or_else(|| CgroupError::NotFound(path.into()))
 }
 
-/// Reads and parses a file that must exist.
+/// Reads and parses a file that must exist (parsed in the read buffer, no copy).
 pub(crate) fn read_parsed<T>(
     path: &Path,
     parse: impl FnOnce(&str) -> Result<T, ParseError>,
 ) -> Result<T, CgroupError> {
-    let text = read_required(path)?;
-    parse(&text).map_err(|e| CgroupError::parse(path, e))
+    read_with_text(path, parse)?
+        .ok_or_else(|| CgroupError::NotFound(path.into()))?
+        .map_err(|e| CgroupError::parse(path, e))
 }
 
 /// Keeps the first error of one source during one read.
