@@ -603,3 +603,77 @@ fn live_shared_cgroup_uses_the_targets_own_figures() {
     drop(app);
     drop(cg);
 }
+
+/// `CgroupReader::locate` across calls on one reader (as the sampler calls it every tick):
+/// a process moved to another cgroup is located there at once, and back; and a cgroup
+/// removed and made again at the same path while the process was away between two calls is a
+/// new cgroup (its inode) when the process returns, though `/proc/<pid>/cgroup` reads as it
+/// did at the last call.
+#[test]
+fn locate_follows_a_migration_and_a_recreated_cgroup() {
+    use sidewatch::source::cgroup::CgroupReader;
+    use std::os::unix::fs::MetadataExt as _;
+
+    let hs = hierarchies();
+    let memory = find_v1(&hs, "memory");
+    let mut wanted: Vec<&Mounted> = vec![memory];
+    wanted.extend(hs.iter().filter(|h| h.controllers.is_empty())); // v2 on a hybrid host
+    let (a, b) = (
+        format!("sidewatch-locate-a-{}", std::process::id()),
+        format!("sidewatch-locate-b-{}", std::process::id()),
+    );
+    let cg_b = create_cgroups(&wanted, &b);
+    let mut cg_a = create_cgroups(&wanted, &a);
+    let sleeper = spawn(&mut in_cgroups(&cg_a, "", &["sleep", "60"]));
+    let pid = sleeper.pid();
+    wait_for_pid_in(&dir_in(memory, &a).join("cgroup.procs"), pid);
+    let move_to = |cg: &TestCgroups| {
+        for f in cg.procs_files() {
+            std::fs::write(&f, pid.to_string()).unwrap();
+        }
+    };
+    let ino = |name: &str| std::fs::metadata(dir_in(memory, name)).unwrap().ino();
+
+    let mut reader = CgroupReader::new(Path::new("/sys/fs/cgroup"), Path::new("/proc"));
+    let memory_dir = |reader: &mut CgroupReader| {
+        let loc = reader.locate(pid).unwrap();
+        let m = loc.memory.clone().unwrap();
+        (loc.path, m.dir, m.inode)
+    };
+    let mem_path = |name: &str| format!("{}/{name}", memory.own.trim_end_matches('/'));
+
+    let first = memory_dir(&mut reader);
+    assert_eq!(first, (mem_path(&a), dir_in(memory, &a), ino(&a)));
+    assert_eq!(memory_dir(&mut reader), first);
+
+    move_to(&cg_b);
+    assert_eq!(
+        memory_dir(&mut reader),
+        (mem_path(&b), dir_in(memory, &b), ino(&b))
+    );
+
+    move_to(&cg_a);
+    assert_eq!(memory_dir(&mut reader), first);
+
+    // Between two calls, the process goes to B, A is removed and made again, and the process
+    // returns: `/proc/<pid>/cgroup` reads as at the last call, but A is a new cgroup.
+    move_to(&cg_b);
+    let old_ino = ino(&a);
+    for d in cg_a.dirs.iter().rev() {
+        std::fs::remove_dir(d).unwrap();
+    }
+    for d in &cg_a.dirs {
+        std::fs::create_dir(d).unwrap();
+    }
+    move_to(&cg_a);
+    let back = memory_dir(&mut reader);
+    assert_eq!((&back.0, &back.1), (&mem_path(&a), &dir_in(memory, &a)));
+    assert_eq!(back.2, ino(&a));
+    assert_ne!(
+        back.2, old_ino,
+        "the kernel gave the new cgroup the old inode"
+    );
+    drop(sleeper);
+    cg_a.dirs.retain(|d| d.exists());
+    drop(cg_b);
+}

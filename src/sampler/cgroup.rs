@@ -348,9 +348,10 @@ impl Counters<'_> {
 /// cgroups it is located in now and still exist (same inode). Directories it is still in are
 /// left out, so their per-tick rates are not cut short by a second reading.
 fn left_behind(old: &Located, now: &[Located]) -> Option<Located> {
+    // The cheap test first: `still_exists` asks the filesystem.
     let gone = |p: &Option<Place>| {
         p.clone()
-            .filter(|p| p.still_exists() && !now.iter().any(|n| places(n).any(|q| q == p)))
+            .filter(|p| !now.iter().any(|n| places(n).any(|q| q == p)) && p.still_exists())
     };
     let left = Located {
         memory: gone(&old.memory),

@@ -25,6 +25,7 @@ pub use read::*;
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Component, Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use procfs::FromBufRead as _;
 use procfs::process::MountInfo;
@@ -375,6 +376,22 @@ pub struct Located {
     pub source_file: PathBuf,
 }
 
+impl Located {
+    /// The directory the `path` comes from (see [`Located::path`]).
+    fn main_place(&self) -> Option<&Place> {
+        [
+            &self.memory,
+            &self.cpu,
+            &self.cpuacct,
+            &self.pressure,
+            &self.pids,
+            &self.io,
+        ]
+        .into_iter()
+        .find_map(Option::as_ref)
+    }
+}
+
 /// A cgroup directory of one hierarchy, with its identity (a recreated cgroup at the same path
 /// has another inode, so it counts as a new cgroup).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -417,7 +434,17 @@ pub struct CgroupReader {
     ticks_per_second: u64,
     /// (hierarchy index, namespace-relative path) → directory found by a search.
     searched: HashMap<(usize, String), PathBuf>,
+    /// The last location of each process located, with the `cgroup` text it came from.
+    located: HashMap<i32, (String, Located)>,
+    /// The last `cgroup.procs` of the directories [`CgroupReader::foreign_processes`] reads.
+    procs: HashMap<PathBuf, (Instant, Vec<i32>)>,
 }
+
+/// How long a `cgroup.procs` reading stands (see [`CgroupReader::foreign_processes`]).
+pub const PROCS_MAX_AGE: Duration = Duration::from_secs(1);
+
+/// Processes whose last location [`CgroupReader::locate`] keeps.
+const MAX_LOCATED: usize = 4096;
 
 impl CgroupReader {
     /// Reads the mount table `<procfs>/self/mountinfo`, `<procfs>/pressure/cpu` and
@@ -471,6 +498,8 @@ impl CgroupReader {
             host_cpus,
             ticks_per_second: procfs::ticks_per_second().max(1),
             searched: HashMap::new(),
+            located: HashMap::new(),
+            procs: HashMap::new(),
         }
     }
 
@@ -507,12 +536,29 @@ impl CgroupReader {
 
     /// Locates the cgroup of `pid`. Hierarchies the process is not visible in leave their
     /// resources unset; that is an error (source `cgroup`) only when nothing could be located.
+    ///
+    /// `<procfs>/<pid>/cgroup` is read every time, so a process moved to another cgroup is
+    /// located anew at once; while its text is what it was, the last location is reused (no
+    /// parse, no search, one `statx` instead of one per hierarchy). The main directory is
+    /// checked to be the same cgroup still (a cgroup removed and recreated at the same path
+    /// is a new one).
     pub fn locate(&mut self, pid: i32) -> Result<Located, ReadFailure> {
         let file = self.procfs.join(pid.to_string()).join("cgroup");
         let text = read_required(&file).map_err(|e| failure(Source::Cgroup, e))?;
+        if let Some((last, loc)) = self.located.get(&pid) {
+            if *last == text && loc.main_place().is_none_or(Place::still_exists) {
+                return Ok(loc.clone());
+            }
+        }
         let lines = parse_proc_cgroup(&text)
             .map_err(|e| failure(Source::Cgroup, CgroupError::parse(&file, e)))?;
-        self.locate_lines(pid, &file, &lines)
+        let loc = self.locate_lines(pid, &file, &lines)?;
+        // Bounded under pid churn: forget everything now and then rather than track ages.
+        if self.located.len() >= MAX_LOCATED {
+            self.located.clear();
+        }
+        self.located.insert(pid, (text, loc.clone()));
+        Ok(loc)
     }
 
     fn locate_lines(
@@ -718,18 +764,30 @@ impl CgroupReader {
 
     /// How many processes that are not in `own` the cgroup holds: the most that one of the
     /// directories the memory and CPU-time figures come from holds (one on v2, two on v1).
-    pub fn foreign_processes(&self, loc: &Located, own: &[i32]) -> Result<usize, ReadFailure> {
+    /// Each directory's `cgroup.procs` is read at most once per [`PROCS_MAX_AGE`] (the kernel
+    /// builds the whole pid list of the cgroup for it, and a v1 CPU hierarchy's root cgroup
+    /// holds every process of the host). A directory not read within that time (the target
+    /// moved there) is read at once; `own` is always this tick's.
+    pub fn foreign_processes(&mut self, loc: &Located, own: &[i32]) -> Result<usize, ReadFailure> {
         let mut dirs: Vec<&Path> = Vec::new();
         for p in [&loc.memory, &loc.cpuacct].into_iter().flatten() {
             if !dirs.contains(&p.dir.as_path()) {
                 dirs.push(&p.dir);
             }
         }
+        let now = Instant::now();
+        self.procs
+            .retain(|_, (at, _)| now.duration_since(*at) < PROCS_MAX_AGE);
         let mut n = 0;
         for d in dirs {
-            let procs = read_parsed(&d.join("cgroup.procs"), parse_procs)
-                .map_err(|e| failure(Source::Cgroup, e))?;
-            n = n.max(foreign_processes(&procs, own));
+            if !self.procs.contains_key(d) {
+                let procs = read_parsed(&d.join("cgroup.procs"), parse_procs)
+                    .map_err(|e| failure(Source::Cgroup, e))?;
+                self.procs.insert(d.to_path_buf(), (now, procs));
+            }
+            if let Some((_, procs)) = self.procs.get(d) {
+                n = n.max(foreign_processes(procs, own));
+            }
         }
         Ok(n)
     }

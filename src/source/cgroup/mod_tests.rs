@@ -967,8 +967,15 @@ fn foreign_processes_of_located_cgroups() {
         ..Located::default()
     };
     assert_eq!(r.foreign_processes(&loc, &[7]).unwrap(), 1);
+    // A reading stands for PROCS_MAX_AGE (with this tick's own pids), then the file is read
+    // again.
+    std::fs::write(cpu.join("cgroup.procs"), "7\n8\n9\n").unwrap();
+    assert_eq!(r.foreign_processes(&loc, &[7, 8]).unwrap(), 0);
+    std::thread::sleep(PROCS_MAX_AGE);
+    assert_eq!(r.foreign_processes(&loc, &[7, 8]).unwrap(), 1);
     // Unreadable: a failure naming the file.
     std::fs::remove_file(cpu.join("cgroup.procs")).unwrap();
+    let mut r = reader("hybrid", "sys/fs/cgroup");
     let e = r.foreign_processes(&loc, &[7]).unwrap_err();
     assert_eq!(e.source, Source::Cgroup);
     assert!(
