@@ -185,6 +185,36 @@ pub fn parse_dev(text: &str) -> Result<BTreeMap<String, InterfaceCounters>, Pars
 /// as `"Section:Field" → value`. Negative values (`Tcp: MaxConn -1`) are left out.
 pub fn parse_tables(text: &str) -> Result<HashMap<String, u64>, ParseError> {
     let mut out = HashMap::new();
+    each_table_value(text, |section, name, v| {
+        if let Ok(v) = v.parse::<u64>() {
+            out.insert(format!("{section}:{name}"), v);
+        }
+    })?;
+    Ok(out)
+}
+
+/// Sets the [`TCP_COUNTERS`] slots (same order) that one `net/snmp` or `net/netstat` text holds,
+/// without building the table of every field: the figures of [`parse_tables`], the same checks.
+pub fn tcp_counters_into(text: &str, out: &mut [Option<u64>; 7]) -> Result<(), ParseError> {
+    each_table_value(text, |section, name, v| {
+        let Some(i) = TCP_COUNTERS
+            .iter()
+            .position(|(s, f, _)| *s == section && *f == name)
+        else {
+            return;
+        };
+        if let Ok(v) = v.parse::<u64>() {
+            out[i] = Some(v);
+        }
+    })
+}
+
+/// Calls `f(section, name, value)` for every field of a `net/snmp` or `net/netstat` text; a
+/// header without its value line, or with another number of values, is an error naming the line.
+fn each_table_value<'t>(
+    text: &'t str,
+    mut f: impl FnMut(&'t str, &'t str, &'t str),
+) -> Result<(), ParseError> {
     let mut lines = text.lines().enumerate();
     while let Some((i, header)) = lines.next() {
         if header.trim().is_empty() {
@@ -198,26 +228,18 @@ pub fn parse_tables(text: &str) -> Result<HashMap<String, u64>, ParseError> {
             .and_then(|(_, l)| l.split_once(':'))
             .filter(|(s, _)| *s == section)
             .ok_or_else(|| bad(i + 2, format!("no value line for section {section}")))?;
-        let names: Vec<&str> = names.split_whitespace().collect();
-        let values: Vec<&str> = values.split_whitespace().collect();
-        if names.len() != values.len() {
-            return Err(bad(
-                i + 2,
-                format!("{section}: {} names, {} values", names.len(), values.len()),
-            ));
+        let (n, v) = (
+            names.split_whitespace().count(),
+            values.split_whitespace().count(),
+        );
+        if n != v {
+            return Err(bad(i + 2, format!("{section}: {n} names, {v} values")));
         }
-        for (n, v) in names.iter().zip(values) {
-            if let Ok(v) = v.parse::<u64>() {
-                out.insert(format!("{section}:{n}"), v);
-            }
+        for (name, value) in names.split_whitespace().zip(values.split_whitespace()) {
+            f(section, name, value);
         }
     }
-    Ok(out)
-}
-
-/// The kept TCP counters of `snmp` and `netstat` tables, in [`TCP_COUNTERS`] order.
-pub fn tcp_counters(tables: &HashMap<String, u64>) -> [Option<u64>; 7] {
-    TCP_COUNTERS.map(|(section, field, _)| tables.get(&format!("{section}:{field}")).copied())
+    Ok(())
 }
 
 /// Adds one `net/tcp` or `net/tcp6` text to `scan`: state counts when `scan.states` is set,
@@ -341,8 +363,9 @@ impl NetReader {
     /// socket tables.
     pub fn read_namespace(&self, pid: i32, tcp: TcpFiles) -> Result<NetReading, ReadError> {
         let interfaces = self.parsed(pid, "dev", parse_dev)?;
-        let mut tables = self.parsed(pid, "snmp", parse_tables)?;
-        tables.extend(self.parsed(pid, "netstat", parse_tables)?);
+        let mut counters = [None; 7];
+        self.parsed(pid, "snmp", |t| tcp_counters_into(t, &mut counters))?;
+        self.parsed(pid, "netstat", |t| tcp_counters_into(t, &mut counters))?;
         let mut sockets = TcpScan {
             states: (tcp == TcpFiles::StatesAndListeners).then_some([0; 12]),
             listeners: Vec::new(),
@@ -357,7 +380,7 @@ impl NetReader {
         }
         Ok(NetReading {
             interfaces,
-            tcp: tcp_counters(&tables),
+            tcp: counters,
             sockets,
         })
     }
@@ -529,6 +552,24 @@ mod tests {
         assert_eq!(t.get("Tcp:OutSegs"), Some(&42));
         assert_eq!(t.get("Tcp:MaxConn"), None);
         assert_eq!(t.get("TcpExt:ListenOverflows"), Some(&7));
+    }
+
+    /// On this machine's own files: the counters picked while reading are those of the whole
+    /// table, and a text the table refuses is refused the same way.
+    #[test]
+    fn tcp_counters_are_those_of_the_tables() {
+        let mut from_tables = HashMap::new();
+        let mut picked = [None; 7];
+        for file in ["/proc/net/snmp", "/proc/net/netstat"] {
+            let text = std::fs::read_to_string(file).unwrap();
+            from_tables.extend(parse_tables(&text).unwrap());
+            tcp_counters_into(&text, &mut picked).unwrap();
+        }
+        let want = TCP_COUNTERS.map(|(s, f, _)| from_tables.get(&format!("{s}:{f}")).copied());
+        assert!(want.iter().all(Option::is_some), "{want:?}");
+        assert_eq!(picked, want);
+        let e = tcp_counters_into("Tcp: A B\nTcp: 1\n", &mut picked).unwrap_err();
+        assert_eq!(e.line, 2);
     }
 
     #[test]
