@@ -410,12 +410,18 @@ impl NetReader {
 }
 
 /// The listening TCP sockets (IPv4 and IPv6) of sidewatch's own network namespace with their
-/// queues and backlogs (what `ss -lnt` shows as Recv-Q and Send-Q), from one sock_diag dump per
-/// family that the kernel filters to LISTEN (the other sockets cost nothing).
+/// queues and backlogs (what `ss -lnt` shows as Recv-Q and Send-Q), from a sock_diag dump that
+/// the kernel filters to LISTEN (the other sockets cost nothing). One dump covers both families
+/// (inet_diag's original request, which the kernel answers for every family in one walk of the
+/// listening hash); a kernel that refuses it is asked once per family.
 pub fn diag_listeners() -> std::io::Result<Vec<DiagListener>> {
     let mut out = Vec::new();
+    if diag::dump_listeners(diag::Families::Both, &mut out).is_ok() {
+        return Ok(out);
+    }
+    out.clear();
     for family in [2u8 /* AF_INET */, 10 /* AF_INET6 */] {
-        diag::dump_listeners(family, &mut out)?;
+        diag::dump_listeners(diag::Families::One(family), &mut out)?;
     }
     Ok(out)
 }
@@ -444,16 +450,43 @@ mod diag {
     /// Replies larger than this would be cut; the kernel sends at most a page-sized batch.
     const BUF: usize = 64 * 1024;
 
-    fn request(family: u8) -> Vec<u8> {
-        let mut m = Vec::with_capacity(72);
-        m.extend_from_slice(&72u32.to_ne_bytes()); // nlmsg_len
-        m.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+    /// Which address families one dump asks for.
+    #[derive(Debug, Clone, Copy)]
+    pub(super) enum Families {
+        /// `TCPDIAG_GETSOCK` with `struct inet_diag_req`: the kernel dumps it as AF_UNSPEC.
+        Both,
+        /// `SOCK_DIAG_BY_FAMILY` with `struct inet_diag_req_v2` for one family.
+        One(u8),
+    }
+
+    const TCPDIAG_GETSOCK: u16 = 18;
+
+    fn request(families: Families) -> Vec<u8> {
+        // Header (16 bytes), then the request: inet_diag_req_v2 is family, protocol, ext, pad,
+        // states, sockid (48 bytes); inet_diag_req is family, src_len, dst_len, ext, sockid,
+        // states, dbs.
+        let (kind, body): (u16, Vec<u8>) = match families {
+            Families::One(family) => {
+                let mut b = vec![family, IPPROTO_TCP, 0, 0];
+                b.extend_from_slice(&TCP_LISTEN_BIT.to_ne_bytes());
+                b.resize(56, 0); // inet_diag_sockid: any
+                (SOCK_DIAG_BY_FAMILY, b)
+            }
+            Families::Both => {
+                let mut b = vec![0u8; 52]; // family (ignored), lengths, ext, sockid: any
+                b.extend_from_slice(&TCP_LISTEN_BIT.to_ne_bytes());
+                b.extend_from_slice(&0u32.to_ne_bytes()); // dbs
+                (TCPDIAG_GETSOCK, b)
+            }
+        };
+        let len = 16 + body.len();
+        let mut m = Vec::with_capacity(len);
+        m.extend_from_slice(&(len as u32).to_ne_bytes()); // nlmsg_len
+        m.extend_from_slice(&kind.to_ne_bytes());
         m.extend_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
         m.extend_from_slice(&1u32.to_ne_bytes()); // seq
         m.extend_from_slice(&0u32.to_ne_bytes()); // pid
-        m.extend_from_slice(&[family, IPPROTO_TCP, 0, 0]);
-        m.extend_from_slice(&TCP_LISTEN_BIT.to_ne_bytes());
-        m.resize(72, 0); // inet_diag_sockid: any
+        m.extend_from_slice(&body);
         m
     }
 
@@ -492,7 +525,10 @@ mod diag {
         Ok(fd)
     }
 
-    pub(super) fn dump_listeners(family: u8, out: &mut Vec<DiagListener>) -> io::Result<()> {
+    pub(super) fn dump_listeners(
+        families: Families,
+        out: &mut Vec<DiagListener>,
+    ) -> io::Result<()> {
         SOCKET.with(|cell| {
             let mut slot = cell
                 .try_borrow_mut()
@@ -501,7 +537,7 @@ mod diag {
                 Some(kept) => kept,
                 None => (open()?, vec![0u8; BUF]),
             };
-            dump(&fd, &mut buf, family, out)?;
+            dump(&fd, &mut buf, families, out)?;
             *slot = Some((fd, buf));
             Ok(())
         })
@@ -510,10 +546,10 @@ mod diag {
     fn dump(
         fd: &OwnedFd,
         buf: &mut [u8],
-        family: u8,
+        families: Families,
         out: &mut Vec<DiagListener>,
     ) -> io::Result<()> {
-        send(fd.as_raw_fd(), &request(family), MsgFlags::empty())?;
+        send(fd.as_raw_fd(), &request(families), MsgFlags::empty())?;
         loop {
             let n = recv(fd.as_raw_fd(), buf, MsgFlags::empty())?;
             let mut at = 0;
@@ -570,6 +606,36 @@ mod tests {
         assert_eq!(picked, want);
         let e = tcp_counters_into("Tcp: A B\nTcp: 1\n", &mut picked).unwrap_err();
         assert_eq!(e.line, 2);
+    }
+
+    /// The one dump of both families lists what the two per-family dumps list, here for two
+    /// listeners of this test, IPv4 and IPv6 (other listeners on the machine come and go).
+    #[test]
+    fn one_diag_dump_lists_both_families() {
+        let v4 = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let v6 = std::net::TcpListener::bind("[::1]:0").unwrap();
+        let ports = [
+            v4.local_addr().unwrap().port(),
+            v6.local_addr().unwrap().port(),
+        ];
+        let ours = |v: &[DiagListener]| {
+            let mut k: Vec<_> = v
+                .iter()
+                .filter(|l| ports.contains(&l.listener.port))
+                .map(|l| (l.listener.port, l.listener.inode, l.backlog))
+                .collect();
+            k.sort_unstable();
+            k
+        };
+        let mut both = Vec::new();
+        diag::dump_listeners(diag::Families::Both, &mut both).unwrap();
+        let mut each = Vec::new();
+        for family in [2, 10] {
+            diag::dump_listeners(diag::Families::One(family), &mut each).unwrap();
+        }
+        let (both, each) = (ours(&both), ours(&each));
+        assert_eq!(both.len(), 2, "{both:?}");
+        assert_eq!(both, each);
     }
 
     #[test]
