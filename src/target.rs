@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 
 use regex::Regex;
 
-use crate::source::proc::{Identity, ProcReader, ReadFailure, Source, StatFigures, read_pid_file};
+use crate::source::proc::{
+    Identity, ProcReader, ReadFailure, ScanBy, Source, StatFigures, read_pid_file,
+};
 
 /// How a target picks its processes.
 #[derive(Debug, Clone)]
@@ -104,6 +106,9 @@ pub struct Discovery {
     exes: HashMap<(Identity, String), Option<String>>,
     /// The procfs root and sidewatch's pid in it, read at the first scan.
     own: Option<(PathBuf, Option<i32>)>,
+    /// Processes listed and kept by the last scan.
+    listed: usize,
+    kept: usize,
 }
 
 impl Discovery {
@@ -128,17 +133,26 @@ impl Discovery {
         // some target asks for.
         let mut table: Vec<StatFigures> = Vec::new();
         if scan {
+            // Reading every comm first pays while most processes are not wanted (the usual
+            // sidecar: one application among the host's or Pod's processes).
+            let by = if comms.all || self.kept * 2 > self.listed {
+                ScanBy::Stat
+            } else {
+                ScanBy::Comm
+            };
             let listed = reader.scan_stats(
                 self_pid,
+                by,
                 |comm| comms.wanted(comm),
                 |s| table.push(s),
                 failures,
             );
-            if let Err(error) = listed {
-                failures.push(ReadFailure {
+            match listed {
+                Ok(n) => (self.listed, self.kept) = (n, table.len()),
+                Err(error) => failures.push(ReadFailure {
                     source: Source::Stat,
                     error,
-                });
+                }),
             }
         }
         let complete = scan && comms.all;

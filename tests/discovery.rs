@@ -2,6 +2,8 @@
 //! MANIFEST.md): pids 6291 sleep, 6293 multi-threaded python, 6295 python parent of zombie 6305,
 //! 2 kthreadd, 6297 comm `a b) (c`, 6298 sh with children 6300 and 6301 (both sleep).
 
+mod common;
+
 use std::time::Duration;
 
 use regex::Regex;
@@ -557,5 +559,32 @@ fn sampler_absent_target_is_down_with_no_counters() {
     assert_eq!(t.counters.restarts_total, 0);
     for (source, n) in &snap.read_errors {
         assert_eq!(*n, 0, "read errors from {source}");
+    }
+}
+
+/// Discovery by comm reads each process's `comm` first; a procfs copy without `comm` files (or a
+/// process whose `comm` cannot be read) is decided by its `stat`, with the same members.
+#[test]
+fn comm_match_without_comm_files_reads_stat() {
+    let (_guard, root) = common::fixture_copy();
+    for e in std::fs::read_dir(&root).unwrap().flatten() {
+        let _ = std::fs::remove_file(e.path().join("comm"));
+    }
+    let reader = ProcReader::new(&root);
+    for (comm, want) in [("sleep", vec![6291, 6300, 6301]), ("a b) (c", vec![6297])] {
+        let mut failures = Vec::new();
+        let out = Discovery::default().discover(
+            &reader,
+            &[spec("t", by_comm(comm), false)],
+            &mut failures,
+        );
+        assert!(failures.is_empty(), "{:?}", describe(&failures));
+        assert_eq!(shape(&out[0]), direct(&want), "{comm}");
+        let stats = |m: &[Member]| m.iter().map(|m| m.stat.clone()).collect::<Vec<_>>();
+        assert_eq!(
+            stats(&out[0]),
+            stats(&discover_one(by_comm(comm), false)),
+            "{comm}"
+        );
     }
 }

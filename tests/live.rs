@@ -505,17 +505,13 @@ fn discovery_follows_an_exec_and_keeps_pid_targets_beside_comm_scans() {
     );
     std::fs::copy("/bin/sh", &before).unwrap();
     std::fs::copy("/bin/sleep", &after).unwrap();
-    let go = dir.path().join("go");
-    // The shell waits for the file `go`, then execs the copy of sleep.
-    let script = format!(
-        "while [ ! -e {} ]; do sleep 0.02; done; exec {} 30",
-        go.display(),
-        after.display()
-    );
-    let child = spawn(
+    // The shell waits for a line on its stdin (a builtin: no forked child shares its comm),
+    // then execs the copy of sleep.
+    let script = format!("read go; exec {} 30", after.display());
+    let mut child = spawn(
         Command::new(&before)
             .args(["-c", &script])
-            .stdin(Stdio::null()),
+            .stdin(Stdio::piped()),
     );
     let other = sleeper(30);
     let spec = |name: &str, selector: Selector| TargetSpec {
@@ -557,6 +553,13 @@ fn discovery_follows_an_exec_and_keeps_pid_targets_beside_comm_scans() {
     };
 
     let pid = child.pid();
+    let comm = || std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+    // Until its exec, the child has the test's comm.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while comm().trim() != "swexec-before" {
+        assert!(Instant::now() < deadline, "the child did not start");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let started = kernel_start(pid);
     let first = tick();
     assert_eq!(first[0].len(), 1, "{first:?}");
@@ -569,7 +572,10 @@ fn discovery_follows_an_exec_and_keeps_pid_targets_beside_comm_scans() {
     assert_eq!(first[2][0].pid, other.pid());
     assert_eq!(first[2][0].starttime_ticks, kernel_start(other.pid()));
 
-    std::fs::write(&go, "").unwrap();
+    {
+        use std::io::Write as _;
+        writeln!(child.child.stdin.as_mut().unwrap(), "go").unwrap();
+    }
     let deadline = Instant::now() + Duration::from_secs(5);
     while std::fs::read_to_string(format!("/proc/{pid}/comm"))
         .unwrap()

@@ -208,6 +208,16 @@ pub struct ReadFailure {
     pub error: ReadError,
 }
 
+/// Which file [`ProcReader::scan_stats`] takes each process's comm from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScanBy {
+    /// `stat` of every process, parsed further for those wanted.
+    Stat,
+    /// `comm` of every process (the kernel writes it without the thread walk and the fifty
+    /// fields of `stat`), then `stat` of those wanted only: cheaper when few are wanted.
+    Comm,
+}
+
 /// Reads one procfs root. Cheap to clone; holds no open files between ticks.
 #[derive(Debug, Clone)]
 pub struct ProcReader {
@@ -290,50 +300,84 @@ impl ProcReader {
 
     /// Reads the `stat` of every process of the root, ascending by pid, skipping `skip` (the
     /// caller itself), and hands to `each` those whose comm `wanted` accepts (the others are
-    /// not parsed further, and cost no allocation). Each `stat` is opened relative to the
-    /// listed directory with one `openat`. A process gone since the listing is left out; other
-    /// failed reads are pushed to `failures`.
+    /// not parsed further, and cost no allocation). Each file is opened relative to the listed
+    /// directory with one `openat`. With [`ScanBy::Comm`] the comm comes from `<pid>/comm`,
+    /// and only the wanted processes' `stat` is read. A process gone since the listing is left
+    /// out; other failed reads are pushed to `failures`. Returns how many processes were listed.
     pub fn scan_stats(
         &self,
         skip: Option<i32>,
+        by: ScanBy,
         mut wanted: impl FnMut(&[u8]) -> bool,
         mut each: impl FnMut(StatFigures),
         failures: &mut Vec<ReadFailure>,
-    ) -> Result<(), ReadError> {
+    ) -> Result<usize, ReadError> {
         let mut pids = Vec::with_capacity(512);
         let dir = self.list(&mut pids)?;
-        let mut name = [0u8; 24];
+        let listed = pids.len();
+        let mut ignored = Vec::new();
         for pid in pids.into_iter().filter(|p| Some(*p) != skip) {
-            let rel = stat_name(pid, &mut name);
-            let mut f = match openat(
-                dir.as_fd(),
-                rel,
-                OFlag::O_RDONLY | OFlag::O_CLOEXEC,
-                Mode::empty(),
-            ) {
-                Ok(fd) => std::fs::File::from(fd),
-                Err(e) => {
-                    let path = self.root.join(format!("{pid}/stat"));
-                    push_unless_gone(failures, Source::Stat, io_error(&path, e.into()));
-                    continue;
-                }
+            // The comm file is the comm and a newline. When it cannot be read (a copied procfs
+            // without it, the process gone), `stat` decides and reports.
+            let comm_wanted = |b: &[u8]| Some(wanted(b.strip_suffix(b"\n").unwrap_or(b)));
+            let by_comm = match by {
+                ScanBy::Comm => self.read_at(&dir, pid, "comm", &mut ignored, comm_wanted),
+                ScanBy::Stat => None,
             };
-            let parsed = read_with(&mut f, End::ShortRead, |b| match stat_comm(b) {
-                Some(comm) if !wanted(comm) => Ok(None),
-                _ => parse_stat(b).map(Some).ok_or(()),
+            if by_comm == Some(false) {
+                continue;
+            }
+            let stat = self.read_at(&dir, pid, "stat", failures, |b| match stat_comm(b) {
+                Some(comm) if by_comm.is_none() && !wanted(comm) => Some(None),
+                _ => parse_stat(b).map(Some),
             });
-            let path = || self.root.join(format!("{pid}/stat"));
-            match parsed {
-                Ok(Ok(Some(s))) => each(s),
-                Ok(Ok(None)) => {}
-                Ok(Err(())) => failures.push(ReadFailure {
-                    source: Source::Stat,
-                    error: malformed(path()),
-                }),
-                Err(e) => push_unless_gone(failures, Source::Stat, io_error(&path(), e)),
+            if let Some(Some(s)) = stat {
+                each(s);
             }
         }
-        Ok(())
+        Ok(listed)
+    }
+
+    /// Reads `<pid>/<file>` relative to the listed root `dir`; `None` when the process is gone,
+    /// the read failed or `parse` found the content malformed (the last two are pushed to
+    /// `failures` as `stat` failures: discovery reads them).
+    fn read_at<T>(
+        &self,
+        dir: &Dir,
+        pid: i32,
+        file: &str,
+        failures: &mut Vec<ReadFailure>,
+        parse: impl FnOnce(&[u8]) -> Option<T>,
+    ) -> Option<T> {
+        let mut name = [0u8; 32];
+        let path = || self.root.join(format!("{pid}/{file}"));
+        let flags = OFlag::O_RDONLY | OFlag::O_CLOEXEC;
+        let mut f = match openat(
+            dir.as_fd(),
+            pid_file(pid, file, &mut name),
+            flags,
+            Mode::empty(),
+        ) {
+            Ok(fd) => std::fs::File::from(fd),
+            Err(e) => {
+                push_unless_gone(failures, Source::Stat, io_error(&path(), e.into()));
+                return None;
+            }
+        };
+        match read_with(&mut f, End::ShortRead, parse) {
+            Ok(Some(v)) => Some(v),
+            Ok(None) => {
+                failures.push(ReadFailure {
+                    source: Source::Stat,
+                    error: malformed(path()),
+                });
+                None
+            }
+            Err(e) => {
+                push_unless_gone(failures, Source::Stat, io_error(&path(), e));
+                None
+            }
+        }
     }
 
     /// Reads `<root>/<pid>/stat` without opening the process directory first.
@@ -461,8 +505,8 @@ pub(crate) fn read_text_with<T>(
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
 
-/// `<pid>/stat` in `buf`, without allocating.
-fn stat_name(pid: i32, buf: &mut [u8; 24]) -> &[u8] {
+/// `<pid>/<file>` in `buf`, without allocating (`file` is one of the short names above).
+fn pid_file<'b>(pid: i32, file: &str, buf: &'b mut [u8; 32]) -> &'b [u8] {
     let mut digits = [0u8; 12];
     let mut n = pid.unsigned_abs();
     let mut i = digits.len();
@@ -476,9 +520,11 @@ fn stat_name(pid: i32, buf: &mut [u8; 24]) -> &[u8] {
         }
     }
     let len = digits.len() - i;
+    let end = (len + 1 + file.len()).min(buf.len());
     buf[..len].copy_from_slice(&digits[i..]);
-    buf[len..len + 5].copy_from_slice(b"/stat");
-    &buf[..len + 5]
+    buf[len] = b'/';
+    buf[len + 1..end].copy_from_slice(&file.as_bytes()[..end - len - 1]);
+    &buf[..end]
 }
 
 /// A failed read, unless it failed because the process exited (not a failure in a scan).
