@@ -946,6 +946,13 @@ pub fn parse_status(b: &[u8]) -> Option<StatusFigures> {
     Some(s)
 }
 
+/// `/proc/<pid>/statm`: `size resident shared text lib data dt` in pages; the resident pages.
+pub fn parse_statm_resident(b: &[u8]) -> Option<u64> {
+    let mut fields = trim(b).split(|&c| c == b' ');
+    fields.next()?;
+    parse_u64(fields.next()?)
+}
+
 /// `/proc/<pid>/io`: (`read_bytes`, `write_bytes`); both must be there.
 pub fn parse_io(b: &[u8]) -> Option<(u64, u64)> {
     let (mut read, mut write) = (None, None);
@@ -1129,8 +1136,9 @@ pub struct SelfFigures {
     pub start_time_seconds: Option<f64>,
 }
 
-/// Reads only what the `process_*` series need: `stat`, `status` (memory) and the size of
-/// `fd/`; the soft fd limit comes from `getrlimit`, not from parsing `limits`.
+/// Reads only what the `process_*` series need: `stat`, `statm` (resident pages: the `VmRSS` of
+/// `status`, which the kernel makes with forty more lines) and the size of `fd/`; the soft fd
+/// limit comes from `getrlimit`, not from parsing `limits`.
 pub fn read_self(live: &ProcReader) -> Result<SelfFigures, ReadFailure> {
     let h = live
         .open(std::process::id() as i32)
@@ -1139,14 +1147,16 @@ pub fn read_self(live: &ProcReader) -> Result<SelfFigures, ReadFailure> {
             error,
         })?;
     let s = h.stat()?;
-    let status = h.status().ok();
+    let resident_pages = h
+        .read(Source::SelfProcess, "statm", parse_statm_resident)
+        .ok();
     let max_fds = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
         .ok()
         .map(|(soft, _)| soft)
         .filter(|soft| *soft != nix::sys::resource::RLIM_INFINITY);
     Ok(SelfFigures {
         cpu_seconds: live.ticks_to_seconds(s.cpu_user_ticks + s.cpu_system_ticks),
-        resident_memory_bytes: status.and_then(|s| s.vm_rss_kib).map(kib),
+        resident_memory_bytes: resident_pages.map(|p| p.saturating_mul(procfs::page_size())),
         virtual_memory_bytes: s.virtual_memory_bytes,
         open_fds: h.open_fds().ok(),
         max_fds,
