@@ -185,18 +185,24 @@ pub fn parse_dev(text: &str) -> Result<BTreeMap<String, InterfaceCounters>, Pars
 /// as `"Section:Field" → value`. Negative values (`Tcp: MaxConn -1`) are left out.
 pub fn parse_tables(text: &str) -> Result<HashMap<String, u64>, ParseError> {
     let mut out = HashMap::new();
-    each_table_value(text, |section, name, v| {
-        if let Ok(v) = v.parse::<u64>() {
-            out.insert(format!("{section}:{name}"), v);
-        }
-    })?;
+    each_table_value(
+        text,
+        |_| true,
+        |section, name, v| {
+            if let Ok(v) = v.parse::<u64>() {
+                out.insert(format!("{section}:{name}"), v);
+            }
+        },
+    )?;
     Ok(out)
 }
 
 /// Sets the [`TCP_COUNTERS`] slots (same order) that one `net/snmp` or `net/netstat` text holds,
-/// without building the table of every field: the figures of [`parse_tables`], the same checks.
+/// without building the table of every field: the figures of [`parse_tables`], with its checks
+/// on the sections the counters come from (`Tcp`, `TcpExt`; the others are not looked at).
 pub fn tcp_counters_into(text: &str, out: &mut [Option<u64>; 7]) -> Result<(), ParseError> {
-    each_table_value(text, |section, name, v| {
+    let used = |section: &str| TCP_COUNTERS.iter().any(|(s, _, _)| *s == section);
+    each_table_value(text, used, |section, name, v| {
         let Some(i) = TCP_COUNTERS
             .iter()
             .position(|(s, f, _)| *s == section && *f == name)
@@ -209,10 +215,12 @@ pub fn tcp_counters_into(text: &str, out: &mut [Option<u64>; 7]) -> Result<(), P
     })
 }
 
-/// Calls `f(section, name, value)` for every field of a `net/snmp` or `net/netstat` text; a
-/// header without its value line, or with another number of values, is an error naming the line.
+/// Calls `f(section, name, value)` for every field of the sections `wanted` accepts in a
+/// `net/snmp` or `net/netstat` text; a header without its value line, or (in a wanted section)
+/// with another number of values, is an error naming the line.
 fn each_table_value<'t>(
     text: &'t str,
+    wanted: impl Fn(&str) -> bool,
     mut f: impl FnMut(&'t str, &'t str, &'t str),
 ) -> Result<(), ParseError> {
     let mut lines = text.lines().enumerate();
@@ -228,6 +236,9 @@ fn each_table_value<'t>(
             .and_then(|(_, l)| l.split_once(':'))
             .filter(|(s, _)| *s == section)
             .ok_or_else(|| bad(i + 2, format!("no value line for section {section}")))?;
+        if !wanted(section) {
+            continue;
+        }
         let (n, v) = (
             names.split_whitespace().count(),
             values.split_whitespace().count(),
