@@ -239,15 +239,22 @@ fn each_table_value<'t>(
         if !wanted(section) {
             continue;
         }
-        let (n, v) = (
-            names.split_whitespace().count(),
-            values.split_whitespace().count(),
-        );
-        if n != v {
-            return Err(bad(i + 2, format!("{section}: {n} names, {v} values")));
-        }
-        for (name, value) in names.split_whitespace().zip(values.split_whitespace()) {
-            f(section, name, value);
+        // One pass over both lines; a mismatch is found at the end of the shorter one.
+        let (mut names, mut values) = (names.split_whitespace(), values.split_whitespace());
+        let mut paired = 0;
+        loop {
+            match (names.next(), values.next()) {
+                (Some(name), Some(value)) => {
+                    f(section, name, value);
+                    paired += 1;
+                }
+                (None, None) => break,
+                (name, value) => {
+                    let n = paired + usize::from(name.is_some()) + names.count();
+                    let v = paired + usize::from(value.is_some()) + values.count();
+                    return Err(bad(i + 2, format!("{section}: {n} names, {v} values")));
+                }
+            }
         }
     }
     Ok(())
