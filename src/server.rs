@@ -285,10 +285,10 @@ pub fn handle<B>(req: &Request<B>, shared: &Shared) -> Response<Full<Bytes>> {
             let gzip = accepts_gzip(h(header::ACCEPT_ENCODING));
             let (body, ct) = match (format, gzip) {
                 (Format::Text, false) => (p.text.clone(), TEXT_CONTENT_TYPE),
-                (Format::Text, true) => (p.text_gzip.clone(), TEXT_CONTENT_TYPE),
+                (Format::Text, true) => (p.text_gzip.get().clone(), TEXT_CONTENT_TYPE),
                 (Format::OpenMetrics, false) => (p.openmetrics.clone(), OPENMETRICS_CONTENT_TYPE),
                 (Format::OpenMetrics, true) => {
-                    (p.openmetrics_gzip.clone(), OPENMETRICS_CONTENT_TYPE)
+                    (p.openmetrics_gzip.get().clone(), OPENMETRICS_CONTENT_TYPE)
                 }
             };
             let mut r = respond(StatusCode::OK, ct, body);
@@ -914,9 +914,9 @@ mod tests {
         );
         s.publish(crate::state::Published {
             text: Bytes::from_static(b"t"),
-            text_gzip: Bytes::from_static(b"tz"),
+            text_gzip: Lazy::ready(Bytes::from_static(b"tz")),
             openmetrics: Bytes::from_static(b"o"),
-            openmetrics_gzip: Bytes::from_static(b"oz"),
+            openmetrics_gzip: Lazy::ready(Bytes::from_static(b"oz")),
             api: Lazy::ready(vec![("/api/v1/alerts", Bytes::from_static(b"{}"))]),
             history: None,
             profiles: None,
@@ -1020,9 +1020,9 @@ mod tests {
         let views = store.update(1.7e9, std::slice::from_ref(&t));
         s.publish(crate::state::Published {
             text: Bytes::new(),
-            text_gzip: Bytes::new(),
+            text_gzip: Lazy::ready(Bytes::new()),
             openmetrics: Bytes::new(),
-            openmetrics_gzip: Bytes::new(),
+            openmetrics_gzip: Lazy::ready(Bytes::new()),
             api: Lazy::ready(vec![("/api/v1/alerts", Bytes::from_static(b"{}"))]),
             history: Some(views),
             profiles: None,
@@ -1130,9 +1130,9 @@ mod tests {
         );
         s.publish(crate::state::Published {
             text: Bytes::new(),
-            text_gzip: Bytes::new(),
+            text_gzip: Lazy::ready(Bytes::new()),
             openmetrics: Bytes::new(),
-            openmetrics_gzip: Bytes::new(),
+            openmetrics_gzip: Lazy::ready(Bytes::new()),
             api: Lazy::ready(vec![("/api/v1/alerts", Bytes::from_static(b"{}"))]),
             history: None,
             status_page: Lazy::ready(Default::default()),

@@ -132,9 +132,10 @@ impl<T> std::fmt::Debug for Lazy<T> {
 #[derive(Debug)]
 pub struct Published {
     pub text: Bytes,
-    pub text_gzip: Bytes,
+    /// Gzipped by the first request that asks for it.
+    pub text_gzip: Lazy<Bytes>,
     pub openmetrics: Bytes,
-    pub openmetrics_gzip: Bytes,
+    pub openmetrics_gzip: Lazy<Bytes>,
     /// JSON views served under `/api/v1/`: (path, body).
     pub api: Lazy<Vec<(&'static str, Bytes)>>,
     /// The history views of the tick, for the history routes of `/api/v1/`.
@@ -271,9 +272,9 @@ mod tests {
         assert!(s.is_healthy());
         s.publish(Published {
             text: Bytes::new(),
-            text_gzip: Bytes::new(),
+            text_gzip: Lazy::ready(Bytes::new()),
             openmetrics: Bytes::new(),
-            openmetrics_gzip: Bytes::new(),
+            openmetrics_gzip: Lazy::ready(Bytes::new()),
             api: Lazy::ready(Vec::new()),
             history: None,
             profiles: None,

@@ -1,7 +1,7 @@
-//! Footprint: nothing rendered unless asked. A tick renders `/metrics` (text, OpenMetrics, gzip)
-//! and no more; the status page, the rules' JSON views and the history's JSON fragments are
-//! rendered by the first request after the tick that asks for them, and are the same bytes as
-//! rendering them at once. (The rings' growth is tested beside them: `bounded`, `history`,
+//! Footprint: nothing rendered unless asked. A tick renders `/metrics` (text and OpenMetrics)
+//! and no more; the gzip of each, the status page, the rules' JSON views and the history's JSON
+//! fragments are rendered by the first request after the tick that asks for them, and are the
+//! same bytes as rendering them at once. (The rings' growth is tested beside them: `bounded`, `history`,
 //! `rules::slo`.)
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
@@ -70,6 +70,11 @@ impl Ticks {
     }
 }
 
+/// (gzipped text, gzipped OpenMetrics) rendered so far for this tick.
+fn gzipped(p: &Published) -> (bool, bool) {
+    (p.text_gzip.is_rendered(), p.openmetrics_gzip.is_rendered())
+}
+
 /// (status page, rules' JSON, history JSON) rendered so far for this tick.
 fn rendered(p: &Published) -> (bool, bool, bool) {
     (
@@ -105,11 +110,20 @@ fn ticks_render_no_view_until_a_request_asks_for_it() {
             let (status, body) = get(&shared, "/metrics", false);
             assert_eq!(status, 200);
             assert_eq!(body, p.text);
-            assert_eq!(get(&shared, "/metrics", true).1, p.text_gzip);
             assert_eq!(get(&shared, "/healthz", false).0, 200);
         }
+        assert_eq!(gzipped(&p), (false, false), "tick {}", ticks.n);
         assert_eq!(rendered(&p), (false, false, false), "tick {}", ticks.n);
     }
+
+    // A gzip scrape compresses the body it asked for, once, and nothing else.
+    let p = shared.published().unwrap();
+    let (status, body) = get(&shared, "/metrics", true);
+    assert_eq!(status, 200);
+    assert_eq!(gzipped(&p), (true, false));
+    assert_eq!(body, sidewatch::expose::gzip(&p.text));
+    assert_eq!(get(&shared, "/metrics", true).1, body);
+    assert_eq!(rendered(&p), (false, false, false));
 
     // A tick, then one request of each kind: each renders its own view and nothing else, and
     // the lazily rendered body is the one an eager render of the same tick gives.
