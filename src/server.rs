@@ -482,14 +482,25 @@ impl Conn {
             // The head is in: from now on the connection is idle until the next request's
             // first byte.
             clock.request_read();
-            let shared = shared.clone();
             let web = web.load_full();
-            let options = options.clone();
+            // Answered here, before the future, whenever no password needs checking: the
+            // request (whose header values are slices of hyper's read buffer) is then gone
+            // before hyper reads again, so the buffer is reused instead of reallocated.
+            let step = match admit(&req, &web) {
+                Admit::Pass => Ok(route(&req, &shared, options.metrics_only)),
+                Admit::Refuse(r) => Ok(r),
+                Admit::Verify(p) => Err((req, p)),
+            };
+            let shared = shared.clone();
+            let metrics_only = options.metrics_only;
             let bcrypt_permits = bcrypt_permits.clone();
             async move {
-                let mut r = match gate(&req, &web, &bcrypt_permits).await {
-                    Some(refused) => refused,
-                    None => route(&req, &shared, options.metrics_only),
+                let mut r = match step {
+                    Ok(r) => r,
+                    Err((req, p)) => match verify(p, &web, &bcrypt_permits).await {
+                        Some(refused) => refused,
+                        None => route(&req, &shared, metrics_only),
+                    },
                 };
                 let hs = r.headers_mut();
                 for (name, value) in &web.headers {
@@ -505,16 +516,20 @@ impl Conn {
     }
 }
 
-/// Rate limit, then basic auth (the order of the exporter-toolkit). `None`: the request may
-/// pass; `Some`: the refusal to send.
-async fn gate<B>(
-    req: &Request<B>,
-    web: &WebConfig,
-    bcrypt_permits: &Semaphore,
-) -> Option<Response<Full<Bytes>>> {
+/// What [`admit`] decided without waiting.
+enum Admit {
+    Pass,
+    Refuse(Response<Full<Bytes>>),
+    /// A password to check with bcrypt, off the server's thread.
+    Verify(crate::webconfig::PendingCheck),
+}
+
+/// Rate limit, then basic auth (the order of the exporter-toolkit), as far as it can be
+/// decided at once.
+fn admit<B>(req: &Request<B>, web: &WebConfig) -> Admit {
     if let Some(limiter) = &web.rate_limit {
         if !limiter.allow() {
-            return Some(respond(
+            return Admit::Refuse(respond(
                 StatusCode::TOO_MANY_REQUESTS,
                 "text/plain; charset=utf-8",
                 "Too Many Requests\n",
@@ -525,29 +540,36 @@ async fn gate<B>(
         .headers()
         .get(header::AUTHORIZATION)
         .map(|v| v.as_bytes());
-    let ok = match web.check_auth(authorization) {
-        AuthCheck::Open | AuthCheck::Cached => true,
-        AuthCheck::Missing => false,
-        AuthCheck::Verify(pending) => match bcrypt_permits.acquire().await {
-            Ok(_permit) => {
-                match tokio::task::spawn_blocking(move || (pending.verify(), pending)).await {
-                    Ok((true, pending)) => {
-                        web.cache.insert_success(&pending);
-                        true
-                    }
-                    Ok((false, _)) => false,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "password check failed to run");
-                        false
-                    }
-                }
-            }
-            Err(_) => false,
-        },
-    };
-    if ok {
-        return None;
+    match web.check_auth(authorization) {
+        AuthCheck::Open | AuthCheck::Cached => Admit::Pass,
+        AuthCheck::Missing => Admit::Refuse(unauthorized()),
+        AuthCheck::Verify(pending) => Admit::Verify(pending),
     }
+}
+
+/// Checks a password [`admit`] deferred. `None`: the request may pass; `Some`: the refusal.
+async fn verify(
+    pending: crate::webconfig::PendingCheck,
+    web: &WebConfig,
+    bcrypt_permits: &Semaphore,
+) -> Option<Response<Full<Bytes>>> {
+    let Ok(_permit) = bcrypt_permits.acquire().await else {
+        return Some(unauthorized());
+    };
+    match tokio::task::spawn_blocking(move || (pending.verify(), pending)).await {
+        Ok((true, pending)) => {
+            web.cache.insert_success(&pending);
+            None
+        }
+        Ok((false, _)) => Some(unauthorized()),
+        Err(e) => {
+            tracing::warn!(error = %e, "password check failed to run");
+            Some(unauthorized())
+        }
+    }
+}
+
+fn unauthorized() -> Response<Full<Bytes>> {
     let mut r = respond(
         StatusCode::UNAUTHORIZED,
         "text/plain; charset=utf-8",
@@ -555,7 +577,7 @@ async fn gate<B>(
     );
     r.headers_mut()
         .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));
-    Some(r)
+    r
 }
 
 /// Routes that take no query parameters.
