@@ -17,8 +17,9 @@ use prometheus_client::registry::Registry;
 
 use crate::catalog;
 use crate::encode::{Family, Num, per_bucket, plain, push_opt, target_labels, with};
+use crate::lazy::Lazy;
 use crate::snapshot::Snapshot;
-use crate::state::{Lazy, Published};
+use crate::state::Published;
 
 mod app;
 mod cgroup;

@@ -867,7 +867,7 @@ impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Guarded<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::Lazy;
+    use crate::lazy::Lazy;
 
     #[test]
     fn runbooks_are_served_where_relative_links_resolve() {
