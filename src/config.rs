@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use regex::Regex;
+use regex_lite::Regex;
 use serde::{Deserialize, Deserializer};
 
 use crate::target::{Selector, TargetSpec};
@@ -742,7 +742,7 @@ pub fn check_rule_targets(s: &Settings) -> Result<(), ConfigError> {
 /// empty would merge two pods' series).
 pub fn expand_env(value: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
     let mut missing = None;
-    let out = ENV_REF.replace_all(value, |c: &regex::Captures<'_>| match env(&c[1]) {
+    let out = ENV_REF.replace_all(value, |c: &regex_lite::Captures<'_>| match env(&c[1]) {
         Some(v) => v,
         None => {
             missing.get_or_insert_with(|| c[1].to_string());

@@ -17,6 +17,7 @@ pub mod encode;
 pub mod expose;
 pub mod histogram;
 pub mod history;
+pub mod lazy;
 pub mod profiles;
 pub mod promgen;
 pub mod reference;

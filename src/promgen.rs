@@ -109,7 +109,7 @@ pub fn target_matchers(targets: Option<&[String]>) -> Vec<String> {
         None => Vec::new(),
         Some([one]) => vec![format!("target={}", promql_string(one))],
         Some(many) => {
-            let alternatives: Vec<String> = many.iter().map(|t| regex::escape(t)).collect();
+            let alternatives: Vec<String> = many.iter().map(|t| regex_lite::escape(t)).collect();
             vec![format!(
                 "target=~{}",
                 promql_string(&alternatives.join("|"))

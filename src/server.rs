@@ -285,10 +285,10 @@ pub fn handle<B>(req: &Request<B>, shared: &Shared) -> Response<Full<Bytes>> {
             let gzip = accepts_gzip(h(header::ACCEPT_ENCODING));
             let (body, ct) = match (format, gzip) {
                 (Format::Text, false) => (p.text.clone(), TEXT_CONTENT_TYPE),
-                (Format::Text, true) => (p.text_gzip.clone(), TEXT_CONTENT_TYPE),
+                (Format::Text, true) => (p.text_gzip.get().clone(), TEXT_CONTENT_TYPE),
                 (Format::OpenMetrics, false) => (p.openmetrics.clone(), OPENMETRICS_CONTENT_TYPE),
                 (Format::OpenMetrics, true) => {
-                    (p.openmetrics_gzip.clone(), OPENMETRICS_CONTENT_TYPE)
+                    (p.openmetrics_gzip.get().clone(), OPENMETRICS_CONTENT_TYPE)
                 }
             };
             let mut r = respond(StatusCode::OK, ct, body);
@@ -482,14 +482,25 @@ impl Conn {
             // The head is in: from now on the connection is idle until the next request's
             // first byte.
             clock.request_read();
-            let shared = shared.clone();
             let web = web.load_full();
-            let options = options.clone();
+            // Answered here, before the future, whenever no password needs checking: the
+            // request (whose header values are slices of hyper's read buffer) is then gone
+            // before hyper reads again, so the buffer is reused instead of reallocated.
+            let step = match admit(&req, &web) {
+                Admit::Pass => Ok(route(&req, &shared, options.metrics_only)),
+                Admit::Refuse(r) => Ok(r),
+                Admit::Verify(p) => Err((req, p)),
+            };
+            let shared = shared.clone();
+            let metrics_only = options.metrics_only;
             let bcrypt_permits = bcrypt_permits.clone();
             async move {
-                let mut r = match gate(&req, &web, &bcrypt_permits).await {
-                    Some(refused) => refused,
-                    None => route(&req, &shared, options.metrics_only),
+                let mut r = match step {
+                    Ok(r) => r,
+                    Err((req, p)) => match verify(p, &web, &bcrypt_permits).await {
+                        Some(refused) => refused,
+                        None => route(&req, &shared, metrics_only),
+                    },
                 };
                 let hs = r.headers_mut();
                 for (name, value) in &web.headers {
@@ -505,16 +516,20 @@ impl Conn {
     }
 }
 
-/// Rate limit, then basic auth (the order of the exporter-toolkit). `None`: the request may
-/// pass; `Some`: the refusal to send.
-async fn gate<B>(
-    req: &Request<B>,
-    web: &WebConfig,
-    bcrypt_permits: &Semaphore,
-) -> Option<Response<Full<Bytes>>> {
+/// What [`admit`] decided without waiting.
+enum Admit {
+    Pass,
+    Refuse(Response<Full<Bytes>>),
+    /// A password to check with bcrypt, off the server's thread.
+    Verify(crate::webconfig::PendingCheck),
+}
+
+/// Rate limit, then basic auth (the order of the exporter-toolkit), as far as it can be
+/// decided at once.
+fn admit<B>(req: &Request<B>, web: &WebConfig) -> Admit {
     if let Some(limiter) = &web.rate_limit {
         if !limiter.allow() {
-            return Some(respond(
+            return Admit::Refuse(respond(
                 StatusCode::TOO_MANY_REQUESTS,
                 "text/plain; charset=utf-8",
                 "Too Many Requests\n",
@@ -525,29 +540,36 @@ async fn gate<B>(
         .headers()
         .get(header::AUTHORIZATION)
         .map(|v| v.as_bytes());
-    let ok = match web.check_auth(authorization) {
-        AuthCheck::Open | AuthCheck::Cached => true,
-        AuthCheck::Missing => false,
-        AuthCheck::Verify(pending) => match bcrypt_permits.acquire().await {
-            Ok(_permit) => {
-                match tokio::task::spawn_blocking(move || (pending.verify(), pending)).await {
-                    Ok((true, pending)) => {
-                        web.cache.insert_success(&pending);
-                        true
-                    }
-                    Ok((false, _)) => false,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "password check failed to run");
-                        false
-                    }
-                }
-            }
-            Err(_) => false,
-        },
-    };
-    if ok {
-        return None;
+    match web.check_auth(authorization) {
+        AuthCheck::Open | AuthCheck::Cached => Admit::Pass,
+        AuthCheck::Missing => Admit::Refuse(unauthorized()),
+        AuthCheck::Verify(pending) => Admit::Verify(pending),
     }
+}
+
+/// Checks a password [`admit`] deferred. `None`: the request may pass; `Some`: the refusal.
+async fn verify(
+    pending: crate::webconfig::PendingCheck,
+    web: &WebConfig,
+    bcrypt_permits: &Semaphore,
+) -> Option<Response<Full<Bytes>>> {
+    let Ok(_permit) = bcrypt_permits.acquire().await else {
+        return Some(unauthorized());
+    };
+    match tokio::task::spawn_blocking(move || (pending.verify(), pending)).await {
+        Ok((true, pending)) => {
+            web.cache.insert_success(&pending);
+            None
+        }
+        Ok((false, _)) => Some(unauthorized()),
+        Err(e) => {
+            tracing::warn!(error = %e, "password check failed to run");
+            Some(unauthorized())
+        }
+    }
+}
+
+fn unauthorized() -> Response<Full<Bytes>> {
     let mut r = respond(
         StatusCode::UNAUTHORIZED,
         "text/plain; charset=utf-8",
@@ -555,7 +577,7 @@ async fn gate<B>(
     );
     r.headers_mut()
         .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));
-    Some(r)
+    r
 }
 
 /// Routes that take no query parameters.
@@ -845,7 +867,7 @@ impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Guarded<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::Lazy;
+    use crate::lazy::Lazy;
 
     #[test]
     fn runbooks_are_served_where_relative_links_resolve() {
@@ -914,9 +936,9 @@ mod tests {
         );
         s.publish(crate::state::Published {
             text: Bytes::from_static(b"t"),
-            text_gzip: Bytes::from_static(b"tz"),
+            text_gzip: Lazy::ready(Bytes::from_static(b"tz")),
             openmetrics: Bytes::from_static(b"o"),
-            openmetrics_gzip: Bytes::from_static(b"oz"),
+            openmetrics_gzip: Lazy::ready(Bytes::from_static(b"oz")),
             api: Lazy::ready(vec![("/api/v1/alerts", Bytes::from_static(b"{}"))]),
             history: None,
             profiles: None,
@@ -1020,9 +1042,9 @@ mod tests {
         let views = store.update(1.7e9, std::slice::from_ref(&t));
         s.publish(crate::state::Published {
             text: Bytes::new(),
-            text_gzip: Bytes::new(),
+            text_gzip: Lazy::ready(Bytes::new()),
             openmetrics: Bytes::new(),
-            openmetrics_gzip: Bytes::new(),
+            openmetrics_gzip: Lazy::ready(Bytes::new()),
             api: Lazy::ready(vec![("/api/v1/alerts", Bytes::from_static(b"{}"))]),
             history: Some(views),
             profiles: None,
@@ -1130,9 +1152,9 @@ mod tests {
         );
         s.publish(crate::state::Published {
             text: Bytes::new(),
-            text_gzip: Bytes::new(),
+            text_gzip: Lazy::ready(Bytes::new()),
             openmetrics: Bytes::new(),
-            openmetrics_gzip: Bytes::new(),
+            openmetrics_gzip: Lazy::ready(Bytes::new()),
             api: Lazy::ready(vec![("/api/v1/alerts", Bytes::from_static(b"{}"))]),
             history: None,
             status_page: Lazy::ready(Default::default()),

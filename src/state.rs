@@ -2,15 +2,18 @@
 //! published exposition bodies (swapped atomically once per tick), and liveness figures.
 //!
 //! The scrape path takes no lock: it loads an `Arc` of the last published bodies and clones a
-//! `Bytes` (a reference-count increment). `/metrics` is rendered every tick; the status page and
-//! the JSON views only on the first request after a tick (most ticks have none), then kept.
+//! `Bytes` (a reference-count increment). `/metrics` is rendered every tick; its gzip, the status
+//! page and the JSON views only on the first request after a tick (most ticks have none), then
+//! kept.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
 use bytes::Bytes;
+
+use crate::lazy::Lazy;
 
 /// A cumulative counter in integer base units that never decreases. Absent until the first
 /// value is added, so a figure that was never readable is not exported as 0.
@@ -80,61 +83,14 @@ pub struct CgroupCounters {
     pub pressure_io_full_microseconds: MonoCounter,
 }
 
-/// A body of one tick rendered on its first request, then kept until the next tick replaces
-/// the whole [`Published`].
-pub struct Lazy<T> {
-    cell: OnceLock<T>,
-    render: Box<dyn Fn() -> T + Send + Sync>,
-}
-
-impl<T> Lazy<T> {
-    pub fn new(render: impl Fn() -> T + Send + Sync + 'static) -> Self {
-        Lazy {
-            cell: OnceLock::new(),
-            render: Box::new(render),
-        }
-    }
-
-    /// Rendered already (tests and fixed bodies).
-    pub fn ready(value: T) -> Self
-    where
-        T: Default + 'static,
-    {
-        Lazy {
-            cell: OnceLock::from(value),
-            // Never called: the cell is set.
-            render: Box::new(T::default),
-        }
-    }
-
-    pub fn get(&self) -> &T {
-        self.cell.get_or_init(|| (self.render)())
-    }
-
-    /// Whether a request has rendered it this tick.
-    pub fn is_rendered(&self) -> bool {
-        self.cell.get().is_some()
-    }
-}
-
-impl<T> std::fmt::Debug for Lazy<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let state = if self.is_rendered() {
-            "rendered"
-        } else {
-            "not rendered"
-        };
-        f.write_str(state)
-    }
-}
-
 /// The exposition bodies of one tick, each ready to be written as-is.
 #[derive(Debug)]
 pub struct Published {
     pub text: Bytes,
-    pub text_gzip: Bytes,
+    /// Gzipped by the first request that asks for it.
+    pub text_gzip: Lazy<Bytes>,
     pub openmetrics: Bytes,
-    pub openmetrics_gzip: Bytes,
+    pub openmetrics_gzip: Lazy<Bytes>,
     /// JSON views served under `/api/v1/`: (path, body).
     pub api: Lazy<Vec<(&'static str, Bytes)>>,
     /// The history views of the tick, for the history routes of `/api/v1/`.
@@ -271,9 +227,9 @@ mod tests {
         assert!(s.is_healthy());
         s.publish(Published {
             text: Bytes::new(),
-            text_gzip: Bytes::new(),
+            text_gzip: Lazy::ready(Bytes::new()),
             openmetrics: Bytes::new(),
-            openmetrics_gzip: Bytes::new(),
+            openmetrics_gzip: Lazy::ready(Bytes::new()),
             api: Lazy::ready(Vec::new()),
             history: None,
             profiles: None,

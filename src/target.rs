@@ -8,7 +8,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use regex::Regex;
+use regex_lite::Regex;
 
 use crate::source::proc::{
     Identity, ProcReader, ReadFailure, ScanBy, Source, StatFigures, read_pid_file,

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use regex::Regex;
+use regex_lite::Regex;
 use sidewatch::sample::TargetSample;
 use sidewatch::sampler::Sampler;
 use sidewatch::source::proc::{ProcReader, ReadFailure, Source};

@@ -575,7 +575,7 @@ fn goroutines_alert_round_trip(
 
 /// `grafana/needs-history.txt`: `<panel title> [<refId>]: <reason>` per line, `#` comments.
 fn needs_history() -> BTreeMap<(String, String), String> {
-    let re = regex::Regex::new(r"^(.+) \[([A-Z])\]: (.+)$").unwrap();
+    let re = regex_lite::Regex::new(r"^(.+) \[([A-Z])\]: (.+)$").unwrap();
     std::fs::read_to_string(repo("grafana/needs-history.txt"))
         .unwrap()
         .lines()
@@ -596,7 +596,7 @@ fn check_dashboard(prom: &Prometheus, instance: &str, start: f64, end: f64) {
     // Grafana's values for this run: one-second scrapes, a one-second step.
     let range = format!("{}s", (end - start).ceil() as u64);
     // A multi-value variable is a regex inside a PromQL string: Grafana escapes it for both.
-    let instance_regex = regex::escape(instance).replace('\\', "\\\\");
+    let instance_regex = regex_lite::escape(instance).replace('\\', "\\\\");
     let vars: [(&str, &str); 6] = [
         ("$__rate_interval", "4s"), // max($__interval + scrape interval, 4 x scrape interval)
         ("$__interval", "1s"),

@@ -1,7 +1,7 @@
-//! Footprint: nothing rendered unless asked. A tick renders `/metrics` (text, OpenMetrics, gzip)
-//! and no more; the status page, the rules' JSON views and the history's JSON fragments are
-//! rendered by the first request after the tick that asks for them, and are the same bytes as
-//! rendering them at once. (The rings' growth is tested beside them: `bounded`, `history`,
+//! Footprint: nothing rendered unless asked. A tick renders `/metrics` (text and OpenMetrics)
+//! and no more; the gzip of each, the status page, the rules' JSON views and the history's JSON
+//! fragments are rendered by the first request after the tick that asks for them, and are the
+//! same bytes as rendering them at once. (The rings' growth is tested beside them: `bounded`, `history`,
 //! `rules::slo`.)
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
@@ -13,6 +13,7 @@ use bytes::Bytes;
 use http_body_util::BodyExt as _;
 use sidewatch::histogram::HistogramValues;
 use sidewatch::history::{HistoryConfig, HistoryStore};
+use sidewatch::lazy::Lazy;
 use sidewatch::rules::{RuleSet, RulesEngine};
 use sidewatch::sample::TargetSample;
 use sidewatch::snapshot::Snapshot;
@@ -70,6 +71,16 @@ impl Ticks {
     }
 }
 
+/// (gzipped text, gzipped OpenMetrics) rendered so far for this tick.
+fn gzipped(p: &Published) -> (bool, bool) {
+    (p.text_gzip.is_rendered(), p.openmetrics_gzip.is_rendered())
+}
+
+/// The `/api/v1/rules` body the tick's rules snapshot carries.
+fn rules_json(s: &Snapshot) -> &Arc<Lazy<Bytes>> {
+    &s.rules.as_ref().unwrap().rules_json
+}
+
 /// (status page, rules' JSON, history JSON) rendered so far for this tick.
 fn rendered(p: &Published) -> (bool, bool, bool) {
     (
@@ -99,17 +110,28 @@ fn ticks_render_no_view_until_a_request_asks_for_it() {
     let shared = Shared::new(Duration::from_secs(1));
     // Ticks without requests, scrapes aside: no view is rendered.
     for _ in 0..5 {
-        shared.publish(sidewatch::expose::publish(ticks.next()));
+        let snapshot = ticks.next();
+        shared.publish(sidewatch::expose::publish(snapshot.clone()));
         let p = shared.published().unwrap();
         for _ in 0..3 {
             let (status, body) = get(&shared, "/metrics", false);
             assert_eq!(status, 200);
             assert_eq!(body, p.text);
-            assert_eq!(get(&shared, "/metrics", true).1, p.text_gzip);
             assert_eq!(get(&shared, "/healthz", false).0, 200);
         }
+        assert_eq!(gzipped(&p), (false, false), "tick {}", ticks.n);
+        assert!(!rules_json(&snapshot).is_rendered(), "tick {}", ticks.n);
         assert_eq!(rendered(&p), (false, false, false), "tick {}", ticks.n);
     }
+
+    // A gzip scrape compresses the body it asked for, once, and nothing else.
+    let p = shared.published().unwrap();
+    let (status, body) = get(&shared, "/metrics", true);
+    assert_eq!(status, 200);
+    assert_eq!(gzipped(&p), (true, false));
+    assert_eq!(body, sidewatch::expose::gzip(&p.text));
+    assert_eq!(get(&shared, "/metrics", true).1, body);
+    assert_eq!(rendered(&p), (false, false, false));
 
     // A tick, then one request of each kind: each renders its own view and nothing else, and
     // the lazily rendered body is the one an eager render of the same tick gives.
@@ -125,6 +147,12 @@ fn ticks_render_no_view_until_a_request_asks_for_it() {
     let (status, alerts) = get(&shared, "/api/v1/alerts", false);
     assert_eq!(status, 200);
     assert_eq!(rendered(&p), (true, true, false));
+    // The rules' own body is rendered once per configuration, not per tick.
+    assert!(rules_json(&snapshot).is_rendered());
+    assert_eq!(
+        get(&shared, "/api/v1/rules", false).1,
+        sidewatch::rules::view::rules_json(&RuleSet::builtin().unwrap())
+    );
     let eager = sidewatch::rules::view::api_bodies(snapshot.rules.as_ref());
     assert_eq!(alerts, eager[0].1);
     assert_eq!(get(&shared, "/api/v1/slos", false).1, eager[1].1);
@@ -138,10 +166,13 @@ fn ticks_render_no_view_until_a_request_asks_for_it() {
     let eager = sidewatch::history::view::TargetJson::render(&views.targets[1]);
     assert_eq!(views.json()[1].stats, eager.stats);
 
-    // The next tick starts again with nothing rendered.
-    shared.publish(sidewatch::expose::publish(ticks.next()));
+    // The next tick starts again with nothing rendered, but the rules' body of the same
+    // configuration is the one already rendered.
+    let next = ticks.next();
+    shared.publish(sidewatch::expose::publish(next.clone()));
     assert_eq!(
         rendered(&shared.published().unwrap()),
         (false, false, false)
     );
+    assert!(Arc::ptr_eq(rules_json(&next), rules_json(&snapshot)));
 }

@@ -192,7 +192,7 @@ fn one_dashboard_with_variables_rows_and_a_stable_uid() {
 
 /// `(metric, matchers)` of every selector in `expr`.
 fn selectors(expr: &str) -> Vec<(String, String)> {
-    let re = regex::Regex::new(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\{([^}]*)\}").unwrap();
+    let re = regex_lite::Regex::new(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\{([^}]*)\}").unwrap();
     re.captures_iter(expr)
         .map(|c| (c[1].to_string(), c[2].to_string()))
         .collect()
@@ -201,8 +201,8 @@ fn selectors(expr: &str) -> Vec<(String, String)> {
 #[test]
 fn every_query_is_scoped_by_the_variables_and_rates_use_rate_interval() {
     let d = shipped();
-    let metric = regex::Regex::new(r"\b(up|sidewatch[_:][a-zA-Z0-9_:]*)\b").unwrap();
-    let range = regex::Regex::new(r"\[([^\]]*)\]").unwrap();
+    let metric = regex_lite::Regex::new(r"\b(up|sidewatch[_:][a-zA-Z0-9_:]*)\b").unwrap();
+    let range = regex_lite::Regex::new(r"\[([^\]]*)\]").unwrap();
     let exporter_only = [
         "up",
         "sidewatch_build_info",
@@ -574,7 +574,7 @@ fn needs_history_list_names_dashboard_queries() {
             })
         })
         .collect();
-    let re = regex::Regex::new(r"^(.+) \[([A-Z])\]: (.{20,})$").unwrap();
+    let re = regex_lite::Regex::new(r"^(.+) \[([A-Z])\]: (.{20,})$").unwrap();
     let text = std::fs::read_to_string(repo("grafana/needs-history.txt")).unwrap();
     let mut entries = 0;
     for l in text

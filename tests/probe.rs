@@ -680,7 +680,7 @@ fn probe_flag_and_config_errors() {
         ("method: POST", "method`: \"POST\": GET or HEAD"),
         (
             "fail_if_body_not_matches_regexp: '('",
-            "fail_if_body_not_matches_regexp`: regex parse error",
+            "fail_if_body_not_matches_regexp`: invalid regular expression \"(\": found open group",
         ),
         ("timeout: 0s", "timeout`: must be more than 0"),
         ("interval: 10ms", "interval`: 10ms: give 100ms to 24h"),

@@ -106,9 +106,9 @@ pub fn validate(p: &ProbeFile, tick: Duration) -> Result<ProbeSpec, (String, Str
     }
     let body_regex = match &p.fail_if_body_not_matches_regexp {
         None => None,
-        Some(r) => match regex::bytes::Regex::new(r) {
+        Some(r) => match super::yaml::parse_regex(r) {
             Ok(re) => Some(BodyRegex(re)),
-            Err(e) => return err("fail_if_body_not_matches_regexp", e.to_string()),
+            Err(e) => return err("fail_if_body_not_matches_regexp", e),
         },
     };
     if body_regex.is_some() && method == hyper::Method::HEAD {

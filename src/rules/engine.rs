@@ -3,6 +3,7 @@
 //! State survives a config reload for every rule and SLO whose definition did not change.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use bytes::Bytes;
 
@@ -14,6 +15,7 @@ use super::snapshot::{
 };
 use super::spec::{RuleSet, Severity, Slo, SloKind};
 use super::{template, view};
+use crate::lazy::Lazy;
 use crate::request::{self, HttpHistogram, HttpRates, HttpReading, Series};
 use crate::sample::TargetSample;
 use crate::source::exposition::Exposition;
@@ -46,7 +48,7 @@ pub struct RulesEngine {
     prev_cpu: HashMap<String, (f64, f64)>,
     /// (timestamp, HTTP histogram counters) of each target at its previous app reading.
     prev_http: HashMap<String, (f64, HttpReading)>,
-    rules_json: Bytes,
+    rules_json: Arc<Lazy<Bytes>>,
 }
 
 impl RulesEngine {
@@ -60,7 +62,7 @@ impl RulesEngine {
             slos: Vec::new(),
             prev_cpu: HashMap::new(),
             prev_http: HashMap::new(),
-            rules_json: Bytes::new(),
+            rules_json: Arc::default(),
         };
         e.reconfigure(set);
         e
@@ -107,7 +109,10 @@ impl RulesEngine {
                     .unwrap_or_default()
             })
             .collect();
-        self.rules_json = view::rules_json(&set);
+        // Rendered on request: the body (the PromQL of every rule and SLO) is large and rarely
+        // fetched, and building it at start was the start's largest transient allocation.
+        let for_view = set.clone();
+        self.rules_json = Arc::new(Lazy::new(move || view::rules_json(&for_view)));
         self.set = set;
     }
 

@@ -2,12 +2,14 @@
 //! as the views (`/metrics`, JSON, the status page) read them.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use serde::Serialize;
 
 use super::alert::Phase;
 use super::signal::Signal;
+use crate::lazy::Lazy;
 use crate::request::HttpRates;
 
 /// A pending or firing alert, as the tick publishes it.
@@ -123,7 +125,8 @@ pub struct RulesSnapshot {
     pub http: Vec<TargetHttp>,
     /// Every target's signal values, in target order.
     pub signals: Vec<TargetSignalValues>,
-    /// `/api/v1/rules`, rendered when the rules were (re)configured.
+    /// `/api/v1/rules`: rendered by its first request after the rules were (re)configured,
+    /// then kept until the next reconfiguration.
     #[serde(skip)]
-    pub rules_json: Bytes,
+    pub rules_json: Arc<Lazy<Bytes>>,
 }

@@ -304,7 +304,7 @@ pub fn api_bodies(rs: Option<&RulesSnapshot>) -> Vec<(&'static str, Bytes)> {
         Some(rs) => vec![
             ("/api/v1/alerts", alerts_json(rs)),
             ("/api/v1/slos", slos_json(rs)),
-            ("/api/v1/rules", rs.rules_json.clone()),
+            ("/api/v1/rules", rs.rules_json.get().clone()),
             ("/api/v1/signals", signals_json(rs)),
         ],
     }

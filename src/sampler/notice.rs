@@ -153,7 +153,7 @@ mod tests {
         let m = spec(Selector::Match {
             comm: Some("nginx".into()),
             exe: None,
-            cmdline: Some(regex::Regex::new("-c /etc/x").unwrap()),
+            cmdline: Some(regex_lite::Regex::new("-c /etc/x").unwrap()),
         });
         assert_eq!(
             why_missing(&m, &[]),

@@ -28,7 +28,7 @@ pub const MAX_BODY_BYTES: u64 = 4 * 1024 * 1024;
 
 /// A body regex, compared by its pattern (a [`ProbeSpec`] is compared on reload).
 #[derive(Debug, Clone)]
-pub struct BodyRegex(pub regex::bytes::Regex);
+pub struct BodyRegex(pub regex_lite::Regex);
 
 impl PartialEq for BodyRegex {
     fn eq(&self, other: &Self) -> bool {
@@ -420,7 +420,8 @@ pub fn judge(spec: &ProbeSpec, status: u16, body: &[u8]) -> Result<(), Reason> {
         return Err(Reason::Status);
     }
     match &spec.fail_if_body_not_matches_regexp {
-        Some(re) if !re.0.is_match(body) => Err(Reason::Body),
+        // Invalid UTF-8 reads as U+FFFD, as in Go's regexp, which blackbox_exporter uses.
+        Some(re) if !re.0.is_match(&String::from_utf8_lossy(body)) => Err(Reason::Body),
         _ => Ok(()),
     }
 }
@@ -438,7 +439,7 @@ mod tests {
             headers: vec![],
             valid_status_codes: codes,
             fail_if_body_not_matches_regexp: re
-                .map(|r| BodyRegex(regex::bytes::Regex::new(r).unwrap())),
+                .map(|r| BodyRegex(regex_lite::Regex::new(r).unwrap())),
             no_follow_redirects: false,
             tls: TlsOptions::default(),
         }
