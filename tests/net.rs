@@ -645,3 +645,63 @@ fn tcp_states_can_be_turned_off_by_config_or_flag() {
         "{err}"
     );
 }
+
+/// In sidewatch's own namespace a target that holds no socket skips the listener dump; a second
+/// target of the same namespace, listed after it, still gets its listener and backlog (the
+/// first one's reading is not shared), and the socketless one has none.
+#[test]
+fn a_socketless_target_beside_a_listener_in_the_same_namespace() {
+    let dir = tempfile::tempdir().unwrap();
+    let (listener, pid) = python(Command::new("python3"), dir.path(), HOST_LISTENER);
+    let sleeper = spawn(Command::new("sleep").arg("60").stdin(Stdio::null()));
+    // The listener's port, from the kernel's socket table (the script bound port 0).
+    let port = {
+        let inodes: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .flatten()
+            .filter_map(|e| std::fs::read_link(e.path()).ok())
+            .filter_map(|l| {
+                let l = l.to_string_lossy().into_owned();
+                Some(l.strip_prefix("socket:[")?.strip_suffix(']')?.to_string())
+            })
+            .collect();
+        let tcp = std::fs::read_to_string(format!("/proc/{pid}/net/tcp")).unwrap();
+        let line = tcp
+            .lines()
+            .find(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                f.len() > 9 && f[3] == "0A" && inodes.iter().any(|i| i == f[9])
+            })
+            .expect("the listener in net/tcp");
+        let local = line.split_whitespace().nth(1).unwrap();
+        u16::from_str_radix(local.split_once(':').unwrap().1, 16).unwrap()
+    };
+    let config = dir.path().join("sidewatch.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "targets:\n  - {{name: quiet, pid: {}}}\n  - {{name: server, pid: {pid}}}\n",
+            sleeper.pid()
+        ),
+    )
+    .unwrap();
+    let d = Daemon::start(&["--interval", "200ms", "--config", config.to_str().unwrap()]);
+    let port = port.to_string();
+    let server = [("target", "server"), ("port", port.as_str())];
+    d.wait_until(Duration::from_secs(20), |d| {
+        d.metrics()
+            .get("sidewatch_tcp_listen_backlog", &server)
+            .is_some()
+    });
+    let m = d.metrics();
+    assert_eq!(m.get("sidewatch_tcp_listen_backlog", &server), Some(8.0));
+    assert_eq!(m.get("sidewatch_tcp_listen_queue", &server), Some(0.0));
+    let body = d.get("/metrics").text();
+    let quiet_listener = |l: &&str| {
+        (l.starts_with("sidewatch_tcp_listen_queue{")
+            || l.starts_with("sidewatch_tcp_listen_backlog{"))
+            && l.contains("target=\"quiet\"")
+    };
+    assert_eq!(body.lines().find(quiet_listener), None);
+    drop(listener);
+}

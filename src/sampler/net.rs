@@ -99,19 +99,26 @@ impl NetTracker {
             let states = states && !ns.is_shared(inode);
             // In sidewatch's own namespace and without state counts, sock_diag lists the
             // listeners (the kernel skips the other sockets), so net/tcp is not read at all.
-            let diag = (!states && ns.own == Some(inode))
+            // A target that holds no socket holds no listener: then nothing lists them, and
+            // the reading is not shared with other targets of the namespace.
+            let own_ns = !states && ns.own == Some(inode);
+            let socketless = own_ns && !target.pids.iter().any(|p| reader.holds_socket(*p));
+            let diag = (own_ns && !socketless)
                 .then(diag_listeners)
                 .and_then(Result::ok);
             let files = match (states, &diag) {
                 (true, _) => TcpFiles::StatesAndListeners,
                 (false, Some(_)) => TcpFiles::Skip,
+                (false, None) if socketless => TcpFiles::Skip,
                 (false, None) => TcpFiles::Listeners,
             };
             let mut r = reader.read_namespace(pid, files)?;
             if let Some(d) = &diag {
                 r.sockets.listeners = d.iter().map(|l| l.listener).collect();
             }
-            read.insert(inode, (r.clone(), diag.clone()));
+            if !socketless {
+                read.insert(inode, (r.clone(), diag.clone()));
+            }
             Ok::<_, ReadError>((inode, r, diag))
         });
         let mut sample = match read {

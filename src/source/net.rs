@@ -403,6 +403,18 @@ impl NetReader {
         })
     }
 
+    /// Whether `pid` holds any socket open (stops at the first); false when `fd/` cannot be
+    /// read.
+    pub fn holds_socket(&self, pid: i32) -> bool {
+        let Ok(dir) = std::fs::read_dir(self.root.join(format!("{pid}/fd"))) else {
+            return false;
+        };
+        dir.flatten().any(|entry| {
+            std::fs::read_link(entry.path())
+                .is_ok_and(|l| l.as_os_str().as_encoded_bytes().starts_with(b"socket:["))
+        })
+    }
+
     /// Which of `wanted` socket inodes `pid` holds open (stops once all are found).
     pub fn held_sockets(&self, pid: i32, wanted: &HashSet<u64>, found: &mut HashSet<u64>) {
         let Ok(dir) = std::fs::read_dir(self.root.join(format!("{pid}/fd"))) else {
