@@ -75,6 +75,22 @@ pub struct TargetSpec {
 }
 
 impl TargetSpec {
+    /// A target of just `selector`: no children, no extra readings, no labels, no app.
+    pub fn bare(name: impl Into<String>, selector: Selector) -> Self {
+        TargetSpec {
+            name: name.into(),
+            selector,
+            children: false,
+            smaps: false,
+            thread_totals: false,
+            labels: Vec::new(),
+            cgroup_labels: false,
+            app: None,
+            probe: None,
+            profiles: None,
+        }
+    }
+
     fn needs_scan(&self) -> bool {
         self.children || matches!(self.selector, Selector::Match { .. })
     }
@@ -321,18 +337,7 @@ fn read_cmdline(reader: &ProcReader, pid: i32, failures: &mut Vec<ReadFailure>) 
 /// The comm of the first process (lowest pid) that `selector` selects now: the default name of
 /// a target given by `--pid` or `--cmdline`, as `--comm` names its target.
 pub fn first_comm(reader: &ProcReader, selector: Selector) -> Option<String> {
-    let spec = TargetSpec {
-        name: String::new(),
-        selector,
-        children: false,
-        smaps: false,
-        thread_totals: false,
-        labels: Vec::new(),
-        cgroup_labels: false,
-        app: None,
-        probe: None,
-        profiles: None,
-    };
+    let spec = TargetSpec::bare("", selector);
     let members = Discovery::default().discover(reader, [&spec], &mut Vec::new());
     Some(members.first()?.first()?.stat.comm.clone())
 }

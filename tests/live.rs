@@ -514,18 +514,7 @@ fn discovery_follows_an_exec_and_keeps_pid_targets_beside_comm_scans() {
             .stdin(Stdio::piped()),
     );
     let other = sleeper(30);
-    let spec = |name: &str, selector: Selector| TargetSpec {
-        name: name.into(),
-        selector,
-        children: false,
-        smaps: false,
-        thread_totals: false,
-        labels: Vec::new(),
-        cgroup_labels: false,
-        app: None,
-        probe: None,
-        profiles: None,
-    };
+    let spec = TargetSpec::bare;
     let by_comm = |c: &str| Selector::Match {
         comm: Some(c.into()),
         exe: None,
