@@ -11,11 +11,12 @@
 
 use std::cell::RefCell;
 use std::io::Read as _;
-use std::os::fd::{AsFd as _, OwnedFd};
+use std::io::Write as _;
+use std::os::fd::{AsFd as _, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::dir::Dir;
-use nix::fcntl::{OFlag, openat};
+use nix::fcntl::{AT_FDCWD, OFlag, openat};
 use nix::sys::stat::Mode;
 use procfs::ProcError;
 use procfs::process::SmapsRollup;
@@ -351,48 +352,20 @@ impl ProcReader {
     ) -> Option<T> {
         let mut name = [0u8; 32];
         let path = || self.root.join(format!("{pid}/{file}"));
-        let flags = OFlag::O_RDONLY | OFlag::O_CLOEXEC;
-        let mut f = match openat(
-            dir.as_fd(),
-            pid_file(pid, file, &mut name),
-            flags,
-            Mode::empty(),
-        ) {
-            Ok(fd) => std::fs::File::from(fd),
-            Err(e) => {
-                push_unless_gone(failures, Source::Stat, io_error(&path(), e.into()));
-                return None;
-            }
-        };
-        match read_with(&mut f, End::ShortRead, parse) {
-            Ok(Some(v)) => Some(v),
-            Ok(None) => {
-                failures.push(ReadFailure {
-                    source: Source::Stat,
-                    error: malformed(path()),
-                });
-                None
-            }
-            Err(e) => {
-                push_unless_gone(failures, Source::Stat, io_error(&path(), e));
-                None
-            }
-        }
+        read_in(dir.as_fd(), pid_file(pid, file, &mut name), path, parse)
+            .map_err(|e| push_unless_gone(failures, Source::Stat, e))
+            .ok()
     }
 
     /// Reads `<root>/<pid>/stat` without opening the process directory first.
     pub fn stat(&self, pid: i32) -> Result<StatFigures, ReadFailure> {
         let path = self.root.join(format!("{pid}/stat"));
-        let fail = |error| ReadFailure {
-            source: Source::Stat,
-            error,
-        };
-        let mut f = std::fs::File::open(&path).map_err(|e| fail(io_error(&path, e)))?;
-        match read_with(&mut f, End::ShortRead, parse_stat) {
-            Ok(Some(s)) => Ok(s),
-            Ok(None) => Err(fail(malformed(path))),
-            Err(e) => Err(fail(io_error(&path, e))),
-        }
+        read_in(AT_FDCWD, path.as_path(), || path.clone(), parse_stat).map_err(|error| {
+            ReadFailure {
+                source: Source::Stat,
+                error,
+            }
+        })
     }
 
     /// Opens `<root>/<pid>`; every later read of this handle is relative to that directory, so a
@@ -441,11 +414,7 @@ pub(crate) enum End {
 /// Reads all of `file` into the start of `buf`, growing it as needed; returns the length. No
 /// size query first (std's `read_to_string` asks with `statx`, and procfs and cgroupfs files
 /// say 0): one `read` per buffer-full, and one more with [`End::Eof`].
-pub(crate) fn read_whole(
-    file: &mut std::fs::File,
-    buf: &mut Vec<u8>,
-    end: End,
-) -> std::io::Result<usize> {
+fn read_whole(file: &mut std::fs::File, buf: &mut Vec<u8>, end: End) -> std::io::Result<usize> {
     let mut len = 0;
     loop {
         match file.read(&mut buf[len..]) {
@@ -505,26 +474,31 @@ pub(crate) fn read_text_with<T>(
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
 
-/// `<pid>/<file>` in `buf`, without allocating (`file` is one of the short names above).
+/// `<pid>/<file>` in `buf`, without allocating (`file` is one of the short names above; 32
+/// bytes hold any pid with them).
 fn pid_file<'b>(pid: i32, file: &str, buf: &'b mut [u8; 32]) -> &'b [u8] {
-    let mut digits = [0u8; 12];
-    let mut n = pid.unsigned_abs();
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        // A digit: `n % 10` is below 10.
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
+    let mut out = std::io::Cursor::new(&mut buf[..]);
+    // Writing to a fixed buffer fails only when full; what fits is kept, as with a short name.
+    let _ = write!(out, "{pid}/{file}");
+    let len = usize::try_from(out.position()).unwrap_or(0);
+    &buf[..len]
+}
+
+/// Opens `name` relative to `dir` and reads it whole (see [`read_with`]) into `parse`; `None`
+/// from `parse` is malformed content. `path` names the file in errors, built only on failure.
+fn read_in<T, P: ?Sized + nix::NixPath>(
+    dir: BorrowedFd<'_>,
+    name: &P,
+    path: impl Fn() -> PathBuf,
+    parse: impl FnOnce(&[u8]) -> Option<T>,
+) -> Result<T, ReadError> {
+    let fd = openat(dir, name, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
+        .map_err(|e| io_error(&path(), e.into()))?;
+    match read_with(&mut std::fs::File::from(fd), End::ShortRead, parse) {
+        Ok(Some(v)) => Ok(v),
+        Ok(None) => Err(malformed(path())),
+        Err(e) => Err(io_error(&path(), e)),
     }
-    let len = digits.len() - i;
-    let end = (len + 1 + file.len()).min(buf.len());
-    buf[..len].copy_from_slice(&digits[i..]);
-    buf[len] = b'/';
-    buf[len + 1..end].copy_from_slice(&file.as_bytes()[..end - len - 1]);
-    &buf[..end]
 }
 
 /// A failed read, unless it failed because the process exited (not a failure in a scan).
@@ -551,22 +525,8 @@ impl<'r> ProcHandle<'r> {
         file: &str,
         parse: impl FnOnce(&[u8]) -> Option<T>,
     ) -> Result<T, ReadFailure> {
-        let fail = |error| ReadFailure { source, error };
-        let opened = openat(
-            self.dir.as_fd(),
-            file,
-            OFlag::O_RDONLY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        );
-        let mut f = match opened {
-            Ok(fd) => std::fs::File::from(fd),
-            Err(e) => return Err(fail(io_error(&self.path.join(file), e.into()))),
-        };
-        match read_with(&mut f, End::ShortRead, parse) {
-            Ok(Some(v)) => Ok(v),
-            Ok(None) => Err(fail(malformed(self.path.join(file)))),
-            Err(e) => Err(fail(io_error(&self.path.join(file), e))),
-        }
+        read_in(self.dir.as_fd(), file, || self.path.join(file), parse)
+            .map_err(|error| ReadFailure { source, error })
     }
 
     pub fn stat(&self) -> Result<StatFigures, ReadFailure> {

@@ -972,3 +972,14 @@ fn online_cpus_of_the_fixture_and_odd_stat_text() {
     );
     assert_eq!(ProcReader::new("/nonexistent").online_cpus(), None);
 }
+
+#[test]
+fn pid_file_names_are_built_in_place() {
+    let mut buf = [0u8; 32];
+    assert_eq!(pid_file(1, "stat", &mut buf), b"1/stat");
+    assert_eq!(pid_file(4_194_304, "comm", &mut buf), b"4194304/comm");
+    assert_eq!(
+        pid_file(i32::MAX, "schedstat", &mut buf),
+        b"2147483647/schedstat"
+    );
+}
