@@ -20,7 +20,7 @@
 //! first lines makes the kernel walk the whole established hash, a millisecond or more a file on
 //! a host with thousands of sockets).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
@@ -181,25 +181,9 @@ pub fn parse_dev(text: &str) -> Result<BTreeMap<String, InterfaceCounters>, Pars
         .collect())
 }
 
-/// `net/snmp` or `net/netstat`: every `Section: names…` line followed by `Section: values…`,
-/// as `"Section:Field" → value`. Negative values (`Tcp: MaxConn -1`) are left out.
-pub fn parse_tables(text: &str) -> Result<HashMap<String, u64>, ParseError> {
-    let mut out = HashMap::new();
-    each_table_value(
-        text,
-        |_| true,
-        |section, name, v| {
-            if let Ok(v) = v.parse::<u64>() {
-                out.insert(format!("{section}:{name}"), v);
-            }
-        },
-    )?;
-    Ok(out)
-}
-
 /// Sets the [`TCP_COUNTERS`] slots (same order) that one `net/snmp` or `net/netstat` text holds,
-/// without building the table of every field: the figures of [`parse_tables`], with its checks
-/// on the sections the counters come from (`Tcp`, `TcpExt`; the others are not looked at).
+/// without building the table of every field (the tests hold it against that table), with the
+/// same checks on the sections the counters come from (`Tcp`, `TcpExt`; the others are not looked at).
 pub fn tcp_counters_into(text: &str, out: &mut [Option<u64>; 7]) -> Result<(), ParseError> {
     let used = |section: &str| TCP_COUNTERS.iter().any(|(s, _, _)| *s == section);
     each_table_value(text, used, |section, name, v| {
@@ -607,7 +591,26 @@ mod diag {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
+
+    /// The whole of `net/snmp` or `net/netstat`: every `Section: names…` line followed by
+    /// `Section: values…`, as `"Section:Field" → value`. Negative values (`Tcp: MaxConn -1`)
+    /// are left out.
+    fn parse_tables(text: &str) -> Result<HashMap<String, u64>, ParseError> {
+        let mut out = HashMap::new();
+        each_table_value(
+            text,
+            |_| true,
+            |section, name, v| {
+                if let Ok(v) = v.parse::<u64>() {
+                    out.insert(format!("{section}:{name}"), v);
+                }
+            },
+        )?;
+        Ok(out)
+    }
 
     #[test]
     fn tables_pair_names_with_values_and_skip_negatives() {
